@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isPlexusError } from '../errors.js';
+import { registerServe } from './serve.js';
+
+/** The `plexus` command. Each module registers its subcommands here (one line each). */
+export function buildCli(): Command {
+  const program = new Command('plexus')
+    .description('plexus: shared state for real-time apps (graph, bus, ledger, blob) on one server')
+    .showHelpAfterError()
+    .exitOverride();
+  registerServe(program);
+  return program;
+}
+
+/** Run the CLI; errors print `plexus: CODE: message` and exit non-zero. */
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) { process.exitCode = err.exitCode; return; }
+    if (isPlexusError(err)) process.stderr.write(`plexus: ${err.code}: ${err.message}\n`);
+    else process.stderr.write(`plexus: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
