@@ -6,5 +6,5 @@ import { tmpDir } from '../helpers/tmp.js';
 blobStoreConformance('sqlite', async () => {
   const d = tmpDir();
   const store = new SqliteStore(join(d.path, 'blob.db'));
-  return { store, cleanup: async () => { await store.close(); d.rm(); } };
+  return { store, cleanup: async () => { await store.close(); d.rm(); }, open: async () => new SqliteStore(join(d.path, 'blob.db')) };
 });
