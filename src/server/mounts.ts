@@ -1,6 +1,9 @@
 import type { MountFactory } from './mount.js';
+import { blobMount } from './blob.js';
 
 /**
  * The modules `plexus serve` mounts, in order. Each module adds its factory here (one line).
  */
-export const defaultMounts: MountFactory[] = [];
+export const defaultMounts: MountFactory[] = [
+  blobMount,
+];

@@ -1,0 +1,152 @@
+import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PlexusError } from '../errors.js';
+import { MAX_BLOB_BYTES, MAX_JSON_BODY_BYTES } from '../limits.js';
+import { parseAnchorName, parseTime, type AnchorEntry } from '../blob/anchor.js';
+import { parseRef, verifyRef, ZERO_REF, type Ref } from '../blob/ref.js';
+import type { Store } from '../blob/store.js';
+import { SqliteStore } from '../blob/store/sqlite.js';
+import { PgStore } from '../blob/store/postgres.js';
+import type { Mount, MountContext, MountFactory } from './mount.js';
+import { readBody, readJsonObject, sendJson } from './reply.js';
+
+/** Most refs or names one listing page returns. */
+export const MAX_LIST_PAGE = 10_000;
+
+function parseLimit(v: string | null): number {
+  if (v === null) return 1000;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < 1 || Number(v) > MAX_LIST_PAGE) throw new PlexusError('BAD_REQUEST', `limit must be 1..${MAX_LIST_PAGE}`);
+  return Number(v);
+}
+
+function decodeName(segment: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(segment);
+  } catch {
+    throw new PlexusError('INVALID_NAME', 'anchor name is not valid percent-encoding');
+  }
+  return parseAnchorName(name);
+}
+
+const entryJson = (e: AnchorEntry) => ({ at: e.at, time: new Date(e.at).toISOString(), ref: e.ref });
+
+function parseHistory(v: unknown): AnchorEntry[] {
+  if (!Array.isArray(v)) throw new PlexusError('BAD_REQUEST', 'history must be an array of { at, ref }');
+  return v.map((e: unknown) => {
+    if (typeof e !== 'object' || e === null) throw new PlexusError('BAD_REQUEST', 'history entries must be objects { at, ref }');
+    const o = e as { at?: unknown; ref?: unknown };
+    return { at: parseTime(o.at as number), ref: parseRef(o.ref) };
+  });
+}
+
+/** HTTP routes for blobs and anchors over any Store (used by `plexus serve` and by tests). */
+export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | 'checkWrite'>): Mount['handle'] {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const parts = url.pathname.split('/').slice(1); // ['blob', ref?] or ['anchor', name?, 'history'?]
+    const method = req.method ?? 'GET';
+    const write = method !== 'GET' && method !== 'HEAD';
+    if (write) ctx.checkWrite(req); else ctx.checkRead(req);
+
+    if (parts[0] === 'blob') {
+      if (parts.length === 1 || (parts.length === 2 && parts[1] === '')) {
+        if (method === 'GET') {
+          const after = url.searchParams.has('after') ? parseRef(url.searchParams.get('after')) : ZERO_REF;
+          const limit = parseLimit(url.searchParams.get('limit'));
+          const refs: Ref[] = [];
+          for await (const r of store.refs({ after })) { refs.push(r); if (refs.length === limit) break; }
+          return sendJson(res, 200, refs.length === limit ? { refs, next: refs[refs.length - 1] } : { refs });
+        }
+        if (method === 'POST') {
+          const body = await readBody(req, MAX_BLOB_BYTES);
+          const r = await store.put(body);
+          return sendJson(res, r.added ? 201 : 200, r);
+        }
+      } else if (parts.length === 2) {
+        const ref = parseRef(parts[1]);
+        if (method === 'GET' || method === 'HEAD') {
+          if (method === 'HEAD') {
+            if (!(await store.has(ref))) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
+            res.writeHead(200, { 'content-type': 'application/octet-stream', etag: `"${ref}"` });
+            return void res.end();
+          }
+          const data = await store.get(ref);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
+          return void res.end(data);
+        }
+        if (method === 'PUT') {
+          const body = await readBody(req, MAX_BLOB_BYTES);
+          verifyRef(ref, body);
+          const r = await store.put(body);
+          return sendJson(res, r.added ? 201 : 200, r);
+        }
+      }
+    } else if (parts[0] === 'anchor') {
+      if (parts.length === 1) {
+        if (method === 'GET') {
+          const after = url.searchParams.get('after') ?? '';
+          const limit = parseLimit(url.searchParams.get('limit'));
+          const names: string[] = [];
+          for await (const n of store.anchorNames()) if (n > after) names.push(n);
+          names.sort();
+          const page = names.slice(0, limit);
+          return sendJson(res, 200, names.length > limit ? { names: page, next: page[page.length - 1] } : { names: page });
+        }
+        if (method === 'DELETE') {
+          const olderThan = url.searchParams.get('older-than');
+          const keep = url.searchParams.get('keep') ?? '0';
+          if (olderThan === null) throw new PlexusError('BAD_REQUEST', 'expire needs ?older-than=TIME (and optional &keep=N)');
+          if (!/^\d{1,9}$/.test(keep)) throw new PlexusError('BAD_REQUEST', 'keep must be a non-negative integer');
+          return sendJson(res, 200, await store.expire(parseTime(olderThan), Number(keep)));
+        }
+      } else if (parts.length === 2) {
+        const name = decodeName(parts[1]!);
+        if (method === 'GET') {
+          const at = url.searchParams.get('at');
+          const e = await store.getAnchor(name, at === null ? Date.now() : parseTime(at));
+          return sendJson(res, 200, { name, ...entryJson(e) });
+        }
+        if (method === 'PUT') {
+          const body = await readJsonObject(req, MAX_JSON_BODY_BYTES);
+          const ref = parseRef(body.ref);
+          const at = body.at === undefined ? Date.now() : parseTime(body.at as string | number);
+          await store.putAnchor(name, ref, at);
+          return sendJson(res, 200, { name, ...entryJson({ at, ref }) });
+        }
+      } else if (parts.length === 3 && parts[2] === 'history') {
+        const name = decodeName(parts[1]!);
+        if (method === 'GET') {
+          const { history, version } = await store.readAnchors(name);
+          return sendJson(res, 200, { name, version, history: history.map(entryJson) });
+        }
+        if (method === 'PUT') {
+          const body = await readJsonObject(req, MAX_JSON_BODY_BYTES);
+          const version = body.version;
+          if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new PlexusError('BAD_REQUEST', 'version must be a non-negative integer');
+          const history = parseHistory(body.history);
+          return sendJson(res, 200, { name, version: await store.writeAnchors(name, version, history) });
+        }
+      }
+    }
+    const known = parts[0] === 'blob' || parts[0] === 'anchor';
+    if (known && parts.length <= 3) throw new PlexusError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`);
+    throw new PlexusError('NOT_FOUND', `no route for ${method} ${url.pathname}`);
+  };
+}
+
+/** Open the server's blob store: PostgreSQL when configured, else SQLite in the data directory. */
+export async function openServerBlobStore(ctx: MountContext): Promise<Store & { stats?(): Promise<Record<string, number>> }> {
+  return ctx.config.postgres ? PgStore.open(ctx.config.postgres) : new SqliteStore(join(ctx.config.dataDir, 'blob.db'));
+}
+
+/** Mounts /blob and /anchor. */
+export const blobMount: MountFactory = async (ctx) => {
+  const store = await openServerBlobStore(ctx);
+  return {
+    name: 'blob',
+    prefixes: ['/blob', '/anchor'],
+    handle: blobRoutes(store, ctx),
+    stats: () => store.stats?.() ?? {},
+    close: () => store.close(),
+  };
+};
