@@ -1,0 +1,15 @@
+/** plexus/blob: content-addressed blobs (sha256 refs) with anchors — named, timestamped refs with history. */
+export { type Ref, ZERO_REF, isRef, parseRef, refOf, verifyRef } from './ref.js';
+export type { BlobStore, PutResult, Store } from './store.js';
+export {
+  AnchorStore, type Anchor, type AnchorEntry, type VersionedHistory, type TimeInput, type RetryOptions,
+  applyPut, applyExpire, entryAt, unionHistories, parseTime, parseAnchorName, retryOnConflict,
+} from './anchor.js';
+export { MemoryStore } from './store/memory.js';
+export { FileStore } from './store/file.js';
+export { SqliteStore } from './store/sqlite.js';
+export { PgStore } from './store/postgres.js';
+export { HttpStore } from './store/http.js';
+export { openStore } from './open.js';
+export { sync, type SyncOptions, type SyncProgress } from './sync.js';
+export { putStream, getStream, getReadable, statStream, type PutStreamOptions, type PutStreamResult, type GetStreamOptions } from './split.js';
