@@ -29,14 +29,74 @@ export const CHUNK_SPLIT_BITS = 16;
 export const CHUNK_MIN_BYTES = 16 * KiB;
 /** Largest chunk (bytes) putStream cuts; a boundary is forced here. */
 export const CHUNK_MAX_BYTES = 1 * MiB;
-/** Children per tree node of a stream. */
+/** Average children per tree node of a stream: a child closes its node when its ref, read as a number, falls in the lowest 1/CHUNK_FANOUT of the range (content-defined node boundaries). */
 export const CHUNK_FANOUT = 64;
+/** Most children of one stream tree node (a boundary is forced here; 40 bytes per child). */
+export const CHUNK_NODE_MAX_CHILDREN = 8 * CHUNK_FANOUT;
+/** Blob puts (putStream) and gets (getStream read-ahead) a stream keeps in flight at once. */
+export const CHUNK_IO_CONCURRENCY = 4;
 
 // ---- graph ----------------------------------------------------------------------------------------
 // (owned by src/graph)
+/** Largest WebSocket frame the graph relay accepts (bytes); bigger frames close the connection (ws maxPayload). */
+export const GRAPH_MAX_FRAME_BYTES = 4 * MiB;
+/** Most messages in one array frame; the rest are dropped, counted and answered with an err. */
+export const GRAPH_MAX_MESSAGES_PER_FRAME = 1000;
+/** Longest soul (node id), in UTF-16 code units. */
+export const GRAPH_MAX_SOUL_LENGTH = 1024;
+/** Longest field name, in UTF-16 code units. */
+export const GRAPH_MAX_FIELD_LENGTH = 1024;
+/** Longest string value, in UTF-16 code units. */
+export const GRAPH_MAX_VALUE_LENGTH = 256 * KiB;
+/** Most fields one put message may carry (over all its nodes). */
+export const GRAPH_MAX_FIELDS_PER_PUT = 20_000;
+/** Longest message id (`#`, `@`) accepted. */
+export const GRAPH_MAX_ID_LENGTH = 64;
+/** How far ahead of the receiver's clock a state may be and still be deferred (ms); beyond: INVALID_STATE. */
+export const GRAPH_MAX_FUTURE_MS = 60 * 60_000;
+/** How long a message id is remembered for de-duplication (ms, gun uses 9 s). */
+export const GRAPH_DEDUP_WINDOW_MS = 9_000;
+/** Most message ids remembered for de-duplication (oldest forgotten first). */
+export const GRAPH_DEDUP_MAX_IDS = 200_000;
+/** Interval of the `[]` heartbeat frame a relay sends to every peer (ms, as gun). */
+export const GRAPH_HEARTBEAT_MS = 20_000;
+/** Largest reply frame a relay sends (bytes); bigger nodes are split into several replies (gun Q20). */
+export const GRAPH_MAX_REPLY_FRAME_BYTES = 32 * KiB;
+/** Messages a relay keeps queued per connection; beyond that they are dropped, counted and answered with an err. */
+export const GRAPH_MAX_PENDING_PER_PEER = 2_000;
+/** Most subscriptions (souls or soul.field) one connection may hold on a relay. */
+export const GRAPH_MAX_SUBSCRIPTIONS_PER_PEER = 50_000;
+/** Most fields one lexical get returns. */
+export const GRAPH_MAX_LEX_FIELDS = 10_000;
+/** Client reconnect backoff: first and largest delay (ms), doubled with jitter after each failed dial. */
+export const GRAPH_RECONNECT_MIN_DELAY_MS = 100;
+export const GRAPH_RECONNECT_MAX_DELAY_MS = 5_000;
+/** Time a client `put` waits for the first ack before rejecting with TIMEOUT (the write stays queued). */
+export const GRAPH_PUT_TIMEOUT_MS = 10_000;
+/** Time a client `once` waits for remote answers; it resolves early once every peer answered. */
+export const GRAPH_ONCE_TIMEOUT_MS = 3_000;
+/** After the first remote answer, how long `once` waits for more replies (chunks, other peers) (ms). */
+export const GRAPH_ONCE_QUIET_MS = 50;
+/** Most unacked writes a client keeps in its outbox; beyond that `put` fails with RATE_LIMITED. */
+export const GRAPH_MAX_OUTBOX = 100_000;
 
 // ---- bus ------------------------------------------------------------------------------------------
 // (owned by src/bus)
+/** rinq's default command call timeout (ms), used when a call gives no `timeoutMs`. */
+export const BUS_DEFAULT_TIMEOUT_MS = 5_000;
+/** Largest command / notification payload (CBOR bytes) sent or accepted; bigger ones are rejected. */
+export const BUS_MAX_PAYLOAD_BYTES = 1 * MiB;
+/** Unacknowledged AMQP deliveries per consumer (requests, responses, notifications). */
+export const BUS_PREFETCH = 64;
+/** Time a handler of a request WITHOUT deadline (execute) may run before its delivery is rejected (ms). */
+export const BUS_HANDLER_TIMEOUT_MS = 60_000;
+/** Deepest nesting of a notifyMany constraint accepted from the wire. */
+export const BUS_MAX_CONSTRAINT_DEPTH = 32;
+/** Longest namespace / command / notification type, in characters. */
+export const BUS_MAX_NAME_LENGTH = 255;
+/** Reconnect backoff after the broker connection drops: first and largest delay (ms). */
+export const BUS_RECONNECT_MIN_DELAY_MS = 100;
+export const BUS_RECONNECT_MAX_DELAY_MS = 5_000;
 
 // ---- ledger ---------------------------------------------------------------------------------------
 // (owned by src/ledger)

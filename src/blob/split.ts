@@ -1,0 +1,396 @@
+/**
+ * Large byte streams as trees of blobs ("split" streams): `putStream` cuts a stream into
+ * content-defined chunks (gear rolling hash, see split-chunker.ts), stores each chunk as a blob and
+ * builds a tree of node blobs over them (format in split-node.ts); the root node's ref names the whole
+ * stream. `getStream` reads it back, optionally a byte range, verifying every blob on the way.
+ *
+ * Node boundaries are content-defined too: a child closes its node when its ref (read as a 32-bit
+ * number) is below 2^32 / fanout, so an edit in the middle of a stream changes only the chunks near it
+ * and the nodes on the path to the root; everything else is shared with the old version.
+ *
+ * The empty stream's root is the empty node (height 1, no children, size 0). `getStream` also reads
+ * ZERO_REF as the empty stream (bs's convention for "nothing").
+ */
+import { Readable } from 'node:stream';
+import { PlexusError, throwIfAborted } from '../errors.js';
+import {
+  CHUNK_FANOUT,
+  CHUNK_IO_CONCURRENCY,
+  CHUNK_MAX_BYTES,
+  CHUNK_MIN_BYTES,
+  CHUNK_NODE_MAX_CHILDREN,
+  CHUNK_SPLIT_BITS,
+} from '../limits.js';
+import { parseRef, refToBytes, ZERO_REF, type Ref } from './ref.js';
+import { GearChunker, type ChunkParams } from './split-chunker.js';
+import { decodeNode, encodeNode, type TreeNode } from './split-node.js';
+import type { BlobStore, PutResult } from './store.js';
+
+export { hasNodeMagic, NODE_MAGIC } from './split-node.js';
+
+/** All parameters of the splitter. Readers need none of them: the tree describes itself. */
+export interface SplitParams extends ChunkParams {
+  /** Average children per node (>= 2). */
+  fanout: number;
+  /** Most children per node (>= 2). */
+  maxChildren: number;
+}
+
+/** The defaults, from src/limits.ts. */
+export const DEFAULT_SPLIT_PARAMS: Readonly<SplitParams> = Object.freeze({
+  splitBits: CHUNK_SPLIT_BITS,
+  minBytes: CHUNK_MIN_BYTES,
+  maxBytes: CHUNK_MAX_BYTES,
+  fanout: CHUNK_FANOUT,
+  maxChildren: CHUNK_NODE_MAX_CHILDREN,
+});
+
+/** Anything putStream reads bytes from: an async or sync iterable of byte arrays, a web ReadableStream, a Node Readable. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array> | Readable;
+
+export interface PutStreamOptions {
+  signal?: AbortSignal;
+  /** Called with the total number of input bytes consumed so far, after each input buffer. */
+  onProgress?: (bytes: number) => void;
+  /** Override chunking parameters (tests, experiments). Changing them changes the refs of the same content. */
+  params?: Partial<SplitParams>;
+}
+
+export interface PutStreamResult {
+  /** Root node ref: names the whole stream. */
+  ref: Ref;
+  /** Stream length in bytes. */
+  size: number;
+  /** Chunks (leaf blobs) the stream was cut into. */
+  chunks: number;
+  /** Chunks this call stored (the others were there already). */
+  addedChunks: number;
+  /** Bytes of new blobs this call stored: chunks plus tree nodes. */
+  addedBytes: number;
+  /** Tree node blobs of the stream (at least 1: the root). */
+  nodes: number;
+  /** Tree node blobs this call stored. */
+  addedNodes: number;
+}
+
+function checkParams(p: SplitParams): void {
+  const int = (v: number, lo: number, hi: number) => Number.isSafeInteger(v) && v >= lo && v <= hi;
+  if (!int(p.splitBits, 1, 31) || !int(p.minBytes, 1, p.maxBytes) || !int(p.maxBytes, 1, 2 ** 31) || !int(p.fanout, 2, 2 ** 31) || !int(p.maxChildren, 2, 2 ** 24)) {
+    throw new PlexusError('BAD_REQUEST', `invalid split parameters ${JSON.stringify(p)}`);
+  }
+}
+
+function abortError(signal: AbortSignal): PlexusError {
+  return new PlexusError('ABORTED', 'operation aborted', { cause: signal.reason });
+}
+
+/** `p`, or an ABORTED rejection as soon as `signal` fires (whichever first). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
+const noop = () => {};
+
+function iteratorOf(src: ByteSource): AsyncIterator<unknown> | Iterator<unknown> {
+  const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+  if (typeof s[Symbol.asyncIterator] === 'function') return s[Symbol.asyncIterator]!();
+  if (typeof s[Symbol.iterator] === 'function') return s[Symbol.iterator]!();
+  if (typeof (src as ReadableStream).getReader === 'function') {
+    const reader = (src as ReadableStream<Uint8Array>).getReader();
+    return {
+      next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+      return: async () => {
+        await reader.cancel().catch(noop);
+        return { done: true, value: undefined };
+      },
+    };
+  }
+  throw new PlexusError('BAD_REQUEST', 'putStream: source is not an iterable of bytes or a ReadableStream');
+}
+
+/** Whether a child with this ref closes its node: true for a fraction 1/fanout of refs. */
+function closesNode(ref: Ref, fanout: number): boolean {
+  return parseInt(ref.slice(0, 8), 16) < 0x1_0000_0000 / fanout;
+}
+
+/** Builds the node levels bottom-up as children arrive, holding only one open node per level. */
+class TreeBuilder {
+  readonly #levels: { refs: Uint8Array[]; sizes: number[] }[] = [];
+  readonly #store: BlobStore;
+  readonly #p: SplitParams;
+  readonly #stats: PutStreamResult;
+
+  constructor(store: BlobStore, p: SplitParams, stats: PutStreamResult) {
+    this.#store = store;
+    this.#p = p;
+    this.#stats = stats;
+  }
+
+  /** Append a child to the open node of `level` (0: children are chunks), closing it on a boundary. */
+  async add(level: number, ref: Ref, size: number): Promise<void> {
+    const lvl = (this.#levels[level] ??= { refs: [], sizes: [] });
+    lvl.refs.push(refToBytes(ref));
+    lvl.sizes.push(size);
+    if (closesNode(ref, this.#p.fanout) || lvl.refs.length >= this.#p.maxChildren) await this.#close(level, false);
+  }
+
+  async #close(level: number, last: boolean): Promise<Ref> {
+    const lvl = this.#levels[level]!;
+    const bytes = encodeNode(level + 1, lvl.refs, lvl.sizes);
+    const size = lvl.sizes.reduce((a, b) => a + b, 0);
+    lvl.refs = [];
+    lvl.sizes = [];
+    const put = await this.#store.put(bytes);
+    this.#stats.nodes++;
+    if (put.added) {
+      this.#stats.addedNodes++;
+      this.#stats.addedBytes += bytes.length;
+    }
+    if (!last) await this.add(level + 1, put.ref, size);
+    return put.ref;
+  }
+
+  /** Close every open node; returns the root ref. */
+  async finish(): Promise<Ref> {
+    this.#levels[0] ??= { refs: [], sizes: [] };
+    for (let k = 0; ; k++) {
+      const lvl = this.#levels[k] ?? { refs: [], sizes: [] };
+      const top = this.#levels.slice(k + 1).every((l) => l.refs.length === 0);
+      if (top) {
+        // The root is always a node: a lone chunk (or nothing) still gets one; a lone node is the root.
+        if (k > 0 && lvl.refs.length === 1) return refFromRaw(lvl.refs[0]!);
+        if (k === 0 || lvl.refs.length > 1) {
+          const size = lvl.sizes.reduce((a, b) => a + b, 0);
+          const ref = await this.#close(k, true);
+          if (k === 0 && this.#levels.length <= 1) return ref;
+          (this.#levels[k + 1] ??= { refs: [], sizes: [] }).refs.push(refToBytes(ref));
+          this.#levels[k + 1]!.sizes.push(size);
+          continue;
+        }
+        throw new PlexusError('INTERNAL', 'putStream: tree builder lost its nodes');
+      }
+      if (lvl.refs.length > 0) {
+        const size = lvl.sizes.reduce((a, b) => a + b, 0);
+        const ref = await this.#close(k, true);
+        this.#levels[k + 1]!.refs.push(refToBytes(ref));
+        this.#levels[k + 1]!.sizes.push(size);
+      }
+    }
+  }
+}
+
+function refFromRaw(raw: Uint8Array): Ref {
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('hex') as Ref;
+}
+
+/**
+ * Store a byte stream as content-defined chunks plus a tree of node blobs; returns the root ref and
+ * what was added. Memory stays bounded (a few chunks in flight plus one open node per tree level),
+ * whatever the stream's length. On abort or error, chunks already stored stay in the store.
+ */
+export async function putStream(store: BlobStore, source: ByteSource, opts: PutStreamOptions = {}): Promise<PutStreamResult> {
+  const p: SplitParams = { ...DEFAULT_SPLIT_PARAMS, ...opts.params };
+  checkParams(p);
+  const { signal, onProgress } = opts;
+  throwIfAborted(signal);
+  const stats: PutStreamResult = { ref: ZERO_REF, size: 0, chunks: 0, addedChunks: 0, addedBytes: 0, nodes: 0, addedNodes: 0 };
+  const tree = new TreeBuilder(store, p, stats);
+  const chunker = new GearChunker(p);
+  const staging = new Uint8Array(p.maxBytes); // bytes of the current chunk seen in earlier input buffers
+  let staged = 0;
+  const inflight: { put: Promise<PutResult>; size: number }[] = [];
+
+  const settleOldest = async () => {
+    const { put, size } = inflight.shift()!;
+    const r = await put;
+    stats.chunks++;
+    if (r.added) {
+      stats.addedChunks++;
+      stats.addedBytes += size;
+    }
+    await tree.add(0, r.ref, size);
+  };
+  const emit = async (chunk: Uint8Array) => {
+    throwIfAborted(signal);
+    const put = store.put(chunk);
+    put.catch(noop); // rejections are observed when settled, in order
+    inflight.push({ put, size: chunk.length });
+    if (inflight.length >= CHUNK_IO_CONCURRENCY) await settleOldest();
+  };
+
+  const it = iteratorOf(source);
+  let done = false;
+  try {
+    for (;;) {
+      const r = await raceAbort(Promise.resolve(it.next()), signal);
+      if (r.done) {
+        done = true;
+        break;
+      }
+      const b = r.value;
+      if (!(b instanceof Uint8Array)) {
+        throw new PlexusError('BAD_REQUEST', `putStream: source yielded ${typeof b === 'string' ? 'a string (set no encoding)' : typeof b}, want bytes`);
+      }
+      let from = 0;
+      while (from < b.length) {
+        const cut = chunker.scan(b, from);
+        if (cut < 0) {
+          staging.set(b.subarray(from), staged);
+          staged += b.length - from;
+          break;
+        }
+        let chunk: Uint8Array;
+        if (staged === 0) chunk = b.slice(from, cut);
+        else {
+          chunk = new Uint8Array(staged + cut - from);
+          chunk.set(staging.subarray(0, staged), 0);
+          chunk.set(b.subarray(from, cut), staged);
+          staged = 0;
+        }
+        from = cut;
+        await emit(chunk);
+      }
+      stats.size += b.length;
+      onProgress?.(stats.size);
+    }
+    if (staged > 0) await emit(staging.slice(0, staged));
+    while (inflight.length > 0) await settleOldest();
+    throwIfAborted(signal);
+    stats.ref = await tree.finish();
+    return stats;
+  } finally {
+    // Release the source, without waiting: a source stuck in a read settles its return() only later.
+    if (!done) {
+      try {
+        Promise.resolve(it.return?.()).catch(noop);
+      } catch {
+        /* a sync iterator's return() threw: nothing more to release */
+      }
+    }
+    await Promise.allSettled(inflight.map((f) => f.put));
+  }
+}
+
+export interface GetStreamOptions {
+  signal?: AbortSignal;
+  /** First byte to read (default 0). Past the end: nothing is read. */
+  offset?: number;
+  /** Most bytes to read (default: to the end). */
+  length?: number;
+}
+
+async function fetchNode(store: BlobStore, ref: Ref, signal: AbortSignal | undefined): Promise<TreeNode> {
+  const bytes = await raceAbort(store.get(ref), signal);
+  return decodeNode(ref, bytes);
+}
+
+/** Read a stream root: its size and tree height. BAD_REQUEST 'not a stream root' if `ref` is no node. */
+export async function statStream(store: BlobStore, ref: Ref, opts: { signal?: AbortSignal } = {}): Promise<{ size: number; height: number }> {
+  const root = await rootNode(store, ref, opts.signal);
+  return { size: root.size, height: root.height };
+}
+
+async function rootNode(store: BlobStore, ref: Ref, signal: AbortSignal | undefined): Promise<TreeNode> {
+  parseRef(ref);
+  if (ref === ZERO_REF) return { height: 1, size: 0, children: [] };
+  try {
+    return await fetchNode(store, ref, signal);
+  } catch (err) {
+    if (err instanceof PlexusError && err.code === 'BAD_REQUEST' && err.message.endsWith('is not a stream node')) {
+      throw new PlexusError('BAD_REQUEST', `${ref} is not a stream root`, { detail: { ref } });
+    }
+    throw err;
+  }
+}
+
+interface LeafSpan {
+  ref: Ref;
+  size: number;
+  /** Part of the chunk to emit. */
+  from: number;
+  to: number;
+}
+
+/** The chunks overlapping [start, end) under `node` (which begins at stream position `base`), in order. */
+async function* leavesOf(store: BlobStore, node: TreeNode, base: number, start: number, end: number, signal: AbortSignal | undefined): AsyncGenerator<LeafSpan> {
+  let pos = base;
+  for (const child of node.children) {
+    const childEnd = pos + child.size;
+    if (childEnd > start && pos < end) {
+      if (node.height === 1) {
+        yield { ref: child.ref, size: child.size, from: Math.max(0, start - pos), to: Math.min(child.size, end - pos) };
+      } else {
+        const sub = await fetchNode(store, child.ref, signal).catch((err: unknown) => {
+          if (err instanceof PlexusError && err.message.endsWith('is not a stream node')) {
+            throw new PlexusError('BAD_REQUEST', `corrupt stream: child ${child.ref} of a height-${node.height} node is not a node`, { detail: { ref: child.ref } });
+          }
+          throw err;
+        });
+        if (sub.height !== node.height - 1 || sub.size !== child.size) {
+          throw new PlexusError('BAD_REQUEST', `corrupt stream: node ${child.ref} does not match its parent's entry`, { detail: { ref: child.ref } });
+        }
+        yield* leavesOf(store, sub, pos, start, end, signal);
+      }
+    }
+    pos = childEnd;
+    if (pos >= end) return;
+  }
+}
+
+/**
+ * Stream back the content named by a stream root, or the range [offset, offset+length) of it. Blobs
+ * are verified by the store's `get`; a few chunks are fetched ahead. Memory: one node per tree level
+ * plus the chunks in flight. BAD_REQUEST 'not a stream root' if `ref` is not a node blob; HASH_MISMATCH
+ * or BAD_REQUEST 'corrupt stream' when a blob of the tree is damaged; NOT_FOUND when one is missing.
+ */
+export async function* getStream(store: BlobStore, ref: Ref, opts: GetStreamOptions = {}): AsyncGenerator<Uint8Array> {
+  const { signal, offset = 0, length } = opts;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new PlexusError('BAD_REQUEST', `invalid offset ${offset}`);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new PlexusError('BAD_REQUEST', `invalid length ${length}`);
+  throwIfAborted(signal);
+  const root = await rootNode(store, ref, signal);
+  const start = Math.min(offset, root.size);
+  const end = length === undefined ? root.size : Math.min(root.size, start + length);
+  if (start >= end) return;
+
+  const spans = leavesOf(store, root, 0, start, end, signal);
+  const ahead: { span: LeafSpan; bytes: Promise<Uint8Array> }[] = [];
+  let more = true;
+  try {
+    for (;;) {
+      while (more && ahead.length < CHUNK_IO_CONCURRENCY) {
+        const n = await spans.next();
+        if (n.done) more = false;
+        else {
+          const bytes = store.get(n.value.ref);
+          bytes.catch(noop);
+          ahead.push({ span: n.value, bytes });
+        }
+      }
+      const head = ahead.shift();
+      if (!head) return;
+      const data = await raceAbort(head.bytes, signal);
+      if (data.length !== head.span.size) {
+        throw new PlexusError('BAD_REQUEST', `corrupt stream: chunk ${head.span.ref} has ${data.length} bytes, its node says ${head.span.size}`, { detail: { ref: head.span.ref } });
+      }
+      throwIfAborted(signal);
+      yield head.span.from === 0 && head.span.to === data.length ? data : data.subarray(head.span.from, head.span.to);
+    }
+  } finally {
+    await spans.return(undefined).catch(noop);
+  }
+}
+
+/** getStream as a Node Readable (for piping to files and HTTP responses). */
+export function getReadable(store: BlobStore, ref: Ref, opts: GetStreamOptions = {}): Readable {
+  return Readable.from(getStream(store, ref, opts), { objectMode: false });
+}
