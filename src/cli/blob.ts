@@ -16,11 +16,12 @@ interface StoreOpts { store: string; token?: string }
 function storeOption(cmd: Command): Command {
   return cmd
     .option('-s, --store <spec>', 'a plexus server URL, a directory, a .db file or a postgres:// URL (env PLEXUS_STORE)', DEFAULT_STORE)
-    .option('--token <token>', 'bearer token for a server that requires one (env PLEXUS_TOKEN)', process.env.PLEXUS_TOKEN);
+    .option('--token <token>', 'bearer token for a server that requires one (env PLEXUS_TOKEN)');
 }
 
 async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>): Promise<T> {
-  const s = await openStore(o.store, o.token ? { token: o.token } : {});
+  const token = o.token ?? process.env.PLEXUS_TOKEN;
+  const s = await openStore(o.store, token ? { token } : {});
   try {
     return await fn(s);
   } finally {
@@ -123,12 +124,13 @@ export function registerBlob(program: Command): void {
   program
     .command('sync <stores...>')
     .description('make every STORE hold every blob and anchor of the others (store = server URL, directory, .db file or postgres URL)')
-    .option('--token <token>', 'bearer token for servers that require one (env PLEXUS_TOKEN)', process.env.PLEXUS_TOKEN)
+    .option('--token <token>', 'bearer token for servers that require one (env PLEXUS_TOKEN)')
     .action(async (specs: string[], o: { token?: string }) => {
       if (specs.length < 2) throw new PlexusError('BAD_REQUEST', 'sync needs at least two stores');
       const stores: Store[] = [];
       try {
-        for (const spec of specs) stores.push(await openStore(spec, o.token ? { token: o.token } : {}));
+        const token = o.token ?? process.env.PLEXUS_TOKEN;
+        for (const spec of specs) stores.push(await openStore(spec, token ? { token } : {}));
         const bar = new Progress('syncing');
         const r = await sync(stores, { onProgress: (p) => bar.set(p.bytes, `${p.phase}: ${p.seen} seen, ${p.copied} copied`) });
         bar.end();
