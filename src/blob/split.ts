@@ -54,6 +54,8 @@ export interface PutStreamOptions {
   onProgress?: (bytes: number) => void;
   /** Override chunking parameters (tests, experiments). Changing them changes the refs of the same content. */
   params?: Partial<SplitParams>;
+  /** Chunk puts kept in flight (default CHUNK_IO_CONCURRENCY). */
+  concurrency?: number;
 }
 
 export interface PutStreamResult {
@@ -200,7 +202,8 @@ function refFromRaw(raw: Uint8Array): Ref {
 export async function putStream(store: BlobStore, source: ByteSource, opts: PutStreamOptions = {}): Promise<PutStreamResult> {
   const p: SplitParams = { ...DEFAULT_SPLIT_PARAMS, ...opts.params };
   checkParams(p);
-  const { signal, onProgress } = opts;
+  const { signal, onProgress, concurrency = CHUNK_IO_CONCURRENCY } = opts;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new PlexusError('BAD_REQUEST', `invalid concurrency ${concurrency}`);
   throwIfAborted(signal);
   const stats: PutStreamResult = { ref: ZERO_REF, size: 0, chunks: 0, addedChunks: 0, addedBytes: 0, nodes: 0, addedNodes: 0 };
   const tree = new TreeBuilder(store, p, stats);
@@ -224,7 +227,7 @@ export async function putStream(store: BlobStore, source: ByteSource, opts: PutS
     const put = store.put(chunk);
     put.catch(noop); // rejections are observed when settled, in order
     inflight.push({ put, size: chunk.length });
-    if (inflight.length >= CHUNK_IO_CONCURRENCY) await settleOldest();
+    if (inflight.length >= concurrency) await settleOldest();
   };
 
   const it = iteratorOf(source);

@@ -1,0 +1,198 @@
+/**
+ * Blob benchmark (one run, well under 2 minutes): `node --import tsx bench/blob.ts`.
+ *
+ * 1. put/get of individual 1 MiB blobs (256 MiB in all) through FileStore and SqliteStore, against the
+ *    plain baseline `sha256 + fs.writeFile` (put) and `fs.readFile + sha256 verify` (get). Goal >= 0.8x.
+ * 2. putStream / getStream throughput (discarding store, FileStore, SqliteStore).
+ * 3. Dedup: putStream of a 100 MiB file, then of the same file edited in the middle (goal < 1% re-stored).
+ * 4. 1 GiB putStream through a discarding store, with peak RSS growth.
+ *
+ * Env: BENCH_MIB (default 256) sets the size of parts 1 and 2; BENCH_BIG_MIB (default 1024) of part 4.
+ */
+import { createCipheriv, createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { refOf, type Ref } from '../src/blob/ref.js';
+import type { BlobStore, PutResult } from '../src/blob/store.js';
+import { FileStore } from '../src/blob/store/file.js';
+import { SqliteStore } from '../src/blob/store/sqlite.js';
+import { getStream, putStream } from '../src/blob/split.js';
+
+const MiB = 1 << 20;
+const TOTAL_MIB = Number(process.env.BENCH_MIB ?? 256);
+const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
+const started = performance.now();
+
+/** Deterministic pseudo-random bytes (AES-CTR keystream), in pieces. */
+function* pseudo(total: number, seed: number, piece = MiB): Generator<Buffer> {
+  const key = Buffer.alloc(16);
+  key.writeUInt32BE(seed);
+  const c = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(piece);
+  for (let left = total; left > 0; left -= piece) yield c.update(zeros.subarray(0, Math.min(piece, left)));
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+const mbps = (bytes: number, s: number) => bytes / MiB / s;
+const f1 = (x: number) => x.toFixed(1);
+const rows: string[] = [];
+function row(...cells: (string | number)[]): void {
+  rows.push(`| ${cells.join(' | ')} |`);
+  console.log(cells.join('\t'));
+}
+
+/** Throws the bytes away; only hashes them (the cost any store pays). */
+class DiscardStore implements BlobStore {
+  async get(ref: Ref): Promise<Uint8Array> {
+    throw new Error(`DiscardStore has no ${ref}`);
+  }
+  async put(b: Uint8Array): Promise<PutResult> {
+    return { ref: refOf(b), added: true };
+  }
+  async has(): Promise<boolean> {
+    return false;
+  }
+  async *refs(): AsyncIterable<Ref> {}
+  async close(): Promise<void> {}
+}
+
+const root = await fs.mkdtemp(join(tmpdir(), 'plexus-bench-blob-'));
+try {
+  // ---- 1. individual 1 MiB blobs ------------------------------------------------------------------
+  const blobs = [...pseudo(TOTAL_MIB * MiB, 1)];
+  const total = TOTAL_MIB * MiB;
+  console.log(`# 1. ${TOTAL_MIB} x 1 MiB blobs, sequential awaits`);
+  rows.push(`### 1. ${TOTAL_MIB} individual 1 MiB blobs (sequential), MB/s`, '', '| store | put MB/s | baseline put | ratio | get MB/s | baseline get | ratio |', '|---|---|---|---|---|---|---|');
+
+  const baseDir = join(root, 'plain');
+  await fs.mkdir(baseDir);
+  const basePut = await timed(async () => {
+    for (const b of blobs) await fs.writeFile(join(baseDir, createHash('sha256').update(b).digest('hex')), b);
+  });
+  const names = await fs.readdir(baseDir);
+  const baseGet = await timed(async () => {
+    for (const n of names) {
+      const d = await fs.readFile(join(baseDir, n));
+      if (createHash('sha256').update(d).digest('hex') !== n) throw new Error('baseline verify failed');
+    }
+  });
+  // The baseline with an fsync per file, which is what FileStore does for durability.
+  const syncDir = join(root, 'plain-sync');
+  await fs.mkdir(syncDir);
+  const basePutSync = await timed(async () => {
+    for (const b of blobs) {
+      const fh = await fs.open(join(syncDir, createHash('sha256').update(b).digest('hex')), 'w');
+      await fh.writeFile(b);
+      await fh.sync();
+      await fh.close();
+    }
+  });
+  await fs.rm(syncDir, { recursive: true });
+
+  const stores: [string, () => BlobStore][] = [
+    ['FileStore', () => new FileStore(join(root, 'file'))],
+    ['SqliteStore', () => new SqliteStore(join(root, 'sqlite', 'blob.db'))],
+  ];
+  for (const [name, make] of stores) {
+    const store = make();
+    const refs: Ref[] = [];
+    const put = await timed(async () => {
+      for (const b of blobs) refs.push((await store.put(b)).ref);
+    });
+    const get = await timed(async () => {
+      for (const r of refs) await store.get(r);
+    });
+    await store.close();
+    row(name, f1(mbps(total, put)), f1(mbps(total, basePut)), `**${(basePut / put).toFixed(2)}x**`, f1(mbps(total, get)), f1(mbps(total, baseGet)), `**${(baseGet / get).toFixed(2)}x**`);
+  }
+  row('baseline with fsync per file', f1(mbps(total, basePutSync)), f1(mbps(total, basePut)), `${(basePut / basePutSync).toFixed(2)}x`, '', '', '');
+  await fs.rm(join(root, 'file'), { recursive: true });
+  await fs.rm(join(root, 'sqlite'), { recursive: true });
+  await fs.rm(baseDir, { recursive: true });
+  blobs.length = 0;
+
+  // ---- 2. putStream / getStream -------------------------------------------------------------------
+  console.log(`# 2. putStream / getStream of ${TOTAL_MIB} MiB (64 KiB input pieces)`);
+  rows.push('', `### 2. putStream / getStream of ${TOTAL_MIB} MiB of random data, MB/s`, '', '| store | putStream MB/s | chunks | nodes | getStream MB/s |', '|---|---|---|---|---|');
+  const streamStores: [string, () => BlobStore][] = [
+    ['discarding (chunking + sha256 only)', () => new DiscardStore()],
+    ['FileStore', () => new FileStore(join(root, 'sfile'))],
+    ['SqliteStore', () => new SqliteStore(join(root, 'ssqlite', 'blob.db'))],
+  ];
+  for (const [name, make] of streamStores) {
+    const store = make();
+    let res: Awaited<ReturnType<typeof putStream>> | undefined;
+    const put = await timed(async () => (res = await putStream(store, pseudo(total, 2, 64 * 1024))));
+    let get = NaN;
+    if (!(store instanceof DiscardStore)) {
+      let n = 0;
+      get = await timed(async () => {
+        for await (const b of getStream(store, res!.ref)) n += b.length;
+      });
+      if (n !== total) throw new Error(`getStream returned ${n} bytes`);
+    }
+    await store.close();
+    row(name, f1(mbps(total, put)), res!.chunks, res!.nodes, Number.isNaN(get) ? '-' : f1(mbps(total, get)));
+  }
+  await fs.rm(join(root, 'sfile'), { recursive: true });
+  await fs.rm(join(root, 'ssqlite'), { recursive: true });
+
+  // ---- 3. dedup after an edit in the middle --------------------------------------------------------
+  console.log('# 3. dedup: 100 MiB file, edited in the middle');
+  rows.push('', '### 3. Dedup: putStream of a 100 MiB file, then of the file edited in the middle (SqliteStore)', '', '| edit | re-stored bytes | % of file | new chunks | new nodes |', '|---|---|---|---|---|');
+  const size = 100 * MiB;
+  const orig = Buffer.concat([...pseudo(size, 3)]);
+  const file = join(root, 'big.bin');
+  await fs.writeFile(file, orig);
+  const dstore = new SqliteStore(join(root, 'dedup', 'blob.db'));
+  await putStream(dstore, createReadStream(file));
+  const mid = size / 2 + 12345;
+  const edits: [string, Buffer][] = [
+    ['overwrite 1 KiB', Buffer.concat([orig.subarray(0, mid), Buffer.alloc(1024, 7), orig.subarray(mid + 1024)])],
+    ['insert 10 bytes', Buffer.concat([orig.subarray(0, mid), Buffer.from('0123456789'), orig.subarray(mid)])],
+    ['delete 64 KiB', Buffer.concat([orig.subarray(0, mid), orig.subarray(mid + 65536)])],
+  ];
+  for (const [name, edited] of edits) {
+    await fs.writeFile(file, edited);
+    const r = await putStream(dstore, createReadStream(file));
+    row(name, r.addedBytes, `**${((100 * r.addedBytes) / size).toFixed(3)}%**`, r.addedChunks, r.addedNodes);
+  }
+  await dstore.close();
+  await fs.rm(file);
+  await fs.rm(join(root, 'dedup'), { recursive: true });
+
+  // ---- 4. 1 GiB putStream, discarding store, peak RSS ----------------------------------------------
+  console.log(`# 4. ${BIG_MIB} MiB putStream through a discarding store`);
+  const big = BIG_MIB * MiB;
+  global.gc?.();
+  const base = process.memoryUsage();
+  let peakRss = base.rss, peakHeap = base.heapUsed;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  };
+  const timer = setInterval(sample, 50);
+  let r4: Awaited<ReturnType<typeof putStream>> | undefined;
+  const s4 = await timed(async () => (r4 = await putStream(new DiscardStore(), pseudo(big, 4, 256 * 1024), { onProgress: sample })));
+  clearInterval(timer);
+  rows.push('', `### 4. ${BIG_MIB} MiB putStream through a discarding store`, '', '| MB/s | chunks | nodes | RSS before | peak RSS | RSS growth | heapUsed growth |', '|---|---|---|---|---|---|---|');
+  row(f1(mbps(big, s4)), r4!.chunks, r4!.nodes, `${f1(base.rss / MiB)} MiB`, `${f1(peakRss / MiB)} MiB`, `**${f1((peakRss - base.rss) / MiB)} MiB**`, `${f1((peakHeap - base.heapUsed) / MiB)} MiB`);
+} finally {
+  await fs.rm(root, { recursive: true, force: true });
+}
+
+const header = [
+  '# Blob benchmark results',
+  '',
+  `Run: ${new Date().toISOString()}, \`node --import tsx bench/blob.ts\`, Node ${process.version}, 2 cores (shared with other jobs), ${Math.round(((performance.now() - started) / 1000) * 10) / 10} s in all.`,
+  '',
+];
+console.log('\n' + [...header, ...rows].join('\n'));
+if (process.env.BENCH_WRITE) await fs.writeFile(process.env.BENCH_WRITE, [...header, ...rows, ''].join('\n'));
