@@ -1,0 +1,85 @@
+/**
+ * Payloads are CBOR, byte-compatible with rinq-go (ugorji codec): definite-length maps and arrays,
+ * integers in their shortest form (64-bit too), text strings, byte strings for Uint8Array, float64 for
+ * non-integers, and an EMPTY body for nil. Encoding goes through `cbor-x` after a small normalisation
+ * pass (cbor-x alone would write integers beyond 32 bits as floats and tag Maps).
+ */
+import { Encoder } from 'cbor-x';
+import { PlexusError } from '../errors.js';
+import { BUS_MAX_PAYLOAD_BYTES } from '../limits.js';
+
+/** Any value a payload can carry. */
+export type PayloadValue = unknown;
+
+const codec = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  tagUint8Array: false,
+  int64AsNumber: true,
+  useTag259ForMaps: false,
+} as ConstructorParameters<typeof Encoder>[0]);
+
+const EMPTY = new Uint8Array(0);
+const INT32_MIN = -0x8000_0000, UINT32_MAX = 0xffff_ffff;
+
+function needsNormalising(v: unknown, depth: number): boolean {
+  if (depth > 64) return false;
+  if (typeof v === 'number') return Number.isInteger(v) && (v > UINT32_MAX || v < INT32_MIN) && Number.isSafeInteger(v);
+  if (v === null || typeof v !== 'object') return false;
+  if (v instanceof Uint8Array) return false;
+  if (v instanceof Map) return true;
+  if (Array.isArray(v)) { for (const x of v) if (needsNormalising(x, depth + 1)) return true; return false; }
+  for (const k in v) if (needsNormalising((v as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
+function normalise(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isInteger(v) && (v > UINT32_MAX || v < INT32_MIN) && Number.isSafeInteger(v) ? BigInt(v) : v;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map(normalise);
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) o[String(k)] = normalise(x);
+    return o;
+  }
+  const o: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) o[k] = normalise((v as Record<string, unknown>)[k]);
+  return o;
+}
+
+/** CBOR bytes of `value`; `null`/`undefined` encode as the empty body (rinq's nil payload). */
+export function encodePayload(value: PayloadValue): Uint8Array {
+  if (value === null || value === undefined) return EMPTY;
+  let bytes: Uint8Array;
+  try {
+    bytes = codec.encode(needsNormalising(value, 0) ? normalise(value) : value);
+  } catch (err) {
+    throw new PlexusError('BAD_REQUEST', `payload cannot be encoded as CBOR: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (bytes.length > BUS_MAX_PAYLOAD_BYTES) throw new PlexusError('TOO_LARGE', `payload is ${bytes.length} bytes, over BUS_MAX_PAYLOAD_BYTES (${BUS_MAX_PAYLOAD_BYTES})`);
+  return bytes;
+}
+
+/** Decode a body; the empty body is `null`. Throws BAD_REQUEST on invalid or trailing CBOR. */
+export function decodePayload(bytes: Uint8Array): PayloadValue {
+  if (bytes.length === 0) return null;
+  if (bytes.length > BUS_MAX_PAYLOAD_BYTES) throw new PlexusError('TOO_LARGE', `payload is ${bytes.length} bytes, over BUS_MAX_PAYLOAD_BYTES (${BUS_MAX_PAYLOAD_BYTES})`);
+  let values: unknown[];
+  try {
+    values = codec.decodeMultiple(bytes) as unknown[];
+  } catch (err) {
+    throw new PlexusError('BAD_REQUEST', `invalid CBOR payload: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!Array.isArray(values) || values.length !== 1) throw new PlexusError('BAD_REQUEST', 'invalid CBOR payload: expected exactly one data item');
+  return bigToNumber(values[0]);
+}
+
+function bigToNumber(v: unknown): unknown {
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) { for (let i = 0; i < v.length; i++) v[i] = bigToNumber(v[i]); return v; }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) o[k] = bigToNumber(o[k]);
+  return o;
+}

@@ -1,0 +1,319 @@
+/**
+ * rinq's AMQP 0-9-1 topology on RabbitMQ via amqplib, exactly as rinq-go v0.7.0 declares it:
+ * non-durable exchanges cmd.bal / cmd.uc / cmd.mc (direct), cmd.rsp (topic), ntf.uc / ntf.mc (direct);
+ * per peer the exclusive queues `<short>` (id reservation), `<short>.req` (x-max-priority 3),
+ * `<short>.rsp`, `<short>.ntf`; per namespace the shared durable `cmd.<ns>` (x-max-priority 3).
+ * Reconnects after the connection drops (same peer id, queues and bindings restored).
+ */
+import amqp from 'amqplib';
+import { PlexusError } from '../../errors.js';
+import { BUS_PREFETCH, BUS_RECONNECT_MAX_DELAY_MS, BUS_RECONNECT_MIN_DELAY_MS } from '../../limits.js';
+import { formatPeerId, newPeerId, shortPeerId, type PeerId } from '../ids.js';
+import { EXCHANGES, PRIORITY_COUNT, balancedQueue } from '../wire.js';
+import type { Delivery, Transport, TransportSink, WireMessage } from './transport.js';
+
+type ChannelModel = Awaited<ReturnType<typeof amqp.connect>>;
+type Channel = Awaited<ReturnType<ChannelModel['createChannel']>>;
+type ConsumeMessage = NonNullable<Parameters<Parameters<Channel['consume']>[1]>[0]>;
+
+export interface AmqpOptions {
+  /** `connection_name` client property (shown by `rabbitmqctl list_connections`); default `plexus-bus <peer id>`. */
+  connectionName?: string;
+  /** Unacked deliveries per consumer (default BUS_PREFETCH). */
+  prefetch?: number;
+  /** Reconnect after the connection drops (default true). */
+  reconnect?: boolean;
+  /** Give up reconnecting after this many failed attempts (default Infinity). */
+  maxReconnectAttempts?: number;
+}
+
+const RESOURCE_LOCKED = 405;
+
+function isResourceLocked(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === RESOURCE_LOCKED;
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** The amqplib publish options of a rinq message (exported for the byte-level fixture tests). */
+export function publishOptions(m: WireMessage): Record<string, unknown> {
+  const p = m.properties;
+  const o: Record<string, unknown> = {};
+  if (p.messageId !== undefined) o.messageId = p.messageId;
+  if (p.correlationId !== undefined) o.correlationId = p.correlationId;
+  if (p.type !== undefined) o.type = p.type;
+  if (p.replyTo !== undefined) o.replyTo = p.replyTo;
+  if (p.priority !== undefined) o.priority = p.priority;
+  if (p.expiration !== undefined) o.expiration = p.expiration;
+  if (p.deliveryMode !== undefined) o.deliveryMode = p.deliveryMode;
+  if (p.headers) {
+    const h: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(p.headers)) {
+      if (k === 'dl' && typeof v === 'number') h[k] = { '!': 'int64', value: v };
+      else if (v instanceof Uint8Array) h[k] = toBuffer(v);
+      else h[k] = v;
+    }
+    o.headers = h;
+  }
+  return o;
+}
+
+/** One peer's connection to RabbitMQ. */
+export class AmqpTransport implements Transport {
+  readonly peerId: PeerId;
+  private readonly full: string;
+  private readonly short: string;
+  private conn: ChannelModel | undefined;
+  private ctl: Channel | undefined;
+  private pub: Channel | undefined;
+  private cons: Channel | undefined;
+  private sink: TransportSink | undefined;
+  private generation = 0;
+  private closing = false;
+  private serving = true;
+  private up = false;
+  private readonly listening = new Set<string>();
+  private readonly ntfNamespaces = new Set<string>();
+  private readonly declared = new Set<string>();
+  private drainWaiters: (() => void)[] = [];
+
+  private constructor(private readonly url: string, private readonly opts: AmqpOptions, id: PeerId) {
+    this.peerId = id;
+    this.full = formatPeerId(id);
+    this.short = shortPeerId(id);
+  }
+
+  /** Dial and reserve a unique peer id (a new one while `<short>` is locked by another peer). */
+  static async connect(url: string, opts: AmqpOptions = {}): Promise<AmqpTransport> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const t = new AmqpTransport(url, opts, newPeerId());
+      try {
+        await t.dial();
+        return t;
+      } catch (err) {
+        await t.teardown();
+        if (!isResourceLocked(err)) throw new PlexusError('UNAVAILABLE', `cannot connect to ${redact(url)}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    throw new PlexusError('UNAVAILABLE', 'could not reserve a peer id');
+  }
+
+  private async dial(): Promise<void> {
+    const conn = await amqp.connect(this.url, { clientProperties: { connection_name: this.opts.connectionName ?? `plexus-bus ${this.full}`, product: 'plexus', version: 'plexus-bus/0.1.0 (rinq-go/0.7.0 compatible)' } });
+    this.conn = conn;
+    const gen = ++this.generation;
+    conn.on('error', () => { /* 'close' follows */ });
+    conn.on('close', (err?: Error) => this.onConnectionClose(gen, err));
+    this.ctl = await conn.createChannel();
+    this.ctl.on('error', () => { /* a channel error closes the connection handling below */ });
+    this.ctl.on('close', () => this.onChannelClose(gen));
+    // reserve the id: an exclusive queue named after the short id (405 RESOURCE_LOCKED = taken)
+    await this.ctl.assertQueue(this.short, { durable: false, autoDelete: false, exclusive: true });
+    this.pub = await conn.createChannel();
+    this.pub.on('error', () => {});
+    this.pub.on('close', () => this.onChannelClose(gen));
+    this.pub.on('drain', () => { const w = this.drainWaiters; this.drainWaiters = []; for (const f of w) f(); });
+    for (const [name, { kind }] of Object.entries(EXCHANGES)) await this.ctl.assertExchange(name, kind, { durable: false, autoDelete: false, internal: false });
+  }
+
+  private onChannelClose(gen: number): void {
+    // a channel closed by the broker (e.g. a failed declare) leaves the peer half-working: start over
+    if (gen !== this.generation || this.closing) return;
+    void this.conn?.close().catch(() => {});
+  }
+
+  private onConnectionClose(gen: number, err?: Error): void {
+    if (gen !== this.generation || this.closing) return;
+    this.up = false;
+    this.generation++;
+    this.conn = this.ctl = this.pub = this.cons = undefined;
+    this.declared.clear();
+    this.sink?.status?.('down', err);
+    if (this.opts.reconnect === false) { this.sink?.status?.('failed', err ?? new Error('connection closed')); return; }
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    let delay = BUS_RECONNECT_MIN_DELAY_MS;
+    const max = this.opts.maxReconnectAttempts ?? Infinity;
+    for (let attempt = 1; !this.closing; attempt++) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.closing) return;
+      try {
+        await this.dial();
+        await this.setup();
+        this.sink?.status?.('up');
+        return;
+      } catch (err) {
+        await this.teardown();
+        if (attempt >= max) { this.sink?.status?.('failed', new PlexusError('UNAVAILABLE', `reconnect failed: ${(err as Error).message}`)); return; }
+        delay = Math.min(BUS_RECONNECT_MAX_DELAY_MS, delay * 2);
+      }
+    }
+  }
+
+  private async teardown(): Promise<void> {
+    const conn = this.conn;
+    this.generation++;
+    this.conn = this.ctl = this.pub = this.cons = undefined;
+    if (conn) await conn.close().catch(() => {});
+  }
+
+  async start(sink: TransportSink): Promise<void> {
+    this.sink = sink;
+    await this.setup();
+  }
+
+  /** Declare the peer's queues, bindings and consumers (again after a reconnect). */
+  private async setup(): Promise<void> {
+    const ctl = this.ctl!, conn = this.conn!;
+    const gen = this.generation;
+    const prefetch = this.opts.prefetch ?? BUS_PREFETCH;
+    const cons = await conn.createChannel();
+    cons.on('error', () => {});
+    cons.on('close', () => this.onChannelClose(gen));
+    await cons.prefetch(prefetch);
+    this.cons = cons;
+    const req = `${this.short}.req`, rsp = `${this.short}.rsp`, ntf = `${this.short}.ntf`;
+    await ctl.assertQueue(req, { durable: false, autoDelete: false, exclusive: true, arguments: { 'x-max-priority': PRIORITY_COUNT } });
+    await ctl.assertQueue(rsp, { durable: false, autoDelete: false, exclusive: true });
+    await ctl.bindQueue(rsp, 'cmd.rsp', `${this.full}.*`);
+    await cons.consume(rsp, (m) => this.deliver(gen, cons, 'response', m), { consumerTag: rsp, noAck: false, exclusive: true });
+    await ctl.assertQueue(ntf, { durable: false, autoDelete: false, exclusive: true });
+    await cons.consume(ntf, (m) => this.deliver(gen, cons, 'notification', m), { consumerTag: ntf, noAck: false, exclusive: true });
+    for (const ns of this.ntfNamespaces) await this.bindNtf(ns);
+    if (this.serving) {
+      await ctl.bindQueue(req, 'cmd.uc', this.full);
+      await cons.consume(req, (m) => this.deliver(gen, cons, 'request', m), { consumerTag: req, noAck: false, exclusive: true });
+      for (const ns of this.listening) await this.consumeNamespace(ns);
+    }
+    this.up = true;
+  }
+
+  private deliver(gen: number, ch: Channel, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null): void {
+    if (!m || gen !== this.generation || !this.sink) return; // consumer cancelled by the broker
+    let settled = false;
+    const settle = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (gen !== this.generation) return; // channel gone: the broker already requeued it
+      try { f(); } catch { /* channel closed meanwhile */ }
+    };
+    const p = m.properties as unknown as Record<string, unknown>;
+    const d: Delivery = {
+      exchange: m.fields.exchange,
+      routingKey: m.fields.routingKey,
+      properties: {
+        messageId: p.messageId, correlationId: p.correlationId, type: p.type, replyTo: p.replyTo,
+        priority: p.priority, expiration: p.expiration, deliveryMode: p.deliveryMode,
+        headers: (p.headers ?? undefined) as Record<string, unknown> | undefined,
+      },
+      body: m.content,
+      redelivered: m.fields.redelivered,
+      ack: () => settle(() => ch.ack(m)),
+      reject: (requeue) => settle(() => ch.reject(m, requeue)),
+    };
+    this.sink[kind](d);
+  }
+
+  private ready(): { ctl: Channel; cons: Channel; pub: Channel } {
+    if (this.closing) throw new PlexusError('CLOSED', 'peer transport is closed');
+    if (!this.up || !this.ctl || !this.cons || !this.pub) throw new PlexusError('UNAVAILABLE', 'broker connection is down (reconnecting)');
+    return { ctl: this.ctl, cons: this.cons, pub: this.pub };
+  }
+
+  private async declareBalanced(ctl: Channel, ns: string): Promise<string> {
+    const q = balancedQueue(ns);
+    if (this.declared.has(q)) return q;
+    await ctl.assertQueue(q, { durable: true, autoDelete: false, exclusive: false, arguments: { 'x-max-priority': PRIORITY_COUNT } });
+    await ctl.bindQueue(q, 'cmd.bal', ns);
+    this.declared.add(q);
+    return q;
+  }
+
+  private async consumeNamespace(ns: string): Promise<void> {
+    const { ctl, cons } = this.ready();
+    const gen = this.generation;
+    await ctl.bindQueue(`${this.short}.req`, 'cmd.mc', ns);
+    const q = await this.declareBalanced(ctl, ns);
+    await cons.consume(q, (m) => this.deliver(gen, cons, 'request', m), { consumerTag: q, noAck: false, exclusive: false });
+  }
+
+  async listen(ns: string): Promise<void> {
+    if (this.listening.has(ns)) return;
+    this.listening.add(ns);
+    if (this.serving) await this.consumeNamespace(ns);
+  }
+
+  async unlisten(ns: string): Promise<void> {
+    if (!this.listening.delete(ns)) return;
+    if (!this.serving || !this.up) return;
+    const { ctl, cons } = this.ready();
+    await ctl.unbindQueue(`${this.short}.req`, 'cmd.mc', ns);
+    await cons.cancel(balancedQueue(ns));
+  }
+
+  private async bindNtf(ns: string): Promise<void> {
+    const ctl = this.ctl!;
+    await ctl.bindQueue(`${this.short}.ntf`, 'ntf.uc', `${ns}.${this.full}`);
+    await ctl.bindQueue(`${this.short}.ntf`, 'ntf.mc', ns);
+  }
+
+  async bindNotifications(ns: string): Promise<void> {
+    this.ready();
+    this.ntfNamespaces.add(ns);
+    await this.bindNtf(ns);
+  }
+
+  async unbindNotifications(ns: string): Promise<void> {
+    if (!this.ntfNamespaces.delete(ns) || !this.up) return;
+    const { ctl } = this.ready();
+    await ctl.unbindQueue(`${this.short}.ntf`, 'ntf.uc', `${ns}.${this.full}`);
+    await ctl.unbindQueue(`${this.short}.ntf`, 'ntf.mc', ns);
+  }
+
+  async publish(msg: WireMessage): Promise<void> {
+    const { ctl, pub } = this.ready();
+    if (msg.exchange === 'cmd.bal') await this.declareBalanced(ctl, msg.routingKey);
+    const ok = pub.publish(msg.exchange, msg.routingKey, toBuffer(msg.body), publishOptions(msg));
+    if (!ok) await new Promise<void>((r) => this.drainWaiters.push(r));
+  }
+
+  async stopRequests(): Promise<void> {
+    if (!this.serving) return;
+    this.serving = false;
+    if (!this.up) return;
+    const { ctl, cons } = this.ready();
+    const req = `${this.short}.req`;
+    await ctl.unbindQueue(req, 'cmd.uc', this.full);
+    await cons.cancel(req);
+    for (const ns of this.listening) {
+      await ctl.unbindQueue(req, 'cmd.mc', ns);
+      await cons.cancel(balancedQueue(ns));
+    }
+  }
+
+  /** Delete this peer's queues and close the connection (unacked requests go back to their queues). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const { ctl, conn, cons } = this;
+    if (this.up && ctl && cons) {
+      try {
+        // close the consuming channel first: its unacked balanced requests are requeued for other peers
+        await cons.close();
+        for (const q of [`${this.short}.req`, `${this.short}.rsp`, `${this.short}.ntf`, this.short]) await ctl.deleteQueue(q);
+      } catch { /* the connection close below releases exclusive queues anyway */ }
+    }
+    this.up = false;
+    this.generation++;
+    if (conn) await conn.close().catch(() => {});
+    this.conn = this.ctl = this.pub = this.cons = undefined;
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
