@@ -16,7 +16,6 @@ const codec = new Encoder({
   mapsAsObjects: true,
   variableMapSize: true,
   tagUint8Array: false,
-  int64AsNumber: true,
   useTag259ForMaps: false,
 } as ConstructorParameters<typeof Encoder>[0]);
 
