@@ -24,6 +24,8 @@ export const NODE_HEADER_BYTES = 24;
 export const NODE_ENTRY_BYTES = 40;
 /** Highest node height a reader accepts (a real tree of 2^53 bytes is far lower). */
 export const NODE_MAX_HEIGHT = 32;
+/** Most children a reader accepts in one node (writers stay far below: CHUNK_NODE_MAX_CHILDREN). */
+export const NODE_MAX_CHILDREN = 65_536;
 
 /** One child of a node: a chunk (height 1 parent) or a node (higher parent), and its content size. */
 export interface NodeChild {
@@ -82,6 +84,7 @@ export function decodeNode(ref: Ref, bytes: Uint8Array): TreeNode {
   if (height < 1 || height > NODE_MAX_HEIGHT) throw corrupt(ref, `height ${height}`);
   if (bytes[10] !== 0 || bytes[11] !== 0) throw corrupt(ref, 'reserved bytes set');
   const count = dv.getUint32(12);
+  if (count > NODE_MAX_CHILDREN) throw corrupt(ref, `${count} children, over ${NODE_MAX_CHILDREN}`);
   if (bytes.length !== NODE_HEADER_BYTES + NODE_ENTRY_BYTES * count) throw corrupt(ref, `${bytes.length} bytes for ${count} children`);
   const size = toSafe(ref, dv.getBigUint64(16));
   const children: NodeChild[] = new Array(count);

@@ -23,7 +23,7 @@ import {
 } from '../limits.js';
 import { parseRef, refToBytes, ZERO_REF, type Ref } from './ref.js';
 import { GearChunker, type ChunkParams } from './split-chunker.js';
-import { decodeNode, encodeNode, type TreeNode } from './split-node.js';
+import { decodeNode, encodeNode, NODE_MAX_CHILDREN, type TreeNode } from './split-node.js';
 import type { BlobStore, PutResult } from './store.js';
 
 export { hasNodeMagic, NODE_MAGIC } from './split-node.js';
@@ -45,8 +45,8 @@ export const DEFAULT_SPLIT_PARAMS: Readonly<SplitParams> = Object.freeze({
   maxChildren: CHUNK_NODE_MAX_CHILDREN,
 });
 
-/** Anything putStream reads bytes from: an async or sync iterable of byte arrays, a web ReadableStream, a Node Readable. */
-export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array> | Readable;
+/** Anything putStream reads bytes from: an async or sync iterable of byte arrays, a web ReadableStream, a Node Readable, or one byte array. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array> | Readable | Uint8Array;
 
 export interface PutStreamOptions {
   signal?: AbortSignal;
@@ -77,7 +77,7 @@ export interface PutStreamResult {
 
 function checkParams(p: SplitParams): void {
   const int = (v: number, lo: number, hi: number) => Number.isSafeInteger(v) && v >= lo && v <= hi;
-  if (!int(p.splitBits, 1, 31) || !int(p.minBytes, 1, p.maxBytes) || !int(p.maxBytes, 1, 2 ** 31) || !int(p.fanout, 2, 2 ** 31) || !int(p.maxChildren, 2, 2 ** 24)) {
+  if (!int(p.splitBits, 1, 31) || !int(p.minBytes, 1, p.maxBytes) || !int(p.maxBytes, 1, 2 ** 31) || !int(p.fanout, 2, 2 ** 31) || !int(p.maxChildren, 2, NODE_MAX_CHILDREN)) {
     throw new PlexusError('BAD_REQUEST', `invalid split parameters ${JSON.stringify(p)}`);
   }
 }
@@ -103,6 +103,7 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
 const noop = () => {};
 
 function iteratorOf(src: ByteSource): AsyncIterator<unknown> | Iterator<unknown> {
+  if (src instanceof Uint8Array) return [src][Symbol.iterator]();
   const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
   if (typeof s[Symbol.asyncIterator] === 'function') return s[Symbol.asyncIterator]!();
   if (typeof s[Symbol.iterator] === 'function') return s[Symbol.iterator]!();

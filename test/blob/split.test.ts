@@ -171,6 +171,7 @@ describe('split: round trip', () => {
     );
     assert.equal(a.ref, b.ref);
     assert.equal(a.ref, c.ref);
+    assert.equal((await putStream(store, data)).ref, a.ref); // a single byte array
     const back = await readAll(getReadable(store, a.ref, { offset: 10, length: 20 }));
     assert.ok(back.equals(data.subarray(10, 30)));
     await rejectsCode(putStream(store, Readable.from(['text'])), 'BAD_REQUEST', /string/);
@@ -321,6 +322,12 @@ describe('split: invalid roots and corrupt trees', () => {
     // the chunk is shorter than its entry says
     const lying = (await store.put(node(1, 1, 5n, [[chunk, 5n]]))).ref;
     await rejectsCode(readAll(getStream(store, lying)), 'BAD_REQUEST', /corrupt stream/);
+    const huge = Buffer.alloc(24);
+    Buffer.from(NODE_MAGIC).copy(huge);
+    huge[8] = 1;
+    huge[9] = 1;
+    huge.writeUInt32BE(100_000, 12);
+    await rejectsCode(readAll(getStream(store, (await store.put(huge)).ref)), 'BAD_REQUEST', /children/);
     const v2 = node(1, 1, 3n, [[chunk, 3n]]);
     v2[8] = 2;
     await rejectsCode(readAll(getStream(store, (await store.put(v2)).ref)), 'UNSUPPORTED');
