@@ -58,7 +58,7 @@ export class GearChunker {
    */
   scan(b: Uint8Array, from: number): number {
     const n = b.length;
-    const min = this.#min, max = this.#max, mask = this.#mask;
+    const min = this.#min, max = this.#max, mask = this.#mask, g = GEAR;
     let i = from, len = this.#len, h = this.#h;
     // Bytes before (min - window) cannot influence a boundary decision: skip them without hashing.
     const skipTo = min - GEAR_WINDOW;
@@ -74,14 +74,14 @@ export class GearChunker {
     }
     // Warm up the hash over the window before minBytes: no boundary allowed yet.
     while (i < n && len < min) {
-      h = ((h << 1) + GEAR[b[i]!]!) | 0;
+      h = ((h << 1) + g[b[i]!]!) | 0;
       i++;
       len++;
     }
     const start = i;
     const limit = Math.min(n, i + (max - len));
     while (i < limit) {
-      h = ((h << 1) + GEAR[b[i]!]!) | 0;
+      h = ((h << 1) + g[b[i]!]!) | 0;
       i++;
       if ((h & mask) === 0) {
         this.#h = 0;

@@ -146,6 +146,13 @@ describe('split: round trip', () => {
     assert.ok((await readAll(getStream(store, r.ref))).equals(data));
   });
 
+  it('golden refs: the chunking and node format are stable (a change here changes every stored root)', async () => {
+    const store = new MemoryStore();
+    const r = await putStream(store, bytes(3 * MiB, 42));
+    assert.deepEqual([r.ref, r.chunks, r.nodes], ['6d775ce9905573cdc5824326aef6cd54a30735c8e4f94034e64192c8c2e9c08a', 39, 3]);
+    assert.equal((await putStream(store, [])).ref, '31f6897548f3313de8252e742aa88b7f4ab2a8e5002ccbf7422df73e5f33b616');
+  });
+
   it('the empty stream is the empty node; ZERO_REF reads as empty too', async () => {
     const store = new MemoryStore();
     const r = await putStream(store, []);
@@ -175,6 +182,23 @@ describe('split: round trip', () => {
     const back = await readAll(getReadable(store, a.ref, { offset: 10, length: 20 }));
     assert.ok(back.equals(data.subarray(10, 30)));
     await rejectsCode(putStream(store, Readable.from(['text'])), 'BAD_REQUEST', /string/);
+  });
+
+  it('a producer that reuses one buffer for every piece is safe (putStream copies what it keeps)', async () => {
+    const store = new MemoryStore();
+    const data = bytes(3 * MiB + 17, 13);
+    const shared = new Uint8Array(40_000);
+    const reusing = (async function* () {
+      for (let at = 0; at < data.length; at += shared.length) {
+        const n = Math.min(shared.length, data.length - at);
+        shared.set(data.subarray(at, at + n));
+        yield shared.subarray(0, n);
+        shared.fill(0xee); // scribble over it once putStream has had it
+      }
+    })();
+    const r = await putStream(store, reusing);
+    assert.equal(r.ref, (await putStream(store, data)).ref);
+    assert.ok((await readAll(getStream(store, r.ref))).equals(data));
   });
 
   it('reports progress as total bytes consumed', async () => {
