@@ -23,6 +23,7 @@ function isCode(err: unknown, code: string): boolean {
  */
 export class FileStore extends AnchorStore implements BlobStore {
   readonly root: string;
+  #dirs = new Set<string>();
 
   constructor(root: string) {
     super();
@@ -70,7 +71,8 @@ export class FileStore extends AnchorStore implements BlobStore {
     const tmp = this.#tmp();
     await this.#writeDurable(tmp, bytes);
     try {
-      await fs.mkdir(join(final, '..'), { recursive: true });
+      const dir = join(final, '..');
+      if (!this.#dirs.has(dir)) { await fs.mkdir(dir, { recursive: true }); this.#dirs.add(dir); }
       await fs.link(tmp, final);
       return { ref, added: true };
     } catch (err) {
