@@ -76,7 +76,11 @@ export function parseMessageId(s: string): MessageId {
   if (hash < 0) throw bad('message id', s);
   const seq = dec(s.slice(hash + 1), 'message id', s);
   if (seq === 0) throw bad('message id', s);
-  return { ref: parseRef(s.slice(0, hash)), seq };
+  try {
+    return { ref: parseRef(s.slice(0, hash)), seq };
+  } catch {
+    throw bad('message id', s);
+  }
 }
 
 export function samePeer(a: PeerId, b: PeerId): boolean { return a.clock === b.clock && a.rand === b.rand; }
