@@ -147,6 +147,7 @@ export class AmqpTransport implements Transport {
         this.sink?.status?.('up');
         return;
       } catch (err) {
+        if (process.env.BUS_DEBUG) console.error('reconnect attempt failed', err);
         await this.teardown();
         if (attempt >= max) { this.sink?.status?.('failed', new PlexusError('UNAVAILABLE', `reconnect failed: ${(err as Error).message}`)); return; }
         delay = Math.min(BUS_RECONNECT_MAX_DELAY_MS, delay * 2);
@@ -234,7 +235,8 @@ export class AmqpTransport implements Transport {
   }
 
   private async consumeNamespace(ns: string): Promise<void> {
-    const { ctl, cons } = this.ready();
+    const ctl = this.ctl, cons = this.cons;
+    if (!ctl || !cons) throw new PlexusError('UNAVAILABLE', 'broker connection is down (reconnecting)');
     const gen = this.generation;
     await ctl.bindQueue(`${this.short}.req`, 'cmd.mc', ns);
     const q = await this.declareBalanced(ctl, ns);
