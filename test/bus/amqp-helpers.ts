@@ -1,13 +1,13 @@
 // Shared helpers for the bus tests on the real RabbitMQ.
 import amqp from 'amqplib';
 import { execFileSync } from 'node:child_process';
-import { connect, type Peer, type PeerOptions } from '../../src/bus/index.js';
+import { connect, type Peer, type ConnectOptions } from '../../src/bus/index.js';
 import type { BusTestNetwork } from '../conformance/bus-transport.js';
 
 export const AMQP_URL = process.env.PLEXUS_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 /** A test network on the real broker: unique namespaces, and their durable cmd.<ns> queues deleted on close. */
-export async function amqpTestNetwork(label: string): Promise<BusTestNetwork & { peers: Peer[]; deleteQueues(names: string[]): Promise<void> }> {
+export async function amqpTestNetwork(label: string): Promise<BusTestNetwork & { peer(opts?: ConnectOptions): Promise<Peer>; peers: Peer[]; deleteQueues(names: string[]): Promise<void> }> {
   const run = `t${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const used = new Set<string>();
   const peers: Peer[] = [];
@@ -26,7 +26,7 @@ export async function amqpTestNetwork(label: string): Promise<BusTestNetwork & {
   return {
     peers,
     deleteQueues,
-    async peer(opts?: PeerOptions) {
+    async peer(opts?: ConnectOptions) {
       const p = await connect({ url: AMQP_URL, connectionName: `plexus-test ${label}`, ...opts });
       peers.push(p);
       return p;

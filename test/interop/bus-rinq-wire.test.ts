@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { set, freeze, type Peer, type Notification } from '../../src/bus/index.js';
 import { amqpTestNetwork } from '../bus/amqp-helpers.js';
-import { RawPeer, hexBytes } from '../bus/raw-peer.js';
+import { RawPeer, hexBytes, type Msg } from '../bus/raw-peer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,7 +104,7 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
   it('calls a command served by the rinq-go-shaped peer; the request is what rinq-go expects', async () => {
     const sns = net.ns('interop.served');
     await raw.declareBalanced(sns);
-    let req: Parameters<Parameters<typeof raw.ch.consume>[1]>[0] = null;
+    let req: Msg | undefined;
     await raw.ch.consume(`cmd.${sns}`, (m) => {
       if (!m) return;
       req = m;
@@ -113,7 +113,7 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     }, { consumerTag: `raw-${sns}` });
     const s = peer.session();
     assert.deepEqual(await s.call(sns, 'ping', { n: 1 }), { ok: true });
-    const m = req as unknown as NonNullable<typeof req>;
+    const m = req!;
     assert.equal(m.fields.exchange, 'cmd.bal');
     assert.equal(m.properties.messageId, `${s.id}@0#1`);
     assert.equal(m.properties.priority, 1);
