@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isPlexusError } from '../errors.js';
 import { registerServe } from './serve.js';
+import { registerBus } from './bus.js';
 import { registerBlob } from './blob.js';
 
 /** The `plexus` command. Each module registers its subcommands here (one line each). */
@@ -11,6 +12,7 @@ export function buildCli(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerBus(program);
   registerBlob(program);
   return program;
 }
