@@ -17,6 +17,20 @@ export const MAX_URL_BYTES = 8 * KiB;
 export const REQUEST_BODY_TIMEOUT_MS = 60_000;
 /** Time given to open connections to finish on graceful shutdown before they are cut (ms). */
 export const SHUTDOWN_GRACE_MS = 5_000;
+/** Open TCP connections (HTTP + WebSocket) the server accepts in total; more are answered 429 and closed. Config `maxConnections`. */
+export const MAX_CONNECTIONS = 10_000;
+/** Open TCP connections from one IP address; more are answered 429 and closed. Config `maxConnectionsPerIp`. */
+export const MAX_CONNECTIONS_PER_IP = 2_000;
+/** HTTP requests per second one connection may make (token bucket, burst of one second); more get 429 RATE_LIMITED. Config `httpRequestsPerSecond`. */
+export const HTTP_REQUESTS_PER_SECOND = 1_000;
+/** Largest WebSocket frame the server lets through on any path (each module may set a lower one); bigger frames close the socket with 1009. Config `wsMaxFrameBytes`. */
+export const WS_MAX_FRAME_BYTES = 16 * MiB;
+/** WebSocket messages per second one connection may send (token bucket, burst of one second); more close it with 1008. Config `wsMessagesPerSecond`. */
+export const WS_MESSAGES_PER_SECOND = 2_000;
+/** WebSocket bytes per second one connection may send (bucket holds one second plus one largest frame); more close it with 1008. Config `wsBytesPerSecond`. */
+export const WS_BYTES_PER_SECOND = 32 * MiB;
+/** Time the dashboard's bus call (`POST /api/bus/call`) waits for a response (ms). */
+export const DASHBOARD_BUS_CALL_TIMEOUT_MS = 10_000;
 
 // ---- blob -----------------------------------------------------------------------------------------
 /** Longest anchor name, in UTF-8 bytes. */

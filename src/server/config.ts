@@ -1,6 +1,13 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { PlexusError } from '../errors.js';
+import {
+  HTTP_REQUESTS_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, WS_BYTES_PER_SECOND, WS_MAX_FRAME_BYTES, WS_MESSAGES_PER_SECOND,
+} from '../limits.js';
 
-/** Everything `plexus serve` can be told. Flags win over env vars, env vars over defaults. */
+/**
+ * Everything `plexus serve` can be told. Precedence: flags (or `startServer` options) win over env vars,
+ * env vars over `plexus.config.json`, that over defaults. `CONFIG_SCHEMA` documents and validates each key.
+ */
 export interface ServerConfig {
   /** TCP port (0 = any free port). Env PLEXUS_PORT. Default 8765. */
   port: number;
@@ -10,17 +17,75 @@ export interface ServerConfig {
   dataDir: string;
   /** PostgreSQL URL; when set, stores live there instead of dataDir. Env PLEXUS_POSTGRES. */
   postgres?: string;
-  /** Token required for writes (Authorization: Bearer TOKEN). Env PLEXUS_TOKEN. Unset = open. */
+  /** AMQP URL of RabbitMQ; when set, the server's bus peer joins that network instead of an in-process one. Env PLEXUS_AMQP. */
+  amqp?: string;
+  /** Token with read and write scope (Authorization: Bearer TOKEN or ?token=). Env PLEXUS_TOKEN. Unset = open. */
   token?: string;
-  /** Also require the token for reads. Default false. */
+  /** JSON file of tokens with scopes: [{ "name", "token" | "sha256", "scopes": ["read","write"] }]. Env PLEXUS_TOKENS_FILE. */
+  tokensFile?: string;
+  /** Also require a token (read scope) for reads. Env PLEXUS_AUTH_READS. Default false. */
   authReads: boolean;
   /** Log level. Env PLEXUS_LOG_LEVEL. Default info. */
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Open connections in total (default MAX_CONNECTIONS). */
+  maxConnections?: number;
+  /** Open connections per client IP (default MAX_CONNECTIONS_PER_IP). */
+  maxConnectionsPerIp?: number;
+  /** HTTP requests per second per connection (default HTTP_REQUESTS_PER_SECOND). */
+  httpRequestsPerSecond?: number;
+  /** Largest WebSocket frame on any path (default WS_MAX_FRAME_BYTES). */
+  wsMaxFrameBytes?: number;
+  /** WebSocket messages per second per connection (default WS_MESSAGES_PER_SECOND). */
+  wsMessagesPerSecond?: number;
+  /** WebSocket bytes per second per connection (default WS_BYTES_PER_SECOND). */
+  wsBytesPerSecond?: number;
+  /** Directory of the built dashboard and browser bundles (default: dist/ of the package). */
+  webDir?: string;
 }
 
+/** A config with every limit filled in (what `resolveConfig` returns). */
+export type ResolvedServerConfig = ServerConfig & Required<Pick<ServerConfig,
+  'maxConnections' | 'maxConnectionsPerIp' | 'httpRequestsPerSecond' | 'wsMaxFrameBytes' | 'wsMessagesPerSecond' | 'wsBytesPerSecond'>>;
+
 export const DEFAULT_PORT = 8765;
+/** Name of the optional config file `plexus serve` reads from the working directory. */
+export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count';
+
+/** One documented, validated setting. */
+export interface ConfigKey {
+  key: keyof ServerConfig;
+  kind: Kind;
+  flag: string;
+  short?: string;
+  env: string;
+  default?: string | number | boolean;
+  secret?: boolean;
+  help: string;
+}
+
+/** The one schema of plexus serve's configuration: flags, env vars and plexus.config.json keys. */
+export const CONFIG_SCHEMA: readonly ConfigKey[] = [
+  { key: 'port', kind: 'port', flag: '--port', short: '-p', env: 'PLEXUS_PORT', default: DEFAULT_PORT, help: 'TCP port (0 = any free port)' },
+  { key: 'host', kind: 'string', flag: '--host', short: '-H', env: 'PLEXUS_HOST', default: '127.0.0.1', help: 'interface to bind; 0.0.0.0 exposes the server beyond this machine' },
+  { key: 'dataDir', kind: 'path', flag: '--data', short: '-d', env: 'PLEXUS_DATA', default: './data', help: 'directory for the embedded stores (SQLite + files)' },
+  { key: 'postgres', kind: 'postgres-url', flag: '--postgres', env: 'PLEXUS_POSTGRES', help: 'keep all data in PostgreSQL (postgres://...) instead of --data' },
+  { key: 'amqp', kind: 'amqp-url', flag: '--amqp', env: 'PLEXUS_AMQP', help: 'RabbitMQ URL (amqp://...) for the bus; default: in-process bus' },
+  { key: 'token', kind: 'token', flag: '--token', env: 'PLEXUS_TOKEN', secret: true, help: 'bearer token (read + write scope) required for every write' },
+  { key: 'tokensFile', kind: 'path', flag: '--tokens-file', env: 'PLEXUS_TOKENS_FILE', help: 'JSON file of tokens with scopes [{"name","token"|"sha256","scopes":["read","write"]}]' },
+  { key: 'authReads', kind: 'boolean', flag: '--auth-reads', env: 'PLEXUS_AUTH_READS', default: false, help: 'require a token with read scope for reads too' },
+  { key: 'logLevel', kind: 'level', flag: '--log-level', env: 'PLEXUS_LOG_LEVEL', default: 'info', help: 'JSON log lines on stderr: debug | info | warn | error | silent' },
+  { key: 'maxConnections', kind: 'count', flag: '--max-connections', env: 'PLEXUS_MAX_CONNECTIONS', default: MAX_CONNECTIONS, help: 'open connections in total' },
+  { key: 'maxConnectionsPerIp', kind: 'count', flag: '--max-connections-per-ip', env: 'PLEXUS_MAX_CONNECTIONS_PER_IP', default: MAX_CONNECTIONS_PER_IP, help: 'open connections per client IP' },
+  { key: 'httpRequestsPerSecond', kind: 'count', flag: '--http-requests-per-second', env: 'PLEXUS_HTTP_REQUESTS_PER_SECOND', default: HTTP_REQUESTS_PER_SECOND, help: 'HTTP requests per second per connection' },
+  { key: 'wsMaxFrameBytes', kind: 'count', flag: '--ws-max-frame-bytes', env: 'PLEXUS_WS_MAX_FRAME_BYTES', default: WS_MAX_FRAME_BYTES, help: 'largest WebSocket frame on any path (modules may set lower ones)' },
+  { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
+  { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
+  { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
+];
 
 /** Parse a port number from untrusted text. */
 export function parsePort(v: unknown): number {
@@ -29,22 +94,95 @@ export function parsePort(v: unknown): number {
   return n;
 }
 
-/** Build a validated config from partial input and the environment. */
-export function resolveConfig(input: Partial<ServerConfig> = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const logLevel = input.logLevel ?? (env.PLEXUS_LOG_LEVEL as ServerConfig['logLevel'] | undefined) ?? 'info';
-  if (!LEVELS.includes(logLevel)) throw new PlexusError('BAD_REQUEST', `invalid log level ${JSON.stringify(logLevel)}: want one of ${LEVELS.join(', ')}`);
-  const postgres = input.postgres ?? env.PLEXUS_POSTGRES;
-  if (postgres !== undefined && !/^postgres(ql)?:\/\//.test(postgres)) throw new PlexusError('BAD_REQUEST', 'postgres URL must start with postgres:// or postgresql://');
-  const token = input.token ?? env.PLEXUS_TOKEN;
-  if (token !== undefined && token.length < 8) throw new PlexusError('BAD_REQUEST', 'token must be at least 8 characters');
-  const cfg: ServerConfig = {
-    port: parsePort(input.port ?? env.PLEXUS_PORT ?? DEFAULT_PORT),
-    host: input.host ?? env.PLEXUS_HOST ?? '127.0.0.1',
-    dataDir: input.dataDir ?? env.PLEXUS_DATA ?? './data',
-    authReads: input.authReads ?? false,
-    logLevel,
-  };
-  if (postgres) cfg.postgres = postgres;
-  if (token) cfg.token = token;
-  return cfg;
+function bad(where: string, k: ConfigKey, want: string, v: unknown): never {
+  const shown = k.secret ? '(hidden)' : JSON.stringify(v);
+  throw new PlexusError('BAD_REQUEST', `invalid ${k.key} ${shown} from ${where}: want ${want}`);
+}
+
+/** Validate one value of `k` coming from `where` (a flag, an env var or the config file). */
+function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
+  switch (k.kind) {
+    case 'port':
+      try { return parsePort(v); } catch { return bad(where, k, 'a port 0-65535', v); }
+    case 'count': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n) || n < 1) bad(where, k, 'a positive integer', v);
+      return n;
+    }
+    case 'boolean':
+      if (typeof v === 'boolean') return v;
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0' || v === '') return false;
+      return bad(where, k, 'true or false', v);
+    case 'level':
+      if (!LEVELS.includes(v as ServerConfig['logLevel'])) bad(where, k, `one of ${LEVELS.join(', ')}`, v);
+      return v;
+    case 'postgres-url':
+      if (typeof v !== 'string' || !/^postgres(ql)?:\/\//.test(v)) bad(where, k, 'a URL starting with postgres:// or postgresql://', v);
+      return v;
+    case 'amqp-url':
+      if (typeof v !== 'string' || !/^amqps?:\/\//.test(v)) bad(where, k, 'a URL starting with amqp:// or amqps://', v);
+      return v;
+    case 'token':
+      if (typeof v !== 'string' || v.length < 8 || /\s/.test(v)) {
+        throw new PlexusError('BAD_REQUEST', `token from ${where} must be at least 8 characters without spaces`);
+      }
+      return v;
+    case 'string':
+    case 'path':
+      if (typeof v !== 'string' || v === '') bad(where, k, 'a non-empty string', v);
+      return v;
+  }
+}
+
+/** Read and check a `plexus.config.json`: an object whose keys are CONFIG_SCHEMA keys. */
+export function loadConfigFile(path: string): Partial<ServerConfig> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PlexusError('BAD_REQUEST', `cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new PlexusError('BAD_REQUEST', `config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PlexusError('BAD_REQUEST', `config file ${path} must hold a JSON object`);
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (key === '$schema' || key === '//') continue;
+    const k = CONFIG_SCHEMA.find((s) => s.key === key);
+    if (!k) throw new PlexusError('BAD_REQUEST', `unknown key ${JSON.stringify(key)} in config file ${path} (known: ${CONFIG_SCHEMA.map((s) => s.key).join(', ')})`);
+    out[key] = parseValue(k, v, `config file ${path}`);
+  }
+  return out as Partial<ServerConfig>;
+}
+
+/** The config file to read: the one named, else ./plexus.config.json when it exists, else none. */
+export function findConfigFile(named?: string, cwd = process.cwd()): string | undefined {
+  if (named) return named;
+  const p = `${cwd}/${CONFIG_FILE_NAME}`;
+  return existsSync(p) ? p : undefined;
+}
+
+/**
+ * Build a validated config: `input` (flags, options) wins over `env`, env over `file` (parsed
+ * plexus.config.json), file over defaults. Throws BAD_REQUEST naming the key and its source.
+ */
+export function resolveConfig(input: Partial<ServerConfig> = {}, env: NodeJS.ProcessEnv = process.env, file: Partial<ServerConfig> = {}): ResolvedServerConfig {
+  const out: Record<string, unknown> = {};
+  for (const k of CONFIG_SCHEMA) {
+    const given = (input as Record<string, unknown>)[k.key];
+    const fromEnv = env[k.env];
+    const fromFile = (file as Record<string, unknown>)[k.key];
+    let v: unknown;
+    if (given !== undefined) v = parseValue(k, given, k.flag);
+    else if (fromEnv !== undefined && fromEnv !== '') v = parseValue(k, fromEnv, `env ${k.env}`);
+    else if (fromFile !== undefined) v = parseValue(k, fromFile, 'config file');
+    else v = k.default;
+    if (v !== undefined) out[k.key] = v;
+  }
+  return out as unknown as ResolvedServerConfig;
 }

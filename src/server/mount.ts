@@ -9,6 +9,12 @@ export interface MountContext {
   checkWrite(req: IncomingMessage): void;
   /** Throws UNAUTHORIZED unless the request may read (no-op unless read auth is on). */
   checkRead(req: IncomingMessage): void;
+  /**
+   * True when `req` may do `scope` ('write' implies 'read'); usable at WebSocket upgrade time (the
+   * token comes from `Authorization: Bearer` or `?token=`). Always set by `startServer`; optional only
+   * so hand-built contexts in tests keep compiling.
+   */
+  authorize?(req: IncomingMessage, scope: 'read' | 'write'): boolean;
   /** Structured log line (never pass secrets). */
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
