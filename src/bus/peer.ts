@@ -374,7 +374,6 @@ export class Peer {
     const close = (): void => {
       if (closed) throw new PlexusError('CLOSED', `response to ${req.messageId} is already closed`);
       closed = true;
-      settle('ack');
     };
     const expired = (): boolean => req.deadline !== undefined && req.deadline <= Date.now();
     const res: Response = {
@@ -384,6 +383,7 @@ export class Peer {
         const body = encodePayload(payload);
         close();
         this.publishResponse(req, { kind: 's', body });
+        settle('ack');
       },
       fail: (type: string, message = '', payload: unknown = null) => {
         const f = new Failure(type, message, payload);
@@ -399,11 +399,13 @@ export class Peer {
           close();
           this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
         }
+        settle('ack');
       },
       close: () => {
         if (closed) return false;
         close();
         this.publishResponse(req, { kind: 's', body: new Uint8Array(0) });
+        settle('ack');
         return true;
       },
     };

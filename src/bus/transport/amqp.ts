@@ -101,7 +101,7 @@ export class AmqpTransport implements Transport {
   }
 
   private async dial(): Promise<void> {
-    const conn = await amqp.connect(this.url, { clientProperties: { connection_name: this.opts.connectionName ?? `plexus-bus ${this.full}`, product: 'plexus', version: 'plexus-bus/0.1.0 (rinq-go/0.7.0 compatible)' } });
+    const conn = await amqp.connect(this.url, { noDelay: true, clientProperties: { connection_name: this.opts.connectionName ?? `plexus-bus ${this.full}`, product: 'plexus', version: 'plexus-bus/0.1.0 (rinq-go/0.7.0 compatible)' } });
     this.conn = conn;
     const gen = ++this.generation;
     conn.on('error', () => { /* 'close' follows */ });
@@ -181,7 +181,8 @@ export class AmqpTransport implements Transport {
     await ctl.assertQueue(req, { durable: false, autoDelete: false, exclusive: true, arguments: { 'x-max-priority': PRIORITY_COUNT } });
     await ctl.assertQueue(rsp, { durable: false, autoDelete: false, exclusive: true });
     await ctl.bindQueue(rsp, 'cmd.rsp', `${this.full}.*`);
-    await cons.consume(rsp, (m) => this.deliver(gen, cons, 'response', m), { consumerTag: rsp, noAck: false, exclusive: true });
+    // responses are consumed without acks: they are for this peer only, a late one is dropped anyway
+    await cons.consume(rsp, (m) => this.deliver(gen, cons, 'response', m, true), { consumerTag: rsp, noAck: true, exclusive: true });
     await ctl.assertQueue(ntf, { durable: false, autoDelete: false, exclusive: true });
     await cons.consume(ntf, (m) => this.deliver(gen, cons, 'notification', m), { consumerTag: ntf, noAck: false, exclusive: true });
     for (const ns of this.ntfNamespaces) await this.bindNtf(ns);
@@ -193,13 +194,13 @@ export class AmqpTransport implements Transport {
     this.up = true;
   }
 
-  private deliver(gen: number, ch: Channel, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null): void {
+  private deliver(gen: number, ch: Channel, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null, autoAck = false): void {
     if (!m || gen !== this.generation || !this.sink) return; // consumer cancelled by the broker
     let settled = false;
     const settle = (f: () => void): void => {
       if (settled) return;
       settled = true;
-      if (gen !== this.generation) return; // channel gone: the broker already requeued it
+      if (gen !== this.generation || autoAck) return; // channel gone: the broker already requeued it
       try { f(); } catch { /* channel closed meanwhile */ }
     };
     const p = m.properties as unknown as Record<string, unknown>;

@@ -1,0 +1,114 @@
+// bench/bus.ts: plexus bus calls over RabbitMQ (rinq protocol) vs a plain amqplib request/reply with
+// the same CBOR payloads, at 1, 16 and 256 concurrent calls; plus the memory transport's calls/s.
+// Run: node --import tsx bench/bus.ts   (env PLEXUS_TEST_AMQP, BENCH_SECONDS per level, default 3)
+import amqp from 'amqplib';
+import { Encoder } from 'cbor-x';
+import { connect, memoryNetwork, type Peer } from '../src/bus/index.js';
+
+const URL = process.env.PLEXUS_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const LEVELS = [1, 16, 256];
+const payload = { user: 'bench', n: 42, tags: ['a', 'b', 'c'], text: 'x'.repeat(64) };
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
+
+interface Result { callsPerSec: number; p50: number; p99: number }
+
+/** Run `call` with `concurrency` workers for SECONDS; latency percentiles in ms. */
+async function measure(concurrency: number, call: () => Promise<unknown>, seconds = SECONDS): Promise<Result> {
+  // warm-up
+  await Promise.all(Array.from({ length: Math.min(concurrency, 16) }, () => call()));
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      await call();
+      lat.push(performance.now() - t);
+    }
+  }));
+  const elapsed = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
+  return { callsPerSec: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99) };
+}
+
+/** Plain amqplib RPC: one durable-less queue, direct reply-to, manual acks, same CBOR bytes. */
+async function baseline(): Promise<{ call: () => Promise<unknown>; close: () => Promise<void> }> {
+  const queue = `bench.rpc.${process.pid}`;
+  const sconn = await amqp.connect(URL, { noDelay: true });
+  const sch = await sconn.createChannel();
+  await sch.prefetch(64);
+  await sch.assertQueue(queue, { durable: false, autoDelete: true });
+  await sch.consume(queue, (m) => {
+    if (!m) return;
+    const req = cbor.decode(m.content) as unknown;
+    sch.publish('', m.properties.replyTo as string, cbor.encode({ echo: req }), { correlationId: m.properties.correlationId as string });
+    sch.ack(m);
+  });
+  const cconn = await amqp.connect(URL, { noDelay: true });
+  const cch = await cconn.createChannel();
+  const pending = new Map<string, (v: unknown) => void>();
+  await cch.consume('amq.rabbitmq.reply-to', (m) => {
+    if (!m) return;
+    const f = pending.get(m.properties.correlationId as string);
+    pending.delete(m.properties.correlationId as string);
+    f?.(cbor.decode(m.content));
+  }, { noAck: true });
+  let seq = 0;
+  return {
+    call: () => new Promise((resolve) => {
+      const id = String(++seq);
+      pending.set(id, resolve);
+      cch.publish('', queue, cbor.encode(payload), { correlationId: id, replyTo: 'amq.rabbitmq.reply-to', expiration: '5000' });
+    }),
+    close: async () => { await cconn.close(); await sch.deleteQueue(queue).catch(() => {}); await sconn.close(); },
+  };
+}
+
+async function plexus(): Promise<{ call: () => Promise<unknown>; close: () => Promise<void> }> {
+  const ns = `bench.bus.${process.pid}`;
+  const server: Peer = await connect({ url: URL, connectionName: 'plexus-bench server' });
+  const client: Peer = await connect({ url: URL, connectionName: 'plexus-bench client' });
+  await server.listen(ns, (req, res) => res.done({ echo: req.payload }));
+  const s = client.session();
+  return {
+    call: () => s.call(ns, 'echo', payload),
+    close: async () => {
+      await client.stop();
+      await server.stop();
+      const c = await amqp.connect(URL);
+      const ch = await c.createChannel();
+      await ch.deleteQueue(`cmd.${ns}`).catch(() => {});
+      await c.close();
+    },
+  };
+}
+
+const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms`;
+
+const rows: string[] = [];
+const base = await baseline();
+const plx = await plexus();
+try {
+  for (const c of LEVELS) {
+    const b = await measure(c, base.call);
+    const p = await measure(c, plx.call);
+    const line = `concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`;
+    console.log(line);
+    rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x |`);
+  }
+} finally {
+  await plx.close();
+  await base.close();
+}
+const net = memoryNetwork();
+const ms = net.peer(), mc = net.peer();
+await ms.listen('bench', (req, res) => res.done({ echo: req.payload }));
+const sess = mc.session();
+const mem = await measure(16, () => sess.call('bench', 'echo', payload));
+console.log(`memory transport (16 concurrent): ${fmt(mem)}`);
+await ms.stop(); await mc.stop();
+console.log('\nmarkdown:\n| concurrency | plexus calls/s | p50 ms | p99 ms | amqplib calls/s | p50 ms | p99 ms | ratio |\n|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log(`memory transport, 16 concurrent: ${mem.callsPerSec.toFixed(0)} calls/s (p50 ${mem.p50.toFixed(3)} ms, p99 ${mem.p99.toFixed(3)} ms)`);
