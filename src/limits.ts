@@ -114,3 +114,28 @@ export const BUS_RECONNECT_MAX_DELAY_MS = 5_000;
 
 // ---- ledger ---------------------------------------------------------------------------------------
 // (owned by src/ledger)
+/** Largest hub WebSocket frame (bytes); bigger frames close the connection (ws maxPayload). */
+export const LEDGER_MAX_FRAME_BYTES = 1 * MiB;
+/** Most actions in one transaction; more → TOO_LARGE. */
+export const LEDGER_MAX_ACTIONS_PER_TRANS = 1_000;
+/** Largest JSON body of one transaction's actions (bytes); more → TOO_LARGE. */
+export const LEDGER_MAX_TRANS_BYTES = 512 * KiB;
+/** Longest topic name / record key, in UTF-16 code units. */
+export const LEDGER_MAX_TOPIC_LENGTH = 255;
+export const LEDGER_MAX_KEY_LENGTH = 1024;
+/** Longest transaction id (`tid`), user name and request token. */
+export const LEDGER_MAX_ID_LENGTH = 128;
+/** Hub batching window for pushes to subscribers (ms, evt's 200 ms). Mount option `batchMs`. */
+export const LEDGER_BATCH_WINDOW_MS = 200;
+/** Most topics one connection may subscribe to, and most monitors it may hold. */
+export const LEDGER_MAX_TOPICS_PER_CONN = 1_000;
+export const LEDGER_MAX_MONITORS_PER_CONN = 1_000;
+/** Most pending transactions one `evt.sat` may carry. */
+export const LEDGER_MAX_SAT_TRANS = 1_000;
+/** Time a hub client request waits for its reply before rejecting with TIMEOUT (ms). */
+export const LEDGER_REQUEST_TIMEOUT_MS = 10_000;
+/** Hub client / satellite reconnect backoff: first and largest delay (ms). */
+export const LEDGER_RECONNECT_MIN_DELAY_MS = 100;
+export const LEDGER_RECONNECT_MAX_DELAY_MS = 5_000;
+/** Updates a hub client keeps queued per subscription before dropping the oldest (slow consumer). */
+export const LEDGER_MAX_QUEUED_UPDATES = 10_000;

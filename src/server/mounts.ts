@@ -1,9 +1,11 @@
 import type { MountFactory } from './mount.js';
 import { blobMount } from './blob.js';
+import { busMount } from './bus.js';
 
 /**
  * The modules `plexus serve` mounts, in order. Each module adds its factory here (one line).
  */
 export const defaultMounts: MountFactory[] = [
   blobMount,
+  busMount,
 ];

@@ -1,0 +1,216 @@
+import { PlexusError } from '../errors.js';
+import {
+  LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
+  LEDGER_MAX_TOPIC_LENGTH, LEDGER_MAX_TOPICS_PER_CONN, LEDGER_MAX_TRANS_BYTES,
+} from '../limits.js';
+import type { Action, Arg, Audit, Event, Note, Status, Trans, TransInput, Update, Watch } from './event.js';
+import { formatTime, parseTimeField, floorMs, ZERO_TIME, type Rev } from './time.js';
+
+/** JSON.stringify with Go's escapes (<, >, & and U+2028/2029), so output is byte-identical to a Go hub. */
+export function goJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------
+
+export function eventJson(e: Event): Record<string, unknown> {
+  const o: Record<string, unknown> = { id: e.id, rev: formatTime(e.rev), top: e.top, key: e.key, cmd: e.cmd };
+  if (e.arg !== undefined) o.arg = e.arg;
+  return o;
+}
+
+export function actionJson(a: Action): Record<string, unknown> {
+  const o: Record<string, unknown> = { top: a.top, key: a.key, cmd: a.cmd };
+  if (a.arg !== undefined) o.arg = a.arg;
+  return o;
+}
+
+export function auditJson(a: Audit): Record<string, unknown> {
+  const o: Record<string, unknown> = { rev: formatTime(a.rev), created: formatTime(a.created), arrived: formatTime(a.arrived) };
+  if (a.usr) o.usr = a.usr;
+  if (a.extra !== undefined) o.extra = a.extra;
+  return o;
+}
+
+export function transJson(t: Trans): Record<string, unknown> {
+  const o: Record<string, unknown> = { id: t.id, base: formatTime(t.base), ...auditJson(t), acts: t.acts.map(actionJson) };
+  if (t.tid !== undefined) o.tid = t.tid;
+  return o;
+}
+
+export function updateJson(u: Update): Record<string, unknown> {
+  const o: Record<string, unknown> = { rev: formatTime(u.rev) };
+  if (u.evs && u.evs.length) o.evs = u.evs.map(eventJson);
+  if (u.note && u.note.length) o.note = u.note;
+  return o;
+}
+
+export function statusJson(s: Status): Record<string, unknown> {
+  return { rev: formatTime(s.rev), mig: s.mig, on: formatTime(s.on), off: formatTime(s.off) };
+}
+
+// ---- decoding + validation of untrusted input --------------------------------------------------------
+
+function bad(msg: string): never {
+  throw new PlexusError('INVALID_TRANS', msg);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Go's JSON decoder matches field names case-insensitively; so do we (first exact, then folded). */
+function field(o: Record<string, unknown>, name: string): unknown {
+  if (Object.hasOwn(o, name)) return o[name];
+  for (const k of Object.keys(o)) if (k.toLowerCase() === name) return o[k];
+  return undefined;
+}
+
+function str(o: Record<string, unknown>, name: string, max: number, what: string): string | undefined {
+  const v = field(o, name);
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') bad(`${what}: ${name} must be a string`);
+  if (v.length > max) throw new PlexusError('TOO_LARGE', `${what}: ${name} longer than ${max}`);
+  return v;
+}
+
+/** A time field that must be a revision (floored to ms). */
+export function revField(o: Record<string, unknown>, name: string): Rev {
+  return floorMs(parseTimeField(field(o, name), name));
+}
+
+function argField(o: Record<string, unknown>, name: string, what: string): Arg | undefined {
+  const v = field(o, name);
+  if (v === undefined || v === null) return undefined;
+  if (!isObj(v)) bad(`${what}: ${name} must be an object`);
+  return v;
+}
+
+/** A topic name: non-empty, no control characters, at most LEDGER_MAX_TOPIC_LENGTH. */
+export function checkTopic(t: unknown, what = 'topic'): string {
+  if (typeof t !== 'string' || t.length === 0) bad(`${what}: want a non-empty string`);
+  if (t.length > LEDGER_MAX_TOPIC_LENGTH) throw new PlexusError('TOO_LARGE', `${what}: longer than ${LEDGER_MAX_TOPIC_LENGTH}`);
+  if (/[\u0000-\u001f\u007f]/.test(t)) bad(`${what}: control characters not allowed`);
+  return t;
+}
+
+export function decodeAction(v: unknown, i = 0): Action {
+  const what = `acts[${i}]`;
+  if (!isObj(v)) bad(`${what}: want an object`);
+  const top = checkTopic(field(v, 'top'), `${what}.top`);
+  const key = field(v, 'key');
+  if (typeof key !== 'string') bad(`${what}.key: want a string`);
+  if (key.length > LEDGER_MAX_KEY_LENGTH) throw new PlexusError('TOO_LARGE', `${what}.key: longer than ${LEDGER_MAX_KEY_LENGTH}`);
+  const cmd = field(v, 'cmd');
+  if (cmd !== 'new' && cmd !== 'mod' && cmd !== 'del') bad(`${what}: unexpected command ${typeof cmd === 'string' ? cmd.slice(0, 32) : JSON.stringify(cmd)}`);
+  const a: Action = { top, key, cmd };
+  const arg = argField(v, 'arg', what);
+  if (arg !== undefined) a.arg = arg;
+  return a;
+}
+
+/** Validate a list of actions (count and size limits). */
+export function decodeActs(v: unknown): Action[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) bad('acts: want an array');
+  if (v.length > LEDGER_MAX_ACTIONS_PER_TRANS) throw new PlexusError('TOO_LARGE', `transaction has ${v.length} actions, more than ${LEDGER_MAX_ACTIONS_PER_TRANS}`);
+  const acts = v.map((a, i) => decodeAction(a, i));
+  const bytes = JSON.stringify(acts).length;
+  if (bytes > LEDGER_MAX_TRANS_BYTES) throw new PlexusError('TOO_LARGE', `transaction actions are ${bytes} bytes, more than ${LEDGER_MAX_TRANS_BYTES}`);
+  return acts;
+}
+
+/** Decode an untrusted Trans (an `evt.pub` body or an element of `evt.sat` trans). */
+export function decodeTrans(v: unknown): TransInput & { rev?: Rev } {
+  if (!isObj(v)) bad('transaction: want an object');
+  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts')) };
+  const base = revField(v, 'base');
+  if (base !== ZERO_TIME) t.base = base;
+  const created = parseTimeField(field(v, 'created'), 'created');
+  if (created !== ZERO_TIME) t.created = created;
+  const rev = revField(v, 'rev');
+  if (rev !== ZERO_TIME) t.rev = rev;
+  const usr = str(v, 'usr', LEDGER_MAX_ID_LENGTH, 'transaction');
+  if (usr) t.usr = usr;
+  const extra = argField(v, 'extra', 'transaction');
+  if (extra !== undefined) t.extra = extra;
+  const tid = str(v, 'tid', LEDGER_MAX_ID_LENGTH, 'transaction');
+  if (tid) t.tid = tid;
+  return t;
+}
+
+export function decodeTops(v: unknown, name = 'tops'): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) bad(`${name}: want an array of strings`);
+  if (v.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `${name}: more than ${LEDGER_MAX_TOPICS_PER_CONN} topics`);
+  return v.map((t, i) => checkTopic(t, `${name}[${i}]`));
+}
+
+export function decodeWatch(v: unknown): Watch[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) bad('watch: want an array');
+  if (v.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `watch: more than ${LEDGER_MAX_TOPICS_PER_CONN} entries`);
+  return v.map((w, i) => {
+    if (!isObj(w)) bad(`watch[${i}]: want an object`);
+    const top = checkTopic(field(w, 'top'), `watch[${i}].top`);
+    const keys = field(w, 'keys');
+    if (keys !== null && keys !== undefined && (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string'))) bad(`watch[${i}].keys: want an array of strings`);
+    if (Array.isArray(keys) && keys.length > 10_000) throw new PlexusError('TOO_LARGE', `watch[${i}].keys: too many`);
+    return { top, keys: Array.isArray(keys) && keys.length ? keys as string[] : null };
+  });
+}
+
+/** Body of evt.sub / evt.sat / evt.mon etc.: must be a JSON object (missing body → Go's message). */
+export function decodeBody(body: string | undefined): Record<string, unknown> {
+  if (body === undefined || body.trim() === '') throw new PlexusError('BAD_REQUEST', 'unexpected end of JSON input');
+  let v: unknown;
+  try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
+  if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
+  return v;
+}
+
+export function decodeSub(o: Record<string, unknown>): { rev: Rev; tops: string[] } {
+  return { rev: revField(o, 'rev'), tops: decodeTops(field(o, 'tops')) };
+}
+
+export function decodeSat(o: Record<string, unknown>): { rev: Rev; tops: string[]; trans: Array<TransInput & { rev?: Rev }> } {
+  const tr = field(o, 'trans');
+  if (tr !== undefined && tr !== null && !Array.isArray(tr)) bad('trans: want an array');
+  const list = (tr ?? []) as unknown[];
+  if (list.length > LEDGER_MAX_SAT_TRANS) throw new PlexusError('TOO_LARGE', `trans: more than ${LEDGER_MAX_SAT_TRANS}`);
+  return { rev: revField(o, 'rev'), tops: decodeTops(field(o, 'tops')), trans: list.map(decodeTrans) };
+}
+
+export function decodeMonId(o: Record<string, unknown>): number {
+  const m = field(o, 'mon');
+  if (typeof m !== 'number' || !Number.isSafeInteger(m)) bad('mon: want an integer');
+  return m;
+}
+
+export { field as jsonField, isObj };
+
+// ---- decoding trusted-ish replies (client side) ---------------------------------------------------
+
+export function decodeEvent(v: unknown): Event {
+  if (!isObj(v)) bad('event: want an object');
+  const a = decodeAction(v);
+  const id = field(v, 'id');
+  if (typeof id !== 'number') bad('event: id must be a number');
+  return { id, rev: revField(v, 'rev'), ...a };
+}
+
+export function decodeUpdate(v: unknown): Update {
+  if (!isObj(v)) bad('update: want an object');
+  const u: Update = { rev: revField(v, 'rev') };
+  const evs = field(v, 'evs');
+  if (Array.isArray(evs) && evs.length) u.evs = evs.map(decodeEvent);
+  const note = field(v, 'note');
+  if (Array.isArray(note) && note.length) u.note = note as Note[];
+  return u;
+}
+
+export function decodeStatus(v: unknown): Status {
+  if (!isObj(v)) bad('status: want an object');
+  const mig = field(v, 'mig');
+  return { rev: revField(v, 'rev'), mig: typeof mig === 'string' ? mig : '', on: parseTimeField(field(v, 'on'), 'on'), off: parseTimeField(field(v, 'off'), 'off') };
+}
