@@ -66,6 +66,45 @@ async function baseline(): Promise<{ call: () => Promise<unknown>; close: () => 
   };
 }
 
+/** amqplib by hand on rinq's topology (durable priority cmd.<ns>, headers, TTL, topic cmd.rsp): the protocol's own cost. */
+async function rinqTopology(): Promise<{ call: () => Promise<unknown>; close: () => Promise<void> }> {
+  const ns = `bench.raw.${process.pid}`, q = `cmd.${ns}`, rsp = `BEEF.rsp.${process.pid}`, me = `6553F100-BEEF`;
+  const sconn = await amqp.connect(URL, { noDelay: true });
+  const sch = await sconn.createChannel();
+  await sch.prefetch(64);
+  await sch.assertExchange('cmd.bal', 'direct', { durable: false });
+  await sch.assertExchange('cmd.rsp', 'topic', { durable: false });
+  await sch.assertQueue(q, { durable: true, arguments: { 'x-max-priority': 3 } });
+  await sch.bindQueue(q, 'cmd.bal', ns);
+  await sch.consume(q, (m) => {
+    if (!m) return;
+    const req = cbor.decode(m.content) as unknown;
+    const h = m.properties.headers ?? {};
+    sch.publish('cmd.rsp', m.properties.messageId as string, cbor.encode({ echo: req }), { type: 's', expiration: m.properties.expiration as string, headers: { dl: { '!': 'int64', value: Number(h.dl) } } });
+    sch.ack(m);
+  });
+  const cconn = await amqp.connect(URL, { noDelay: true });
+  const cch = await cconn.createChannel();
+  await cch.assertQueue(rsp, { exclusive: true });
+  await cch.bindQueue(rsp, 'cmd.rsp', `${me}.*`);
+  const pending = new Map<string, (v: unknown) => void>();
+  await cch.consume(rsp, (m) => {
+    if (!m) return;
+    const f = pending.get(m.fields.routingKey);
+    pending.delete(m.fields.routingKey);
+    f?.(cbor.decode(m.content));
+  }, { noAck: true });
+  let seq = 0;
+  return {
+    call: () => new Promise((resolve) => {
+      const id = `${me}.1@0#${++seq}`;
+      pending.set(id, resolve);
+      cch.publish('cmd.bal', ns, cbor.encode(payload), { messageId: id, priority: 1, replyTo: 'c', expiration: '5000', headers: { n: ns, c: 'echo', dl: { '!': 'int64', value: Date.now() + 5000 } } });
+    }),
+    close: async () => { await cconn.close(); await sch.deleteQueue(q).catch(() => {}); await sconn.close(); },
+  };
+}
+
 async function plexus(): Promise<{ call: () => Promise<unknown>; close: () => Promise<void> }> {
   const ns = `bench.bus.${process.pid}`;
   const server: Peer = await connect({ url: URL, connectionName: 'plexus-bench server' });
@@ -89,17 +128,20 @@ const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50
 
 const rows: string[] = [];
 const base = await baseline();
+const raw = await rinqTopology();
 const plx = await plexus();
 try {
   for (const c of LEVELS) {
     const b = await measure(c, base.call);
+    const r = await measure(c, raw.call);
     const p = await measure(c, plx.call);
-    const line = `concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`;
-    console.log(line);
-    rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x |`);
+    console.log(`concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`);
+    console.log(`                 amqplib on rinq's topology ${fmt(r)} | plexus/that ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x`);
+    rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x | ${r.callsPerSec.toFixed(0)} | ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x |`);
   }
 } finally {
   await plx.close();
+  await raw.close();
   await base.close();
 }
 const net = memoryNetwork();
@@ -109,6 +151,6 @@ const sess = mc.session();
 const mem = await measure(16, () => sess.call('bench', 'echo', payload));
 console.log(`memory transport (16 concurrent): ${fmt(mem)}`);
 await ms.stop(); await mc.stop();
-console.log('\nmarkdown:\n| concurrency | plexus calls/s | p50 ms | p99 ms | amqplib calls/s | p50 ms | p99 ms | ratio |\n|---|---|---|---|---|---|---|---|');
+console.log('\nmarkdown:\n| concurrency | plexus calls/s | p50 ms | p99 ms | amqplib RPC calls/s | p50 ms | p99 ms | ratio | amqplib on rinq topology calls/s | plexus / that |\n|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 console.log(`memory transport, 16 concurrent: ${mem.callsPerSec.toFixed(0)} calls/s (p50 ${mem.p50.toFixed(3)} ms, p99 ${mem.p99.toFixed(3)} ms)`);
