@@ -1,0 +1,372 @@
+import { PlexusError } from '../errors.js';
+import { applyAction, nextRev, sigKey, type Action, type Arg, type Audit, type Event, type Rec, type Sig, type Trans, type TransInput } from './event.js';
+import { now, ZERO_TIME, type Rev, type Time } from './time.js';
+
+/** Result of a publish: the transaction's revision and its events (with ids), in action order. */
+export interface PublishResult { rev: Rev; evs: Event[] }
+
+/** An audit row as stored (with the transaction id when one was given). */
+export interface AuditRow extends Audit { tid?: string }
+
+/** A read-only event ledger with a projection of the latest state of every record. */
+export interface Ledger {
+  /** Latest event revision, ZERO_TIME when empty (for a satellite: the replicated hub revision). */
+  rev(): Promise<Rev>;
+  /** Events with rev > since, only of `tops` (all when empty), ordered by id. */
+  events(since: Rev, tops?: readonly string[]): AsyncIterable<Event>;
+  /** Up to `limit` events with id > afterId, ordered by id (hubs catch up with this). */
+  eventsAfterId(afterId: number, limit?: number): Promise<Event[]>;
+  /** The projected record, or undefined when absent (reads do not replay history). */
+  get(top: string, key: string): Promise<Rec | undefined>;
+  /** Every projected record of a topic, ordered by key. */
+  list(top: string): Promise<Rec[]>;
+  /** The state at revision `rev`, rebuilt from the events (ordered by topic, key). */
+  at(rev: Rev, tops?: readonly string[]): Promise<Rec[]>;
+  /** The audit row of a revision. */
+  audit(rev: Rev): Promise<AuditRow | undefined>;
+  /** Topics this ledger accepts (undefined = any). */
+  readonly topics?: readonly string[];
+  /** Called when another process appended events (PostgreSQL NOTIFY); returns an unsubscribe function. */
+  onAppend?(fn: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** A ledger that accepts transactions. */
+export interface Publisher extends Ledger {
+  /** Publish atomically (events, projection, audit row) or throw: INVALID_TRANS, CONFLICT, NOT_FOUND, DUPLICATE (known tid; detail.rev). */
+  publish(trans: TransInput, opts?: PublishOptions): Promise<PublishResult>;
+}
+
+export interface PublishOptions {
+  /** Revisions whose events do not count as conflicts (a satellite's own earlier transactions of one batch). */
+  ignoreRevs?: readonly Rev[];
+}
+
+/** How a replicate call settles pending local transactions. */
+export interface ReplicateResult {
+  /** Pending local transactions that no longer apply on top of the hub state; they were rolled back. */
+  rejected: Array<{ trans: Trans; error: PlexusError }>;
+}
+
+/** A ledger that applies events another ledger (the hub) already assigned. */
+export interface Replicator extends Ledger {
+  /**
+   * Apply hub events (keeping hub ids and revisions) and advance the replicated rev to `rev`.
+   * Pending locals listed in `settled` are dropped (accepted or rejected by the hub); the others are
+   * re-applied on top (rebase) and reported as rejected when they no longer apply.
+   */
+  replicate(rev: Rev, evs: readonly Event[], settled?: readonly string[]): Promise<ReplicateResult>;
+}
+
+/** A replicator that also publishes locally while the hub is unreachable. */
+export interface LocalPublisher extends Replicator {
+  /** Latest local revision (>= rev()). */
+  localRev(): Promise<Rev>;
+  /** Apply to the local projection and queue as pending; events carry id 0 and the local revision. */
+  publishLocal(trans: TransInput): Promise<PublishResult & { trans: Trans }>;
+  /** Pending local transactions, oldest first (each with a tid). */
+  locals(): Promise<Trans[]>;
+}
+
+/** A pending local transaction as stored, with the records it overwrote (to roll it back). */
+export interface LocalRow { id: number; trans: Trans; undo: Array<{ top: string; key: string; prev: Rec | null }> }
+
+/** Everything written by one ledger operation; a store applies it atomically. */
+export interface WriteBatch {
+  events?: Array<Omit<Event, 'id'> & { id?: number }>;
+  audit?: AuditRow;
+  recs?: Map<string, Rec | Sig & { gone: true }>;
+  addLocal?: Omit<LocalRow, 'id'>;
+  dropLocals?: number[];
+  updateLocals?: LocalRow[];
+  hubRev?: Rev;
+}
+
+/** Reads a store answers inside (or outside) a write transaction. */
+export interface StoreReader {
+  maxRev(): Promise<Rev>;
+  auditByTid(tid: string): Promise<Rev | undefined>;
+  /** True if (top,key) has an event with rev > base whose rev is not in `ignore`. */
+  changedSince(sig: Sig, base: Rev, ignore: readonly Rev[]): Promise<boolean>;
+  getRec(top: string, key: string): Promise<Rec | undefined>;
+  hasEvent(id: number): Promise<boolean>;
+  locals(): Promise<LocalRow[]>;
+  hubRev(): Promise<Rev>;
+}
+
+/** The storage behind StoreLedger: one adapter per database. */
+export interface LedgerStore {
+  /** Run fn with exclusive write access (DB lock across processes where needed); fn ends with at most one write. */
+  tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T>;
+  reader(): StoreReader;
+  eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
+  eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
+  listRecs(top: string): Promise<Rec[]>;
+  audit(rev: Rev): Promise<AuditRow | undefined>;
+  onAppend?(fn: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface LedgerOptions {
+  /** Accept only these topics (others: NOT_FOUND "no model found for topic X"). Default: any. */
+  topics?: readonly string[];
+  /** Clock (tests). */
+  clock?: () => Time;
+}
+
+const PAGE = 1000;
+
+function randomTid(): string {
+  const b = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Records touched by one operation, read through to the store and overlaid with pending writes. */
+class Overlay {
+  readonly m = new Map<string, Rec | null>();
+  constructor(private readonly r: StoreReader) {}
+  async get(top: string, key: string): Promise<Rec | undefined> {
+    const k = sigKey({ top, key });
+    if (this.m.has(k)) return this.m.get(k) ?? undefined;
+    const rec = await this.r.getRec(top, key);
+    this.m.set(k, rec ?? null);
+    return rec;
+  }
+  set(top: string, key: string, rec: Rec | null): void { this.m.set(sigKey({ top, key }), rec); }
+  async apply(act: Action, rev: Rev): Promise<Rec | null> {
+    const prev = await this.get(act.top, act.key);
+    const next = applyAction(prev?.data, act);
+    const rec = next === undefined ? null : { top: act.top, key: act.key, rev, data: next };
+    this.set(act.top, act.key, rec);
+    return prev ?? null;
+  }
+  /** Force a hub event onto the state (the hub is authoritative even where the local state disagrees). */
+  async force(ev: Event): Promise<void> {
+    const prev = await this.get(ev.top, ev.key);
+    let data: Arg | undefined;
+    try { data = applyAction(prev?.data, ev); } catch {
+      data = ev.cmd === 'del' ? undefined : { ...(ev.cmd === 'mod' ? prev?.data : {}), ...(ev.arg ?? {}) };
+    }
+    this.set(ev.top, ev.key, data === undefined ? null : { top: ev.top, key: ev.key, rev: ev.rev, data });
+  }
+  batch(): Map<string, Rec | Sig & { gone: true }> {
+    const out = new Map<string, Rec | Sig & { gone: true }>();
+    for (const [k, v] of this.m) {
+      if (v) out.set(k, v);
+      else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
+    }
+    return out;
+  }
+}
+
+/**
+ * The ledger logic (publish with optimistic concurrency and idempotent tids, projection, replication,
+ * local publishing with rebase) written once over a LedgerStore. Adapters only store and query.
+ */
+export class StoreLedger implements Publisher, LocalPublisher {
+  readonly topics?: readonly string[];
+  private readonly topicSet?: Set<string>;
+  private readonly clock: () => Time;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(protected readonly store: LedgerStore, opts: LedgerOptions = {}) {
+    if (opts.topics) { this.topics = [...opts.topics]; this.topicSet = new Set(opts.topics); }
+    this.clock = opts.clock ?? now;
+    if (store.onAppend) this.onAppend = (fn) => store.onAppend!(fn);
+  }
+
+  onAppend?(fn: () => void): () => void;
+
+  /** One operation at a time per process (the store adds a cross-process lock where needed). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private checkActs(acts: readonly Action[]): void {
+    if (!acts || acts.length === 0) throw new PlexusError('INVALID_TRANS', 'no actions');
+    for (const a of acts) {
+      if (this.topicSet && !this.topicSet.has(a.top)) throw new PlexusError('NOT_FOUND', `no model found for topic ${a.top}`, { detail: { top: a.top } });
+      if (a.cmd !== 'new' && a.cmd !== 'mod' && a.cmd !== 'del') throw new PlexusError('INVALID_TRANS', `unexpected command ${a.cmd}`);
+    }
+  }
+
+  /** True when the ledger accepts this topic. */
+  knowsTopic(top: string): boolean {
+    return !this.topicSet || this.topicSet.has(top);
+  }
+
+  rev(): Promise<Rev> { return this.store.reader().hubRev(); }
+
+  async localRev(): Promise<Rev> {
+    const r = this.store.reader();
+    let rev = await r.hubRev();
+    for (const l of await r.locals()) if (l.trans.rev > rev) rev = l.trans.rev;
+    return rev;
+  }
+
+  async *events(since: Rev, tops: readonly string[] = []): AsyncIterable<Event> {
+    let after = 0;
+    for (;;) {
+      const page = await this.store.eventsPage(since, tops, after, PAGE);
+      for (const e of page) yield e;
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  eventsAfterId(afterId: number, limit = PAGE): Promise<Event[]> {
+    return this.store.eventsPage(ZERO_TIME - 1, [], afterId, limit);
+  }
+
+  get(top: string, key: string): Promise<Rec | undefined> { return this.store.reader().getRec(top, key); }
+  list(top: string): Promise<Rec[]> { return this.store.listRecs(top); }
+  audit(rev: Rev): Promise<AuditRow | undefined> { return this.store.audit(rev); }
+
+  async at(rev: Rev, tops: readonly string[] = []): Promise<Rec[]> {
+    const state = new Map<string, Rec>();
+    let after = 0;
+    for (;;) {
+      const page = await this.store.eventsUpTo(rev, tops, after, PAGE);
+      for (const e of page) {
+        const k = sigKey(e);
+        const prev = state.get(k);
+        let data: Arg | undefined;
+        try { data = applyAction(prev?.data, e); } catch { data = e.cmd === 'del' ? undefined : { ...(prev?.data ?? {}), ...(e.arg ?? {}) }; }
+        if (data === undefined) state.delete(k); else state.set(k, { top: e.top, key: e.key, rev: e.rev, data });
+      }
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.id;
+    }
+    return [...state.values()].sort((a, b) => (a.top < b.top ? -1 : a.top > b.top ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
+    this.checkActs(input.acts);
+    return this.serial(() => this.store.tx(async (r, write) => {
+      if (input.tid !== undefined) {
+        const had = await r.auditByTid(input.tid);
+        if (had !== undefined) throw new PlexusError('DUPLICATE', `transaction ${input.tid} was already published`, { detail: { tid: input.tid, rev: had } });
+      }
+      const last = await r.maxRev();
+      const base = input.base ?? ZERO_TIME;
+      if (base > last) throw new PlexusError('INVALID_TRANS', 'sanity check publish future base revision');
+      const t = this.clock();
+      const rev = nextRev(last, t);
+      if (base !== ZERO_TIME && base < last) {
+        const seen = new Set<string>();
+        for (const a of input.acts) {
+          const k = sigKey(a);
+          if (seen.has(k)) continue;
+          seen.add(k);
+          if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) {
+            throw new PlexusError('CONFLICT', `${a.top} ${a.key} changed after base revision`, { detail: { top: a.top, key: a.key } });
+          }
+        }
+      }
+      const ov = new Overlay(r);
+      for (const a of input.acts) await ov.apply(a, rev);
+      const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
+      if (input.usr) audit.usr = input.usr;
+      if (input.extra !== undefined) audit.extra = input.extra;
+      if (input.tid !== undefined) audit.tid = input.tid;
+      const evs = await write({
+        events: input.acts.map((a) => ({ rev, ...copyAct(a) })),
+        audit,
+        recs: ov.batch(),
+        hubRev: rev,
+      });
+      return { rev, evs };
+    }));
+  }
+
+  replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {
+    return this.serial(() => this.store.tx(async (r, write) => {
+      const locals = await r.locals();
+      const ov = new Overlay(r);
+      // roll back every pending local (newest first) ...
+      for (let i = locals.length - 1; i >= 0; i--) {
+        const undo = locals[i]!.undo;
+        for (let j = undo.length - 1; j >= 0; j--) ov.set(undo[j]!.top, undo[j]!.key, undo[j]!.prev);
+      }
+      // ... apply the hub's events ...
+      const fresh: Event[] = [];
+      let hubRev = await r.hubRev();
+      for (const e of [...evs].sort((a, b) => a.id - b.id)) {
+        if (await r.hasEvent(e.id)) continue;
+        await ov.force(e);
+        fresh.push(e);
+        if (e.rev > hubRev) hubRev = e.rev;
+      }
+      if (rev > hubRev) hubRev = rev;
+      // ... and re-apply what is still pending (rebase).
+      const drop = new Set(settled);
+      const rejected: ReplicateResult['rejected'] = [];
+      const dropLocals: number[] = [];
+      const updateLocals: LocalRow[] = [];
+      for (const l of locals) {
+        if (l.trans.tid !== undefined && drop.has(l.trans.tid)) { dropLocals.push(l.id); continue; }
+        const snapshot = new Map(ov.m);
+        try {
+          const undo: LocalRow['undo'] = [];
+          for (const a of l.trans.acts) {
+            const prev = await ov.apply(a, l.trans.rev);
+            undo.push({ top: a.top, key: a.key, prev });
+          }
+          updateLocals.push({ ...l, undo });
+        } catch (err) {
+          ov.m.clear();
+          for (const [k, v] of snapshot) ov.m.set(k, v);
+          dropLocals.push(l.id);
+          rejected.push({ trans: l.trans, error: err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)) });
+        }
+      }
+      await write({ events: fresh, recs: ov.batch(), dropLocals, updateLocals, hubRev });
+      return { rejected };
+    }));
+  }
+
+  async publishLocal(input: TransInput): Promise<PublishResult & { trans: Trans }> {
+    this.checkActs(input.acts);
+    return this.serial(() => this.store.tx(async (r, write) => {
+      const hubRev = await r.hubRev();
+      const locals = await r.locals();
+      let last = hubRev;
+      for (const l of locals) if (l.trans.rev > last) last = l.trans.rev;
+      const t = this.clock();
+      const rev = nextRev(last, t);
+      const ov = new Overlay(r);
+      const undo: LocalRow['undo'] = [];
+      for (const a of input.acts) undo.push({ top: a.top, key: a.key, prev: await ov.apply(a, rev) });
+      const trans: Trans = {
+        id: 0, base: input.base ?? hubRev, rev, created: input.created ?? t, arrived: ZERO_TIME,
+        acts: input.acts.map(copyAct), tid: input.tid ?? randomTid(),
+      };
+      if (input.usr) trans.usr = input.usr;
+      if (input.extra !== undefined) trans.extra = input.extra;
+      await write({ recs: ov.batch(), addLocal: { trans, undo } });
+      return { rev, evs: trans.acts.map((a) => ({ id: 0, rev, ...a })), trans };
+    }));
+  }
+
+  async locals(): Promise<Trans[]> {
+    return (await this.store.reader().locals()).map((l) => l.trans);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    await this.store.close();
+  }
+}
+
+function copyAct(a: Action): Action {
+  const o: Action = { top: a.top, key: a.key, cmd: a.cmd };
+  if (a.arg !== undefined) o.arg = a.arg;
+  return o;
+}

@@ -1,0 +1,213 @@
+import pg from 'pg';
+import { PlexusError } from '../errors.js';
+import type { Arg, Event, Rec } from './event.js';
+import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
+import { ZERO_TIME, type Rev } from './time.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS evt_event (id bigserial PRIMARY KEY, rev bigint NOT NULL, top text NOT NULL, key text NOT NULL, cmd text NOT NULL, arg jsonb);
+CREATE INDEX IF NOT EXISTS evt_event_rev ON evt_event (rev);
+CREATE INDEX IF NOT EXISTS evt_event_top_key ON evt_event (top, key, rev);
+CREATE TABLE IF NOT EXISTS evt_audit (rev bigint PRIMARY KEY, created double precision NOT NULL, arrived double precision NOT NULL, usr text, extra jsonb, tid text UNIQUE);
+CREATE TABLE IF NOT EXISTS evt_record (top text NOT NULL, key text NOT NULL, rev bigint NOT NULL, data jsonb NOT NULL, PRIMARY KEY (top, key));
+CREATE TABLE IF NOT EXISTS evt_local (id bigserial PRIMARY KEY, trans jsonb NOT NULL, undo jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
+`;
+
+type Q = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+
+interface EventRow { id: string; rev: string; top: string; key: string; cmd: string; arg: Arg | null }
+
+function toEvent(r: EventRow): Event {
+  const e: Event = { id: Number(r.id), rev: Number(r.rev), top: r.top, key: r.key, cmd: r.cmd };
+  if (r.arg !== null) e.arg = r.arg;
+  return e;
+}
+
+function reader(q: Q): StoreReader {
+  return {
+    maxRev: async () => { const r = await q('SELECT max(rev) AS r FROM evt_event'); return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r); },
+    auditByTid: async (tid) => { const r = await q('SELECT rev FROM evt_audit WHERE tid = $1', [tid]); return r.rows.length ? Number(r.rows[0].rev) : undefined; },
+    changedSince: async (sig, base, ignore) => {
+      const r = await q('SELECT 1 FROM evt_event WHERE top = $1 AND key = $2 AND rev > $3 AND NOT (rev = ANY($4::bigint[])) LIMIT 1', [sig.top, sig.key, base, ignore]);
+      return r.rows.length > 0;
+    },
+    getRec: async (top, key) => {
+      const r = await q('SELECT rev, data FROM evt_record WHERE top = $1 AND key = $2', [top, key]);
+      return r.rows.length ? { top, key, rev: Number(r.rows[0].rev), data: r.rows[0].data as Arg } : undefined;
+    },
+    hasEvent: async (id) => (await q('SELECT 1 FROM evt_event WHERE id = $1', [id])).rows.length > 0,
+    locals: async () => (await q('SELECT id, trans, undo FROM evt_local ORDER BY id')).rows.map((l) => ({ id: Number(l.id), trans: { ...l.trans, id: Number(l.id) }, undo: l.undo }) as LocalRow),
+    hubRev: async () => {
+      const r = await q("SELECT greatest((SELECT max(rev) FROM evt_event), (SELECT value FROM evt_meta WHERE name = 'hubRev')) AS r");
+      return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r);
+    },
+  };
+}
+
+/**
+ * PostgreSQL storage: tables evt_* in the connection's search_path schema. Writers serialize on a
+ * transaction-scoped advisory lock and re-read the latest revision under it, so several processes
+ * append without duplicate or out-of-order revisions; every append NOTIFYs the other processes.
+ */
+class PgStore implements LedgerStore {
+  private readonly pool: pg.Pool;
+  private ready: Promise<void>;
+  private channel = '';
+  private listener?: pg.Client;
+  private readonly listeners = new Set<() => void>();
+  private closed = false;
+
+  constructor(url: string, private readonly onError: (err: unknown) => void) {
+    this.pool = new pg.Pool({ connectionString: url, max: 4 });
+    this.pool.on('error', (err) => onError(err));
+    this.ready = this.init(url);
+    this.ready.catch(() => undefined);
+  }
+
+  private async init(url: string): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock(hashtext(current_schema() || \'.evt_schema\'))');
+      try { await c.query(SCHEMA); } finally { await c.query('SELECT pg_advisory_unlock(hashtext(current_schema() || \'.evt_schema\'))'); }
+      const s = await c.query('SELECT current_schema() AS s');
+      this.channel = `plexus_evt_${String(s.rows[0].s)}`.slice(0, 63);
+    } finally { c.release(); }
+    void url;
+  }
+
+  private q: Q = async (text, values) => { await this.ready; return this.pool.query(text, values); };
+
+  reader(): StoreReader { return reader(this.q); }
+
+  async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
+    await this.ready;
+    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
+    const c = await this.pool.connect();
+    const q: Q = (t, v) => c.query(t, v);
+    try {
+      await q("BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'))");
+      let wrote = false;
+      const out = await fn(reader(q), async (b) => { wrote = true; return this.write(q, b); });
+      if (wrote) await q('SELECT pg_notify($1, \'\')', [this.channel]);
+      await q('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  private async write(q: Q, b: WriteBatch): Promise<Event[]> {
+    const out: Event[] = [];
+    const evs = b.events ?? [];
+    if (evs.length) {
+      const hubIds = evs.every((e) => e.id !== undefined);
+      const r = await q(
+        hubIds
+          ? 'INSERT INTO evt_event (id, rev, top, key, cmd, arg) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) RETURNING id'
+          : 'INSERT INTO evt_event (rev, top, key, cmd, arg) SELECT rev, top, key, cmd, arg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n RETURNING id',
+        [...(hubIds ? [evs.map((e) => e.id)] : []), evs.map((e) => e.rev), evs.map((e) => e.top), evs.map((e) => e.key), evs.map((e) => e.cmd), evs.map((e) => (e.arg === undefined ? null : JSON.stringify(e.arg)))],
+      );
+      evs.forEach((e, i) => {
+        const ev: Event = { id: Number(r.rows[i].id), rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
+        if (e.arg !== undefined) ev.arg = e.arg;
+        out.push(ev);
+      });
+      if (!hubIds) out.sort((x, y) => x.id - y.id);
+    }
+    if (b.audit) {
+      const a = b.audit;
+      await q('INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES ($1, $2, $3, $4, $5, $6)',
+        [a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null]);
+    }
+    const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
+    for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
+    if (put.length) {
+      await q('INSERT INTO evt_record (top, key, rev, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[]) ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data',
+        [put.map((r) => r.top), put.map((r) => r.key), put.map((r) => r.rev), put.map((r) => JSON.stringify(r.data))]);
+    }
+    if (del.length) await q('DELETE FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [del.map((d) => d.top), del.map((d) => d.key)]);
+    if (b.dropLocals?.length) await q('DELETE FROM evt_local WHERE id = ANY($1::bigint[])', [b.dropLocals]);
+    for (const l of b.updateLocals ?? []) await q('UPDATE evt_local SET undo = $1 WHERE id = $2', [JSON.stringify(l.undo), l.id]);
+    if (b.addLocal) {
+      const r = await q('INSERT INTO evt_local (trans, undo) VALUES ($1, $2) RETURNING id', [JSON.stringify(b.addLocal.trans), JSON.stringify(b.addLocal.undo)]);
+      b.addLocal.trans.id = Number(r.rows[0].id);
+    }
+    if (b.hubRev !== undefined && !b.audit) {
+      await q("INSERT INTO evt_meta (name, value) VALUES ('hubRev', $1) ON CONFLICT (name) DO UPDATE SET value = greatest(evt_meta.value, excluded.value)", [b.hubRev]);
+    }
+    return out;
+  }
+
+  async eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
+    return this.scan('rev > $2', since, tops, afterId, limit);
+  }
+
+  async eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
+    return this.scan('rev <= $2', rev, tops, afterId, limit);
+  }
+
+  private async scan(cond: string, rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
+    const r = await this.q(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > $1 AND ${cond}${tops.length ? ' AND top = ANY($4::text[])' : ' AND $4::text[] IS NULL'} ORDER BY id LIMIT $3`,
+      [afterId, rev, limit, tops.length ? tops : null]);
+    return (r.rows as EventRow[]).map(toEvent);
+  }
+
+  async listRecs(top: string): Promise<Rec[]> {
+    const r = await this.q('SELECT top, key, rev, data FROM evt_record WHERE top = $1 ORDER BY key COLLATE "C"', [top]);
+    return r.rows.map((x) => ({ top: x.top, key: x.key, rev: Number(x.rev), data: x.data as Arg }));
+  }
+
+  async audit(rev: Rev): Promise<AuditRow | undefined> {
+    const r = await this.q('SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = $1', [rev]);
+    if (!r.rows.length) return undefined;
+    const x = r.rows[0];
+    const a: AuditRow = { rev: Number(x.rev), created: x.created, arrived: x.arrived };
+    if (x.usr) a.usr = x.usr;
+    if (x.extra !== null) a.extra = x.extra;
+    if (x.tid !== null) a.tid = x.tid;
+    return a;
+  }
+
+  onAppend(fn: () => void): () => void {
+    this.listeners.add(fn);
+    if (!this.listener) void this.listen();
+    return () => { this.listeners.delete(fn); };
+  }
+
+  private async listen(): Promise<void> {
+    await this.ready;
+    if (this.closed || this.listener) return;
+    const c = new pg.Client({ connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString });
+    this.listener = c;
+    c.on('error', (err) => this.onError(err));
+    c.on('notification', () => { for (const f of this.listeners) f(); });
+    try {
+      await c.connect();
+      await c.query(`LISTEN "${this.channel}"`);
+    } catch (err) { this.onError(err); }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ready.catch(() => undefined);
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
+
+export interface PgLedgerOptions extends LedgerOptions {
+  /** Called with errors of the LISTEN connection and idle pool clients. */
+  onError?: (err: unknown) => void;
+}
+
+/** The ledger on PostgreSQL (tables evt_* in the URL's search_path schema). */
+export class PgLedger extends StoreLedger {
+  constructor(url: string, opts: PgLedgerOptions = {}) {
+    super(new PgStore(url, opts.onError ?? (() => undefined)), opts);
+  }
+}

@@ -1,0 +1,155 @@
+import Database from 'better-sqlite3';
+import type { Arg, Event, Rec } from './event.js';
+import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
+import { ZERO_TIME, type Rev } from './time.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS evt_event (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL, key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT);
+CREATE INDEX IF NOT EXISTS evt_event_rev ON evt_event (rev);
+CREATE INDEX IF NOT EXISTS evt_event_top_key ON evt_event (top, key, rev);
+CREATE TABLE IF NOT EXISTS evt_audit (rev INTEGER PRIMARY KEY, created REAL NOT NULL, arrived REAL NOT NULL, usr TEXT, extra TEXT, tid TEXT UNIQUE);
+CREATE TABLE IF NOT EXISTS evt_record (top TEXT NOT NULL, key TEXT NOT NULL, rev INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (top, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evt_local (id INTEGER PRIMARY KEY AUTOINCREMENT, trans TEXT NOT NULL, undo TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+interface EventRow { id: number; rev: number; top: string; key: string; cmd: string; arg: string | null }
+
+function toEvent(r: EventRow): Event {
+  const e: Event = { id: r.id, rev: r.rev, top: r.top, key: r.key, cmd: r.cmd };
+  if (r.arg !== null) e.arg = JSON.parse(r.arg) as Arg;
+  return e;
+}
+
+/** SQLite storage (better-sqlite3, WAL). One write transaction at a time across processes (BEGIN IMMEDIATE). */
+class SqliteStore implements LedgerStore {
+  private readonly db: Database.Database;
+  private readonly q;
+  private readonly r: StoreReader;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.exec(SCHEMA);
+    const p = (s: string) => this.db.prepare(s);
+    this.q = {
+      begin: p('BEGIN IMMEDIATE'), commit: p('COMMIT'), rollback: p('ROLLBACK'),
+      maxRev: p('SELECT max(rev) AS r FROM evt_event'),
+      meta: p("SELECT value FROM evt_meta WHERE name = 'hubRev'"),
+      setMeta: p("INSERT INTO evt_meta (name, value) VALUES ('hubRev', ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"),
+      tid: p('SELECT rev FROM evt_audit WHERE tid = ?'),
+      changed: p('SELECT rev FROM evt_event WHERE top = ? AND key = ? AND rev > ?'),
+      getRec: p('SELECT rev, data FROM evt_record WHERE top = ? AND key = ?'),
+      hasEvent: p('SELECT 1 FROM evt_event WHERE id = ?'),
+      locals: p('SELECT id, trans, undo FROM evt_local ORDER BY id'),
+      insEvent: p('INSERT INTO evt_event (id, rev, top, key, cmd, arg) VALUES (?, ?, ?, ?, ?, ?)'),
+      insAudit: p('INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES (?, ?, ?, ?, ?, ?)'),
+      putRec: p('INSERT INTO evt_record (top, key, rev, data) VALUES (?, ?, ?, ?) ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data'),
+      delRec: p('DELETE FROM evt_record WHERE top = ? AND key = ?'),
+      insLocal: p('INSERT INTO evt_local (trans, undo) VALUES (?, ?)'),
+      setLocalTrans: p('UPDATE evt_local SET trans = ? WHERE id = ?'),
+      updLocal: p('UPDATE evt_local SET undo = ? WHERE id = ?'),
+      delLocal: p('DELETE FROM evt_local WHERE id = ?'),
+      listRecs: p('SELECT top, key, rev, data FROM evt_record WHERE top = ? ORDER BY key'),
+      audit: p('SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = ?'),
+    };
+    const q = this.q;
+    this.r = {
+      maxRev: async () => (q.maxRev.get() as { r: number | null }).r ?? ZERO_TIME,
+      auditByTid: async (tid) => (q.tid.get(tid) as { rev: number } | undefined)?.rev,
+      changedSince: async (sig, base, ignore) => (q.changed.all(sig.top, sig.key, base) as Array<{ rev: number }>).some((x) => !ignore.includes(x.rev)),
+      getRec: async (top, key) => {
+        const row = q.getRec.get(top, key) as { rev: number; data: string } | undefined;
+        return row ? { top, key, rev: row.rev, data: JSON.parse(row.data) as Arg } : undefined;
+      },
+      hasEvent: async (id) => q.hasEvent.get(id) !== undefined,
+      locals: async () => (q.locals.all() as Array<{ id: number; trans: string; undo: string }>).map((l) => ({ id: l.id, trans: { ...JSON.parse(l.trans), id: l.id }, undo: JSON.parse(l.undo) }) as LocalRow),
+      hubRev: async () => {
+        const m = (q.meta.get() as { value: number } | undefined)?.value ?? ZERO_TIME;
+        const e = (q.maxRev.get() as { r: number | null }).r ?? ZERO_TIME;
+        return m > e ? m : e;
+      },
+    };
+  }
+
+  reader(): StoreReader { return this.r; }
+
+  async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
+    this.q.begin.run();
+    try {
+      const out = await fn(this.r, async (b) => this.write(b));
+      this.q.commit.run();
+      return out;
+    } catch (err) {
+      if (this.db.inTransaction) this.q.rollback.run();
+      throw err;
+    }
+  }
+
+  private write(b: WriteBatch): Event[] {
+    const q = this.q;
+    const out: Event[] = [];
+    for (const e of b.events ?? []) {
+      const r = q.insEvent.run(e.id ?? null, e.rev, e.top, e.key, e.cmd, e.arg === undefined ? null : JSON.stringify(e.arg));
+      const ev: Event = { id: Number(r.lastInsertRowid), rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
+      if (e.arg !== undefined) ev.arg = e.arg;
+      out.push(ev);
+    }
+    if (b.audit) {
+      const a = b.audit;
+      q.insAudit.run(a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null);
+    }
+    for (const v of (b.recs ?? new Map()).values()) {
+      if ('gone' in v) q.delRec.run(v.top, v.key);
+      else q.putRec.run(v.top, v.key, v.rev, JSON.stringify(v.data));
+    }
+    for (const id of b.dropLocals ?? []) q.delLocal.run(id);
+    for (const l of b.updateLocals ?? []) q.updLocal.run(JSON.stringify(l.undo), l.id);
+    if (b.addLocal) {
+      const r = q.insLocal.run(JSON.stringify(b.addLocal.trans), JSON.stringify(b.addLocal.undo));
+      b.addLocal.trans.id = Number(r.lastInsertRowid);
+    }
+    if (b.hubRev !== undefined && !b.audit) q.setMeta.run(b.hubRev);
+    return out;
+  }
+
+  async eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
+    return this.scan('rev > ?', since, tops, afterId, limit);
+  }
+
+  async eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
+    return this.scan('rev <= ?', rev, tops, afterId, limit);
+  }
+
+  private scan(cond: string, rev: Rev, tops: readonly string[], afterId: number, limit: number): Event[] {
+    const topCond = tops.length ? ` AND top IN (${tops.map(() => '?').join(',')})` : '';
+    const rows = this.db.prepare(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > ? AND ${cond}${topCond} ORDER BY id LIMIT ?`)
+      .all(afterId, rev, ...tops, limit) as EventRow[];
+    return rows.map(toEvent);
+  }
+
+  async listRecs(top: string): Promise<Rec[]> {
+    return (this.q.listRecs.all(top) as Array<{ top: string; key: string; rev: number; data: string }>).map((r) => ({ top: r.top, key: r.key, rev: r.rev, data: JSON.parse(r.data) as Arg }));
+  }
+
+  async audit(rev: Rev): Promise<AuditRow | undefined> {
+    const r = this.q.audit.get(rev) as { rev: number; created: number; arrived: number; usr: string | null; extra: string | null; tid: string | null } | undefined;
+    if (!r) return undefined;
+    const a: AuditRow = { rev: r.rev, created: r.created, arrived: r.arrived };
+    if (r.usr) a.usr = r.usr;
+    if (r.extra !== null) a.extra = JSON.parse(r.extra) as Arg;
+    if (r.tid !== null) a.tid = r.tid;
+    return a;
+  }
+
+  async close(): Promise<void> { this.db.close(); }
+}
+
+/** The embedded default ledger: SQLite file at `path` (`:memory:` for tests). */
+export class SqliteLedger extends StoreLedger {
+  constructor(path: string, opts: LedgerOptions = {}) {
+    super(new SqliteStore(path), opts);
+  }
+}
