@@ -111,6 +111,8 @@ export const BUS_MAX_NAME_LENGTH = 255;
 /** Reconnect backoff after the broker connection drops: first and largest delay (ms). */
 export const BUS_RECONNECT_MIN_DELAY_MS = 100;
 export const BUS_RECONNECT_MAX_DELAY_MS = 5_000;
+/** Remote sessions whose revision state and attribute cache a peer remembers (least recently seen dropped). */
+export const BUS_MAX_REMOTE_SESSIONS = 10_000;
 
 // ---- ledger ---------------------------------------------------------------------------------------
 // (owned by src/ledger)

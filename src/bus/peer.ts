@@ -411,9 +411,17 @@ export class Peer {
     };
 
     this.inflight++;
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.inflight--;
+      this.idleCheck();
+    };
     const limit = req.deadline !== undefined ? Math.max(0, req.deadline - Date.now()) : BUS_HANDLER_TIMEOUT_MS;
     let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
       timer = undefined;
+      uncount(); // an abandoned handler no longer holds up gracefulStop
       if (closed) return;
       closed = true; // a late answer is ignored
       // deadline passed: the caller gave up, so drop (as rinq); an execute handler that hangs is
@@ -432,8 +440,7 @@ export class Peer {
         if (req.balanced && !expired() && !(err !== undefined && d.redelivered)) settle('requeue', err !== undefined ? 'handler threw' : 'handler returned without answering');
         else settle('drop', err !== undefined ? 'handler threw' : 'handler did not respond');
       }
-      this.inflight--;
-      this.idleCheck();
+      uncount();
     };
     let ret: void | Promise<void>;
     try {

@@ -5,6 +5,7 @@
  * (with rinq's per-session attribute cache), `serveSessionRequest` the owner side.
  */
 import { PlexusError, isPlexusError } from '../errors.js';
+import { BUS_MAX_REMOTE_SESSIONS } from '../limits.js';
 import { attrToWire, validateNamespace, vattrFromWire, vattrToWire, type Attr, type AttrTable, type VAttr } from './attributes.js';
 import { Failure, isFailure, notFoundError, staleError, frozenError } from './failure.js';
 import { ClosedRevision, type Revision, type SessionState } from './revision.js';
@@ -210,7 +211,15 @@ export class RemoteSessions {
   /** A revision of the remote session `sessionId` at `rev`. */
   at(sessionId: string, rev: number): Revision {
     let s = this.sessions.get(sessionId);
-    if (!s) { s = new RemoteSession(sessionId, this.invoke); this.sessions.set(sessionId, s); }
+    if (!s) {
+      s = new RemoteSession(sessionId, this.invoke);
+      this.sessions.set(sessionId, s);
+      // bounded: forget the least recently seen sessions (their caches only save round trips)
+      if (this.sessions.size > BUS_MAX_REMOTE_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    } else {
+      this.sessions.delete(sessionId);
+      this.sessions.set(sessionId, s);
+    }
     if (s.closed) return new ClosedRevision(sessionId, rev);
     if (rev > s.highestRev) s.highestRev = rev;
     return new RemoteRevision(s, rev);

@@ -268,6 +268,20 @@ export function busTransportSuite(name: string, makeNetwork: () => Promise<BusTe
       assert.throws(() => c.session(), (e) => isPlexusError(e, 'CLOSED'));
     });
 
+    it('a handler that never settles is abandoned at the deadline and does not hold up gracefulStop', async () => {
+      const ns = net.ns('conf.hang');
+      const c = await net.peer(quiet);
+      let started = 0;
+      await c.listen(ns, () => { started++; return new Promise<void>(() => { /* never settles */ }); });
+      const s = a.session();
+      await Promise.all(Array.from({ length: 5 }, () => assert.rejects(s.call(ns, 'x', null, { timeoutMs: 150 }), (e) => isPlexusError(e, 'TIMEOUT'))));
+      assert.ok(started >= 5);
+      await sleep(50);
+      const t0 = Date.now();
+      await c.gracefulStop();
+      assert.ok(Date.now() - t0 < 1000, 'gracefulStop did not wait for abandoned handlers');
+    });
+
     it('stop fails pending calls with CLOSED and destroys sessions', async () => {
       const ns = net.ns('conf.stop');
       await b.listen(ns, () => new Promise<void>(() => { /* never answers */ }));
