@@ -235,11 +235,11 @@ export class Peer {
   }
 
   /** @internal */
-  async sessionExecute(s: Session, ns: string, cmd: string, payload: unknown): Promise<void> {
+  async sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean): Promise<void> {
     this.alive();
     const body = encodePayload(payload);
     await this.ready;
-    await this.transport.publish(buildRequest({ mode: 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body }));
+    await this.transport.publish(buildRequest({ mode: multicast ? 'multicast' : 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body }));
   }
 
   /** @internal */

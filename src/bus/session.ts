@@ -48,7 +48,7 @@ export interface SessionHost {
   readonly id: string;
   sessionCall(s: Session, ns: string, cmd: string, payload: unknown, opts: CallOptions): Promise<unknown>;
   sessionCallAsync(s: Session, ns: string, cmd: string, payload: unknown, opts: CallOptions): Promise<string>;
-  sessionExecute(s: Session, ns: string, cmd: string, payload: unknown): Promise<void>;
+  sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean): Promise<void>;
   sessionNotify(s: Session, ns: string, type: string, target: string, payload: unknown): Promise<void>;
   sessionNotifyMany(s: Session, ns: string, type: string, c: Constraint, payload: unknown): Promise<void>;
   sessionListen(s: Session, ns: string, first: boolean): Promise<void>;
@@ -116,7 +116,14 @@ export class Session {
   async execute(ns: string, command: string, payload: unknown = null): Promise<void> {
     this.alive();
     validateNamespace(ns);
-    return this.host.sessionExecute(this, ns, command, payload);
+    return this.host.sessionExecute(this, ns, command, payload, false);
+  }
+
+  /** Send a command to EVERY peer listening to ns (multicast), without a response. */
+  async executeMany(ns: string, command: string, payload: unknown = null): Promise<void> {
+    this.alive();
+    validateNamespace(ns);
+    return this.host.sessionExecute(this, ns, command, payload, true);
   }
 
   /** Notify one session (by id) that listens to ns. */

@@ -116,6 +116,45 @@ export function busTransportSuite(name: string, makeNetwork: () => Promise<BusTe
       await b.unlisten(ns);
     });
 
+    it('executeMany reaches every listening peer once', async () => {
+      const ns = net.ns('conf.many');
+      const got: string[] = [];
+      await a.listen(ns, (req, res) => { got.push(`a:${String(req.payload)}:${res.isRequired}`); res.close(); });
+      await b.listen(ns, (req, res) => { got.push(`b:${String(req.payload)}:${res.isRequired}`); res.close(); });
+      await a.session().executeMany(ns, 'all', 7);
+      await until(() => got.length === 2);
+      await sleep(50);
+      assert.deepEqual(got.sort(), ['a:7:false', 'b:7:false']);
+      await a.unlisten(ns);
+      await b.unlisten(ns);
+    });
+
+    it('queued requests are served by priority: calls before executes', async () => {
+      const ns = net.ns('conf.prio');
+      const s = a.session();
+      for (let i = 0; i < 5; i++) await s.execute(ns, `exec${i}`);
+      const call = s.call(ns, 'call', null, { timeoutMs: 4000 });
+      await sleep(100);
+      const order: string[] = [];
+      await b.listen(ns, (req, res) => { order.push(req.command); res.done('ok'); });
+      assert.equal(await call, 'ok');
+      await until(() => order.length === 6);
+      assert.equal(order[0], 'call');
+      assert.deepEqual(order.slice(1).sort(), ['exec0', 'exec1', 'exec2', 'exec3', 'exec4']);
+      await b.unlisten(ns);
+    });
+
+    it('an execute whose handler throws is redelivered once, then dropped', async () => {
+      const ns = net.ns('conf.throw');
+      let runs = 0;
+      await b.listen(ns, () => { runs++; throw new Error('flaky'); });
+      await a.session().execute(ns, 'x');
+      await until(() => runs >= 2);
+      await sleep(200);
+      assert.equal(runs, 2);
+      await b.unlisten(ns);
+    });
+
     it('a handler that returns without answering gets the balanced request again', async () => {
       const ns = net.ns('conf.redeliver');
       let calls = 0;
