@@ -358,7 +358,7 @@ export class Peer {
     if (req.deadline !== undefined && req.deadline <= Date.now()) return;
     const out: Parameters<typeof buildResponse>[0] = { requestId: req.messageId, ...r };
     if (req.deadline !== undefined) out.deadline = req.deadline;
-    if (req.traceId !== req.messageId) out.traceId = req.traceId;
+    out.traceId = req.traceId; // rinq-go sets the trace id (the root message id) on every response
     if (req.replyMode === 'u') out.uncorrelated = { namespace: req.namespace, command: req.command };
     this.transport.publish(buildResponse(out)).catch((err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
   }

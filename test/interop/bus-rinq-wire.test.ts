@@ -39,6 +39,7 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     const m = await raw.waitResponse(id);
     assert.equal(m.fields.exchange, 'cmd.rsp');
     assert.equal(m.properties.type, 's');
+    assert.equal(m.properties.correlationId, id, 'trace id: the root request id');
     assert.equal(Number(m.properties.headers?.dl), dl);
     assert.ok(Number(m.properties.expiration) > 0 && Number(m.properties.expiration) <= 5000);
     assert.equal(m.content.toString('hex'), 'a163' + Buffer.from('sum').toString('hex') + '03');
