@@ -60,6 +60,24 @@ describe('bus on RabbitMQ: reconnect and cleanup', () => {
     }
   });
 
+  it('with reconnect off, a dropped connection stops the peer with an error', { skip: rabbitmqctl('status') === undefined ? 'rabbitmqctl not usable' : false }, async () => {
+    const net = await amqpTestNetwork('no-reconnect');
+    try {
+      const tag = `plexus-test noreconnect ${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+      const p = await net.peer({ connectionName: tag, reconnect: false, logger: () => {} });
+      const s = p.session();
+      const line = rabbitmqctl('list_connections', 'pid', 'client_properties')?.find((l) => l.includes(tag));
+      assert.ok(line);
+      rabbitmqctl('close_connection', line.split(/\s+/)[0]!, 'plexus test');
+      await p.done;
+      assert.match(String(p.error?.message), /CONNECTION_FORCED|closed/);
+      await s.done;
+      assert.throws(() => p.session(), /stopped/);
+    } finally {
+      await net.close();
+    }
+  });
+
   it('a stopped peer deletes its queues; gracefulStop too', async () => {
     const net = await amqpTestNetwork('cleanup');
     try {
