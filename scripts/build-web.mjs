@@ -1,0 +1,38 @@
+// Builds the web files `plexus serve` ships: the dashboard (dist/dashboard/) and ES module bundles of
+// the browser clients (dist/browser/graph.js, dist/browser/ledger.js). No CDN at run time.
+// Usage: node scripts/build-web.mjs [outDir]   (default dist)
+import { build } from 'esbuild';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const out = resolve(process.argv[2] ?? join(root, 'dist'));
+
+/** Browser bundles of the clients: entry points that exist (modules land independently). */
+const BROWSER = [
+  ['graph', ['src/graph/browser.ts', 'src/graph/index.ts']],
+  ['ledger', ['src/ledger/browser.ts', 'src/ledger/hub-client.ts', 'src/ledger/client.ts']],
+];
+
+const common = { bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], sourcemap: true, minify: true, logLevel: 'warning', absWorkingDir: root };
+
+export async function buildWeb(outDir = out) {
+  mkdirSync(join(outDir, 'dashboard'), { recursive: true });
+  await build({ ...common, entryPoints: [join(root, 'src/server/dashboard/app.ts')], outfile: join(outDir, 'dashboard', 'app.js') });
+  for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/server/dashboard', f), join(outDir, 'dashboard', f));
+  const built = ['dashboard'];
+  for (const [name, candidates] of BROWSER) {
+    const entry = candidates.find((c) => existsSync(join(root, c)));
+    if (!entry) { console.warn(`build-web: no browser entry for ${name} yet (${candidates.join(', ')}), skipped`); continue; }
+    await build({ ...common, entryPoints: [join(root, entry)], outfile: join(outDir, 'browser', `${name}.js`) });
+    built.push(`browser/${name}.js`);
+  }
+  return built;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const t0 = Date.now();
+  const built = await buildWeb();
+  console.log(`build-web: ${built.join(', ')} → ${out} in ${Date.now() - t0} ms`);
+}

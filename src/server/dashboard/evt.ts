@@ -1,0 +1,119 @@
+/**
+ * A small client of the ledger hub's public wire (/evt, evt frames `subject#token\nbody`) for the
+ * dashboard: subscribe to topics, receive updates, publish. Browser code: no node:* imports.
+ */
+import { wsUrl } from './api.js';
+
+export interface EvtEvent { id: number; rev: string; top: string; key: string; cmd: 'new' | 'mod' | 'del'; arg?: Record<string, unknown> }
+export interface EvtUpdate { rev: string; evs?: EvtEvent[] }
+
+export const ZERO_REV = '0001-01-01T00:00:00Z';
+
+export class EvtLink {
+  private ws: WebSocket | undefined;
+  private seq = 0;
+  private readonly waiting = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly topics = new Set<string>();
+  private readonly listeners = new Set<(evs: EvtEvent[]) => void>();
+  private readonly statusListeners = new Set<(s: string) => void>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private ready: Promise<void>;
+  /** Highest revision seen (to resubscribe after a reconnect without gaps). */
+  rev = ZERO_REV;
+  status = 'connecting';
+
+  constructor(private readonly path = '/evt') { this.ready = this.dial(); }
+
+  private setStatus(s: string) { this.status = s; for (const l of this.statusListeners) l(s); }
+
+  private dial(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      const ws = new WebSocket(wsUrl(this.path));
+      this.ws = ws;
+      ws.onopen = () => {
+        this.setStatus('open');
+        resolve();
+        if (this.topics.size) void this.request('evt.sub', { rev: this.rev, tops: [...this.topics] }).then((u) => this.deliver(u as EvtUpdate | null), () => {});
+      };
+      ws.onmessage = (ev) => this.receive(typeof ev.data === 'string' ? ev.data : '');
+      ws.onclose = () => {
+        this.setStatus('closed');
+        resolve();
+        for (const [, w] of this.waiting) w.reject(new Error('connection closed'));
+        this.waiting.clear();
+        if (!this.closed) this.timer = setTimeout(() => { this.ready = this.dial(); }, 1000);
+      };
+    });
+  }
+
+  private receive(frame: string) {
+    const nl = frame.indexOf('\n');
+    const header = nl < 0 ? frame : frame.slice(0, nl);
+    const body = nl < 0 ? '' : frame.slice(nl + 1);
+    const hash = header.indexOf('#');
+    const subject = hash < 0 ? header : header.slice(0, hash);
+    const token = hash < 0 ? '' : header.slice(hash + 1);
+    let json: unknown = null;
+    try { json = body.trim() ? JSON.parse(body) : null; } catch { return; }
+    if (token && this.waiting.has(token)) {
+      const w = this.waiting.get(token)!;
+      this.waiting.delete(token);
+      const r = json as { res?: unknown; err?: string } | null;
+      if (r && typeof r.err === 'string') w.reject(new Error(r.err)); else w.resolve(r?.res ?? null);
+      return;
+    }
+    if (subject === 'evt.update') this.deliver(json as EvtUpdate | null);
+  }
+
+  private deliver(u: EvtUpdate | null) {
+    if (!u) return;
+    if (u.rev && Date.parse(u.rev) > Date.parse(this.rev)) this.rev = u.rev;
+    const evs = (u.evs ?? []).filter((e) => this.topics.has(e.top));
+    if (evs.length) for (const l of this.listeners) l(evs);
+  }
+
+  private async request(subject: string, body: unknown, timeoutMs = 10_000): Promise<unknown> {
+    await this.ready;
+    const token = String(++this.seq);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.waiting.delete(token); reject(new Error(`${subject}: no answer (timeout)`)); }, timeoutMs);
+      this.waiting.set(token, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
+      if (this.ws?.readyState !== WebSocket.OPEN) { this.waiting.delete(token); clearTimeout(t); reject(new Error('not connected to /evt')); return; }
+      this.ws.send(`${subject}#${token}\n${JSON.stringify(body)}`);
+    });
+  }
+
+  /** Subscribe to more topics from the start of the ledger; their events arrive through onEvents. */
+  async subscribe(tops: string[]): Promise<void> {
+    const fresh = tops.filter((t) => !this.topics.has(t));
+    if (!fresh.length) return;
+    for (const t of fresh) this.topics.add(t);
+    const u = await this.request('evt.sub', { rev: ZERO_REV, tops: fresh });
+    this.deliver(u as EvtUpdate | null);
+  }
+
+  /** Publish one action; resolves with the published events. */
+  async publish(top: string, key: string, cmd: 'new' | 'mod' | 'del', arg?: Record<string, unknown>): Promise<EvtUpdate> {
+    return await this.request('evt.pub', { acts: [{ top, key, cmd, ...(arg ? { arg } : {}) }] }) as EvtUpdate;
+  }
+
+  onEvents(l: (evs: EvtEvent[]) => void): () => void { this.listeners.add(l); return () => this.listeners.delete(l); }
+  onStatus(l: (s: string) => void): () => void { this.statusListeners.add(l); return () => this.statusListeners.delete(l); }
+
+  close() { this.closed = true; clearTimeout(this.timer); this.ws?.close(); }
+}
+
+/** The state of one record after applying its events in order (new sets, mod merges fields, del removes). */
+export function stateOf(events: EvtEvent[]): Record<string, unknown> | null {
+  let state: Record<string, unknown> | null = null;
+  for (const e of events) {
+    if (e.cmd === 'new') state = { ...(e.arg ?? {}) };
+    else if (e.cmd === 'mod') {
+      state = { ...(state ?? {}) };
+      for (const [k, v] of Object.entries(e.arg ?? {})) if (v === null) delete state[k]; else state[k] = v;
+    } else if (e.cmd === 'del') state = null;
+  }
+  return state;
+}
