@@ -29,7 +29,7 @@ export interface Request {
   readonly payload: unknown;
 }
 
-/** How a handler answers. Exactly one of done / fail / error / close closes it. */
+/** How a handler answers. The first of done / fail / error / close answers; later ones are ignored (logged). */
 export interface Response {
   /** True while the caller still waits for an answer (not closed, a reply wanted, deadline not passed). */
   readonly isRequired: boolean;
@@ -371,9 +371,15 @@ export class Peer {
       if (how === 'ack') { try { d.ack(); } catch { /* channel gone */ } }
       else this.reject(d, how === 'requeue', `${label}: ${why}`);
     };
-    const close = (): void => {
-      if (closed) throw new PlexusError('CLOSED', `response to ${req.messageId} is already closed`);
+    let abandoned = false;
+    /** Claim the response; false (logged, nothing sent) when already answered or given up on. */
+    const close = (): boolean => {
+      if (closed) {
+        this.log(abandoned ? 'debug' : 'warn', `peer ${this.id}: ${label}: answer ignored, the response is already ${abandoned ? 'abandoned (deadline passed or handler finished)' : 'closed'}`);
+        return false;
+      }
       closed = true;
+      return true;
     };
     const expired = (): boolean => req.deadline !== undefined && req.deadline <= Date.now();
     const res: Response = {
@@ -381,7 +387,7 @@ export class Peer {
       get isClosed() { return closed; },
       done: (payload: unknown = null) => {
         const body = encodePayload(payload);
-        close();
+        if (!close()) return;
         this.publishResponse(req, { kind: 's', body });
         settle('ack');
       },
@@ -393,10 +399,10 @@ export class Peer {
       error: (err: unknown) => {
         if (isFailure(err)) {
           const body = encodePayload(err.payload);
-          close();
+          if (!close()) return;
           this.publishResponse(req, { kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
         } else {
-          close();
+          if (!close()) return;
           this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
         }
         settle('ack');
@@ -423,7 +429,7 @@ export class Peer {
       timer = undefined;
       uncount(); // an abandoned handler no longer holds up gracefulStop
       if (closed) return;
-      closed = true; // a late answer is ignored
+      closed = abandoned = true; // a late answer is ignored
       // deadline passed: the caller gave up, so drop (as rinq); an execute handler that hangs is
       // retried once by another consumer, then dropped
       if (req.deadline === undefined && req.balanced && !d.redelivered) settle('requeue', `handler did not answer within ${limit} ms`);
@@ -436,7 +442,7 @@ export class Peer {
         if (!closed && res.isRequired) { try { res.error(err); } catch { /* closed meanwhile */ } }
       }
       if (!closed) {
-        closed = true;
+        closed = abandoned = true;
         if (req.balanced && !expired() && !(err !== undefined && d.redelivered)) settle('requeue', err !== undefined ? 'handler threw' : 'handler returned without answering');
         else settle('drop', err !== undefined ? 'handler threw' : 'handler did not respond');
       }

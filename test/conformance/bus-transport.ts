@@ -163,6 +163,20 @@ export function busTransportSuite(name: string, makeNetwork: () => Promise<BusTe
       await b.unlisten(ns);
     });
 
+    it('a late answer after the handler finished is ignored, not thrown', async () => {
+      const ns = net.ns('conf.late');
+      let calls = 0, lateIgnored = false;
+      await b.listen(ns, (_req, res) => {
+        calls++;
+        if (calls === 1) setTimeout(() => { res.done('late'); lateIgnored = res.isClosed; }, 20); // callback style: too late
+        else res.done('second');
+      });
+      assert.equal(await a.session().call(ns, 'x', null, { timeoutMs: 3000 }), 'second');
+      await sleep(50);
+      assert.equal(lateIgnored, true);
+      await b.unlisten(ns);
+    });
+
     it('balanced calls are spread over every listening peer; unlisten stops delivery', async () => {
       const ns = net.ns('conf.balance');
       const seen = new Set<string>();
