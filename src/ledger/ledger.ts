@@ -16,6 +16,8 @@ export interface Ledger {
   events(since: Rev, tops?: readonly string[]): AsyncIterable<Event>;
   /** Up to `limit` events with id > afterId, ordered by id (hubs catch up with this). */
   eventsAfterId(afterId: number, limit?: number): Promise<Event[]>;
+  /** The highest event id (0 when empty). */
+  lastEventId(): Promise<number>;
   /** The projected record, or undefined when absent (reads do not replay history). */
   get(top: string, key: string): Promise<Rec | undefined>;
   /** Every projected record of a topic, ordered by key. */
@@ -100,6 +102,7 @@ export interface LedgerStore {
   tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T>;
   reader(): StoreReader;
   eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
+  lastEventId(): Promise<number>;
   eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   listRecs(top: string): Promise<Rec[]>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
@@ -222,6 +225,8 @@ export class StoreLedger implements Publisher, LocalPublisher {
   eventsAfterId(afterId: number, limit = PAGE): Promise<Event[]> {
     return this.store.eventsPage(ZERO_TIME - 1, [], afterId, limit);
   }
+
+  lastEventId(): Promise<number> { return this.store.lastEventId(); }
 
   get(top: string, key: string): Promise<Rec | undefined> { return this.store.reader().getRec(top, key); }
   list(top: string): Promise<Rec[]> { return this.store.listRecs(top); }

@@ -95,6 +95,8 @@ class MemoryStore implements LedgerStore {
     return out;
   }
 
+  async lastEventId(): Promise<number> { return this.evs.length ? this.evs[this.evs.length - 1]!.id : 0; }
+
   async listRecs(top: string): Promise<Rec[]> {
     return [...this.recs.values()].filter((r) => r.top === top).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(clone);
   }

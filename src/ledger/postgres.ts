@@ -156,6 +156,8 @@ class PgStore implements LedgerStore {
     return (r.rows as EventRow[]).map(toEvent);
   }
 
+  async lastEventId(): Promise<number> { return Number((await this.q('SELECT coalesce(max(id), 0) AS m FROM evt_event')).rows[0].m); }
+
   async listRecs(top: string): Promise<Rec[]> {
     const r = await this.q('SELECT top, key, rev, data FROM evt_record WHERE top = $1 ORDER BY key COLLATE "C"', [top]);
     return r.rows.map((x) => ({ top: x.top, key: x.key, rev: Number(x.rev), data: x.data as Arg }));

@@ -130,6 +130,8 @@ class SqliteStore implements LedgerStore {
     return rows.map(toEvent);
   }
 
+  async lastEventId(): Promise<number> { return (this.db.prepare('SELECT max(id) AS m FROM evt_event').get() as { m: number | null }).m ?? 0; }
+
   async listRecs(top: string): Promise<Rec[]> {
     return (this.q.listRecs.all(top) as Array<{ top: string; key: string; rev: number; data: string }>).map((r) => ({ top: r.top, key: r.key, rev: r.rev, data: JSON.parse(r.data) as Arg }));
   }

@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { PlexusError } from '../errors.js';
+import { LEDGER_MAX_FRAME_BYTES } from '../limits.js';
+import { Hub } from '../ledger/hub.js';
+import type { StoreLedger } from '../ledger/ledger.js';
+import { SqliteLedger } from '../ledger/sqlite.js';
+import { PgLedger } from '../ledger/postgres.js';
+import type { Mount, MountContext, MountFactory } from './mount.js';
+
+/** Options for the ledger mount beyond the server config (tests, embedding). */
+export interface LedgerMountOptions {
+  /** Use this ledger instead of SQLite in dataDir / PostgreSQL from config; closed with the mount. */
+  ledger?: StoreLedger;
+  /** Push batching window (ms), default LEDGER_BATCH_WINDOW_MS (200). Env PLEXUS_LEDGER_BATCH_MS. */
+  batchMs?: number;
+  /** Accept only these topics (default: any). Env PLEXUS_LEDGER_TOPICS (comma separated). */
+  topics?: string[];
+  /** WebSocket path (default /evt). */
+  path?: string;
+  /** Schema version reported by evt.stat. */
+  mig?: string;
+}
+
+/** Build a ledger hub mount factory (the default one is `ledgerMount`). */
+export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
+  return async (ctx: MountContext): Promise<Mount> => {
+    const path = opts.path ?? '/evt';
+    const envTopics = process.env.PLEXUS_LEDGER_TOPICS?.split(',').map((t) => t.trim()).filter(Boolean);
+    const topics = opts.topics ?? (envTopics?.length ? envTopics : undefined);
+    const envBatch = process.env.PLEXUS_LEDGER_BATCH_MS === undefined ? undefined : Number(process.env.PLEXUS_LEDGER_BATCH_MS);
+    const batchMs = opts.batchMs ?? (envBatch !== undefined && Number.isFinite(envBatch) && envBatch >= 0 ? envBatch : undefined);
+    const lopts = topics ? { topics } : {};
+    const ledger: StoreLedger = opts.ledger ?? (ctx.config.postgres
+      ? new PgLedger(ctx.config.postgres, { ...lopts, onError: (err) => ctx.log('warn', 'ledger: postgres listener failed', { err: String(err) }) })
+      : new SqliteLedger(join(ctx.config.dataDir, 'ledger.db'), lopts));
+    const hub = new Hub(ledger, { log: ctx.log, ...(batchMs === undefined ? {} : { batchMs }), ...(opts.mig ? { mig: opts.mig } : {}) });
+    await hub.refresh();
+    const wss = new WebSocketServer({ noServer: true, maxPayload: LEDGER_MAX_FRAME_BYTES, perMessageDeflate: false });
+    const sockets = new Set<WebSocket>();
+    return {
+      name: 'ledger',
+      upgrade(req, socket, head, url) {
+        if (url.pathname !== path) return false;
+        let readOnly = false;
+        if (ctx.authorize) {
+          if (!ctx.authorize(req, 'read')) {
+            socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+            return true;
+          }
+          readOnly = !ctx.authorize(req, 'write');
+        } else {
+          try { ctx.checkRead(req); } catch (err) {
+            const status = err instanceof PlexusError ? err.status : 400;
+            socket.end(`HTTP/1.1 ${status} Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+            return true;
+          }
+          try { ctx.checkWrite(req); } catch { readOnly = true; }
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          sockets.add(ws);
+          const conn = hub.connect({ send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) }, { readOnly });
+          ws.on('message', (data) => conn.receive(data.toString()));
+          ws.on('close', () => { sockets.delete(ws); conn.closed(); });
+          ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
+        });
+        return true;
+      },
+      stats: async () => ({ ...hub.stats, rev: await ledger.rev() }),
+      async close() {
+        await hub.close();
+        for (const ws of sockets) ws.terminate();
+        await new Promise<void>((r) => wss.close(() => r()));
+        await ledger.close();
+      },
+    };
+  };
+}
+
+/** The evt hub on `/evt` of `plexus serve` (SQLite ledger.db in dataDir, or PostgreSQL when configured). */
+export const ledgerMount: MountFactory = createLedgerMount();
