@@ -100,7 +100,7 @@ export class Hub {
 
   /** Follow the ledger: distribute events appended since the last look (call after out-of-band writes). */
   refresh(): Promise<void> {
-    return this.serial(() => this.catchUp(new Set()));
+    return this.serial(async () => { await this.init(); await this.catchUp(new Set()); });
   }
 
   /** Distribute events that are not in the ledger's id sequence (a satellite's local events). */
