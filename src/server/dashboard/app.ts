@@ -77,7 +77,7 @@ function HealthView() {
       h('div', { class: 'cards' }, Object.entries(health.stats ?? {}).map(([mod, st]) =>
         h('div', { class: 'card wide', key: mod, 'data-testid': `module-${mod}` }, h('div', { class: 'k' }, mod),
           h('table', null, h('tbody', null, Object.entries(st).map(([k, v]) =>
-            h('tr', { key: k }, h('td', null, k), h('td', null, typeof v === 'number' && /bytes/i.test(k) ? fmtBytes(v) : show(v)))))))))),
+            h('tr', { key: k }, h('td', null, k), h('td', null, typeof v === 'number' && /bytes/i.test(k) ? fmtBytes(v) : k === 'rev' && typeof v === 'number' ? (v > 0 ? new Date(v).toISOString() : '—') : show(v)))))))))),
   );
 }
 
@@ -180,8 +180,8 @@ function LedgerView() {
     setError(undefined);
     try {
       const arg = pub.cmd === 'del' || !pub.arg.trim() ? undefined : JSON.parse(pub.arg) as Record<string, unknown>;
-      await link.publish(pub.top.trim(), pub.key.trim(), pub.cmd as 'new', arg);
       if (!subscribed.includes(pub.top.trim())) { await link.subscribe([pub.top.trim()]); setSubscribed((s) => [...s, pub.top.trim()]); }
+      await link.publish(pub.top.trim(), pub.key.trim(), pub.cmd as 'new', arg);
     } catch (e) { setError((e as Error).message); }
   };
   const history = sel ? events.filter((e) => e.top === sel.top && e.key === sel.key) : [];

@@ -96,7 +96,10 @@ export class EvtLink {
 
   /** Publish one action; resolves with the published events. */
   async publish(top: string, key: string, cmd: 'new' | 'mod' | 'del', arg?: Record<string, unknown>): Promise<EvtUpdate> {
-    return await this.request('evt.pub', { acts: [{ top, key, cmd, ...(arg ? { arg } : {}) }] }) as EvtUpdate;
+    const u = await this.request('evt.pub', { acts: [{ top, key, cmd, ...(arg ? { arg } : {}) }] }) as EvtUpdate;
+    // The hub answers the publisher with its events instead of pushing them to it.
+    this.deliver(u);
+    return u;
   }
 
   onEvents(l: (evs: EvtEvent[]) => void): () => void { this.listeners.add(l); return () => this.listeners.delete(l); }
