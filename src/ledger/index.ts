@@ -9,3 +9,6 @@ export { goJson, updateJson, eventJson, transJson, statusJson, decodeUpdate, dec
 export type { Ledger, Publisher, Replicator, LocalPublisher, PublishResult, PublishOptions, ReplicateResult, AuditRow, LedgerOptions, LedgerStore } from './ledger.js';
 export { StoreLedger } from './ledger.js';
 export { MemoryLedger } from './memory.js';
+export { Hub, type HubOptions, type HubSocket, type HubConn, type SatResult } from './hub.js';
+export { HubClient, connectHub, type HubClientOptions, type Subscription, type Monitor, type WebSocketLike, type WebSocketCtor, type SatReply } from './client.js';
+export { Satellite, satellite, type SatelliteOptions, type SatellitePublishResult } from './satellite.js';
