@@ -9,10 +9,14 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const out = resolve(process.argv[2] ?? join(root, 'dist'));
 
-/** Browser bundles of the clients: entry points that exist (modules land independently). */
+/**
+ * Browser bundles of the clients: each re-exports the modules' browser-safe files that exist (modules
+ * land independently). esbuild's browser platform fails on any node:* import, so a build proves the
+ * bundle is browser-safe.
+ */
 const BROWSER = [
-  ['graph', ['src/graph/browser.ts', 'src/graph/index.ts']],
-  ['ledger', ['src/ledger/browser.ts', 'src/ledger/hub-client.ts', 'src/ledger/client.ts']],
+  ['graph', ['src/graph/browser.ts', 'src/graph/index.ts', 'src/graph/client.ts']],
+  ['ledger', ['src/ledger/browser.ts', 'src/ledger/index.ts', 'src/ledger/client.ts']],
 ];
 
 const common = { bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], sourcemap: true, minify: true, logLevel: 'warning', absWorkingDir: root };
@@ -23,9 +27,10 @@ export async function buildWeb(outDir = out) {
   for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/server/dashboard', f), join(outDir, 'dashboard', f));
   const built = ['dashboard'];
   for (const [name, candidates] of BROWSER) {
-    const entry = candidates.find((c) => existsSync(join(root, c)));
-    if (!entry) { console.warn(`build-web: no browser entry for ${name} yet (${candidates.join(', ')}), skipped`); continue; }
-    await build({ ...common, entryPoints: [join(root, entry)], outfile: join(outDir, 'browser', `${name}.js`) });
+    const entries = candidates.filter((c) => existsSync(join(root, c)));
+    if (!entries.length) { console.warn(`build-web: no browser entry for ${name} yet (${candidates.join(', ')}), skipped`); continue; }
+    const contents = entries.map((e) => `export * from './${e}';`).join('\n');
+    await build({ ...common, stdin: { contents, resolveDir: root, sourcefile: `${name}-browser.ts`, loader: 'ts' }, outfile: join(outDir, 'browser', `${name}.js`) });
     built.push(`browser/${name}.js`);
   }
   return built;

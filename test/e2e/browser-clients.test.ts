@@ -1,0 +1,102 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { startServer, type PlexusServer } from '../../src/server/http.js';
+import { defaultMounts } from '../../src/server/mounts.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { buildWeb, launchChromium } from './helpers.js';
+
+const TOKEN = 'browser-clients-token';
+/** URL of the ledger bundle, as a page imports it (a variable, so TypeScript does not resolve it). */
+const LEDGER: string = '/browser/ledger.js';
+
+/**
+ * The browser ES module bundles (dist/browser/*.js, built by scripts/build-web.mjs) run in a real
+ * browser: two pages, a write in one shows live in the other.
+ */
+describe('browser clients in chromium: two pages, a write in one shows live in the other', () => {
+  let server: PlexusServer;
+  let browser: Browser;
+  let a: Page, b: Page;
+  const d = tmpDir();
+  const web = join(d.path, 'web');
+  const errors: string[] = [];
+
+  before(async () => {
+    buildWeb(web);
+    server = await startServer({ port: 0, dataDir: join(d.path, 'data'), webDir: web, logLevel: 'silent', mounts: defaultMounts, token: TOKEN, env: {} });
+    browser = await launchChromium();
+    a = await browser.newPage();
+    b = await browser.newPage();
+    for (const p of [a, b]) {
+      p.on('pageerror', (e) => errors.push(String(e)));
+      await p.goto(`${server.url}/`); // same origin as the bundles and the WebSockets
+    }
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    d.rm();
+  });
+
+  it('the bundles are ES modules without node:* imports', (t) => {
+    const files = ['graph.js', 'ledger.js'].filter((f) => existsSync(join(web, 'browser', f)));
+    if (!files.length) return t.skip('no browser bundle built yet');
+    for (const f of files) assert.doesNotMatch(readFileSync(join(web, 'browser', f), 'utf8'), /from\s*["']node:|require\(["']node:/, f);
+  });
+
+  it('ledger: connectHub in page A subscribes, page B publishes, A receives it live', async (t) => {
+    if (!existsSync(join(web, 'browser', 'ledger.js'))) return t.skip('ledger browser bundle not built (no browser-safe ledger client yet)');
+    const hubUrl = server.url.replace('http', 'ws') + '/evt';
+    await a.evaluate(async ({ hubUrl, token, bundle }) => {
+      const m = await import(bundle);
+      const hub = await m.connectHub(hubUrl, { token });
+      const w = window as unknown as { got: unknown[] };
+      w.got = [];
+      const sub = hub.subscribe(['chat.msg']);
+      void (async () => { for await (const u of sub) for (const e of (u as { evs?: unknown[] }).evs ?? []) w.got.push(e); })();
+      await new Promise((r) => setTimeout(r, 300));
+    }, { hubUrl, token: TOKEN, bundle: LEDGER });
+    await b.evaluate(async ({ hubUrl, token, bundle }) => {
+      const m = await import(bundle);
+      const hub = await m.connectHub(hubUrl, { token });
+      await hub.publish({ acts: [{ top: 'chat.msg', key: '1', cmd: 'new', arg: { text: 'hello from page B' } }] });
+    }, { hubUrl, token: TOKEN, bundle: LEDGER });
+    await a.waitForFunction(() => ((window as unknown as { got: { arg?: { text?: string } }[] }).got ?? []).some((e) => e.arg?.text === 'hello from page B'), null, { timeout: 5000 });
+  });
+
+  it('ledger: a page without the token cannot publish, and its refused write changes nothing', async (t) => {
+    if (!existsSync(join(web, 'browser', 'ledger.js'))) return t.skip('ledger browser bundle not built');
+    const hubUrl = server.url.replace('http', 'ws') + '/evt';
+    const outcome = await b.evaluate(async ({ hubUrl, bundle }) => {
+      const m = await import(bundle);
+      const hub = await m.connectHub(hubUrl, { reconnect: false });
+      try {
+        await hub.publish({ acts: [{ top: 'chat.msg', key: 'x', cmd: 'new', arg: { text: 'sneaky' } }] });
+        return 'published';
+      } catch (e) {
+        return String((e as { code?: string }).code ?? e);
+      } finally {
+        hub.close();
+      }
+    }, { hubUrl, bundle: LEDGER });
+    assert.match(outcome, /UNAUTHORIZED|FORBIDDEN/);
+    await new Promise((r) => setTimeout(r, 400));
+    const texts = await a.evaluate(() => (window as unknown as { got: { arg?: { text?: string } }[] }).got.map((e) => e.arg?.text));
+    assert.deepEqual(texts, ['hello from page B']);
+  });
+
+  it('graph: page A follows a node, page B puts a field, A sees it live', async (t) => {
+    if (!existsSync(join(web, 'browser', 'graph.js'))) return t.skip('graph browser bundle not built (no browser-safe graph client yet)');
+    const src = readFileSync(join(web, 'browser', 'graph.js'), 'utf8');
+    if (!/\bgraph\b|\bGraph\b/.test(src)) return t.skip('graph bundle has no client entry');
+    // Filled in against the graph client's API once it lands (see report).
+    t.skip('graph browser client API not integrated yet');
+  });
+
+  it('no uncaught errors in the pages', () => {
+    assert.deepEqual(errors, []);
+  });
+});
