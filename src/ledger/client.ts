@@ -195,7 +195,7 @@ export class HubClient {
   }
 
   private deliver(s: SubState, u: Update): void {
-    const evs = (u.evs ?? []).filter((e) => s.tops.has(e.top) && e.rev > ZERO_TIME);
+    const evs = (u.evs ?? []).filter((e) => (s.tops.has(e.top) || s.tops.has('*')) && e.rev > ZERO_TIME);
     if (!evs.length && u.rev <= s.rev) return;
     if (u.rev > s.rev) s.rev = u.rev;
     if (!evs.length) return;

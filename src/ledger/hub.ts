@@ -46,6 +46,9 @@ interface Sub {
   gone: boolean;
 }
 
+/** The topic `*` subscribes to every topic (plexus extension). */
+export const ALL = '*';
+
 /** Result of one satellite transaction in an `evt.sat` reply (plexus extension field `sat`). */
 export interface SatResult { tid: string; rev?: Rev; err?: string; code?: string }
 
@@ -160,7 +163,7 @@ export class Hub {
 
   private checkTopics(tops: string[]): void {
     const known = (this.ledger as { knowsTopic?: (t: string) => boolean }).knowsTopic;
-    for (const t of tops) if (known && !known.call(this.ledger, t)) throw new PlexusError('NOT_FOUND', `no model found for topic ${t}`, { detail: { top: t } });
+    for (const t of tops) if (known && t !== ALL && !known.call(this.ledger, t)) throw new PlexusError('NOT_FOUND', `no model found for topic ${t}`, { detail: { top: t } });
   }
 
   private async doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
@@ -207,7 +210,7 @@ export class Hub {
   /** Buffer an event for every subscriber of its topic (but `except`) and mark watching monitors. */
   private show(e: Event, except?: number): void {
     for (const s of this.subs.values()) {
-      if (s.id !== except && s.tops.has(e.top)) s.buf.push(e);
+      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) s.buf.push(e);
       for (const m of s.mons.values()) {
         for (const w of m.watch) {
           if (w.top !== e.top) continue;
@@ -263,7 +266,7 @@ export class Hub {
     // events up to the hub's cursor (later ones reach the buffer through catch-up)
     const loaded: Event[] = [];
     if (fresh.length) {
-      for await (const e of this.ledger.events(req.rev, fresh)) { if (e.id > this.cursor) break; loaded.push(e); }
+      for await (const e of this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)) { if (e.id > this.cursor) break; loaded.push(e); }
     }
     const have = new Set(s.buf.map((e) => e.id));
     const evs = sortEvents([...loaded.filter((e) => !have.has(e.id)), ...s.buf]);
@@ -278,7 +281,7 @@ export class Hub {
   private unsub(s: Sub, tops: string[]): boolean {
     const known = s.tops.size > 0 || s.mons.size > 0;
     if (tops.length === 0) s.tops.clear(); else for (const t of tops) s.tops.delete(t);
-    s.buf = s.buf.filter((e) => s.tops.has(e.top));
+    s.buf = s.buf.filter((e) => s.tops.has(e.top) || s.tops.has(ALL));
     return known;
   }
 
