@@ -4,6 +4,7 @@ import { isPlexusError } from '../errors.js';
 import { registerServe } from './serve.js';
 import { registerBus } from './bus.js';
 import { registerBlob } from './blob.js';
+import { registerLedger } from './ledger.js';
 
 /** The `plexus` command. Each module registers its subcommands here (one line each). */
 export function buildCli(): Command {
@@ -14,6 +15,7 @@ export function buildCli(): Command {
   registerServe(program);
   registerBus(program);
   registerBlob(program);
+  registerLedger(program);
   return program;
 }
 
