@@ -1,0 +1,489 @@
+import { PlexusError } from '../errors.js';
+import {
+  GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_LEX_FIELDS, GRAPH_MAX_PENDING_PER_PEER,
+  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER,
+} from '../limits.js';
+import { createStateClock, isUpdate } from './ham.js';
+import type { FieldRef, GraphStore } from './store.js';
+import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
+import { messageId, parseFrame, type FieldLex, type GetRequest, type WireMessage } from './wire.js';
+
+/** A transport connection as the relay sees it (a WebSocket, or anything with send/close). */
+export interface RelayConnection {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface RelayOptions {
+  store: GraphStore;
+  /** Our peer id (random by default). */
+  pid?: string;
+  /** Heartbeat interval (ms; 0 = off). Default GRAPH_HEARTBEAT_MS. */
+  heartbeatMs?: number;
+  /** State clock (default: a gun-like clock over Date.now). */
+  clock?: () => number;
+  /** Accept writes to souls starting with `~` (gun user space, normally SEA-signed). Default false. */
+  allowUserSpace?: boolean;
+  log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Counters a relay exposes on /healthz. */
+export interface RelayStats {
+  peers: number;
+  messages: number;
+  puts: number;
+  gets: number;
+  acks: number;
+  forwards: number;
+  errors: number;
+  dropped: number;
+  duplicates: number;
+  deferred: number;
+}
+
+/** One connected peer. Feed it frames with `receive`, tell it when the transport closed with `closed`. */
+export interface RelayPeer {
+  receive(text: string): void;
+  closed(): void;
+  /** Writes from this peer are refused with UNAUTHORIZED (token auth). */
+  readOnly: boolean;
+}
+
+interface Peer extends RelayPeer {
+  id: number;
+  conn: RelayConnection;
+  pid?: string;
+  pending: number;
+  subs: Set<string>;
+  out: unknown[];
+  open: boolean;
+}
+
+type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
+
+const subKey = (soul: string, field?: string) => (field === undefined ? `${soul.length}:${soul}` : `${soul.length}:${soul}${field}`);
+
+/** Serialised length of a reply holding `fields` of one node (estimate, exact enough for chunking). */
+function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: number): [string, FieldState][][] {
+  const chunks: [string, FieldState][][] = [];
+  let cur: [string, FieldState][] = [], size = soul.length * 2 + 80;
+  for (const e of fields) {
+    const n = e[0].length * 2 + JSON.stringify(e[1].value).length + 30;
+    if (cur.length && size + n > maxBytes) { chunks.push(cur); cur = []; size = soul.length * 2 + 80; }
+    cur.push(e); size += n;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
+function lexMatch(lex: FieldLex, f: string): boolean {
+  if (lex.prefix !== undefined && !f.startsWith(lex.prefix)) return false;
+  if (lex.from !== undefined && f < lex.from) return false;
+  if (lex.to !== undefined && f > lex.to) return false;
+  return true;
+}
+
+/**
+ * A gun-compatible relay over any GraphStore: dedups by `#`, answers every get from the store
+ * (data or not-found, split into ≤ 32 KB replies), acks each put once it is durable (also when HAM
+ * changed nothing, Q21; deferred writes are persisted and acked), and forwards accepted changes to
+ * every other peer that asked for (get) or wrote (put, Q1) that soul or field.
+ */
+export class GraphRelay {
+  readonly pid: string;
+  readonly #store: GraphStore;
+  readonly #clock: () => number;
+  readonly #log: NonNullable<RelayOptions['log']>;
+  readonly #allowUser: boolean;
+  readonly #peers = new Set<Peer>();
+  /** subKey → subscribed peers. */
+  readonly #subs = new Map<string, Set<Peer>>();
+  readonly #seen = new Map<string, number>();
+  #queue: Work[] = [];
+  #flushing: Promise<void> | undefined;
+  #scheduled = false;
+  #nextPeer = 1;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #dueTimer: ReturnType<typeof setTimeout> | undefined;
+  #dueAt = Infinity;
+  #unlisten: (() => void) | undefined;
+  #closed = false;
+  readonly #stats: Omit<RelayStats, 'peers'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
+
+  constructor(opts: RelayOptions) {
+    this.#store = opts.store;
+    this.pid = opts.pid ?? messageId();
+    this.#clock = opts.clock ?? createStateClock();
+    this.#log = opts.log ?? (() => {});
+    this.#allowUser = opts.allowUserSpace ?? false;
+    const hb = opts.heartbeatMs ?? GRAPH_HEARTBEAT_MS;
+    if (hb > 0) {
+      this.#heartbeat = setInterval(() => { for (const p of this.#peers) this.#raw(p, '[]'); }, hb);
+      this.#heartbeat.unref?.();
+    }
+    this.#unlisten = this.#store.onExternalChange?.((c) => void this.#external(c));
+    void this.#scheduleDue();
+  }
+
+  get stats(): RelayStats {
+    return { peers: this.#peers.size, ...this.#stats };
+  }
+
+  /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */
+  connect(conn: RelayConnection, opts: { readOnly?: boolean } = {}): RelayPeer {
+    if (this.#closed) throw new PlexusError('CLOSED', 'relay is closed');
+    const peer: Peer = {
+      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly ?? false,
+      receive: (text) => this.#receive(peer, text),
+      closed: () => this.#drop(peer),
+    };
+    this.#peers.add(peer);
+    const greet = { '#': messageId(), dam: '?', pid: this.pid };
+    this.#remember(greet['#']);
+    this.#raw(peer, JSON.stringify(greet));
+    return peer;
+  }
+
+  #raw(peer: Peer, text: string): void {
+    if (!peer.open) return;
+    try {
+      peer.conn.send(text);
+    } catch (err) {
+      this.#log('debug', 'graph: send failed', { err: String(err) });
+      this.#drop(peer);
+    }
+  }
+
+  #queueOut(peer: Peer, msg: Record<string, unknown>): void {
+    peer.out.push(msg);
+  }
+
+  #flushOut(peer: Peer): void {
+    if (peer.out.length === 0) return;
+    const msgs = peer.out;
+    peer.out = [];
+    if (msgs.length === 1) return this.#raw(peer, JSON.stringify(msgs[0]));
+    let parts: string[] = [], size = 2;
+    for (const m of msgs) {
+      const s = JSON.stringify(m);
+      if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, '[' + parts.join(',') + ']'); parts = []; size = 2; }
+      parts.push(s); size += s.length + 1;
+    }
+    if (parts.length) this.#raw(peer, parts.length === 1 ? parts[0]! : '[' + parts.join(',') + ']');
+  }
+
+  #drop(peer: Peer): void {
+    if (!this.#peers.delete(peer)) return;
+    peer.open = false;
+    for (const k of peer.subs) {
+      const s = this.#subs.get(k);
+      s?.delete(peer);
+      if (s?.size === 0) this.#subs.delete(k);
+    }
+    peer.subs.clear();
+  }
+
+  /** Dedup: true if the id was seen within the window (and refreshes it). */
+  #remember(id: string): boolean {
+    const now = Date.now();
+    const seen = this.#seen.get(id);
+    if (seen !== undefined) this.#seen.delete(id);
+    this.#seen.set(id, now + GRAPH_DEDUP_WINDOW_MS);
+    // evict expired (oldest first) and over-capacity entries
+    for (const [k, exp] of this.#seen) {
+      if (exp > now && this.#seen.size <= GRAPH_DEDUP_MAX_IDS) break;
+      this.#seen.delete(k);
+    }
+    return seen !== undefined && seen > now;
+  }
+
+  #subscribe(peer: Peer, soul: string, field?: string): void {
+    const k = subKey(soul, field);
+    if (peer.subs.has(k)) return;
+    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return;
+    peer.subs.add(k);
+    let s = this.#subs.get(k);
+    if (!s) this.#subs.set(k, (s = new Set()));
+    s.add(peer);
+  }
+
+  #error(peer: Peer, id: string | undefined, err: PlexusError): void {
+    this.#stats.errors++;
+    this.#queueOut(peer, id === undefined ? { '#': messageId(), dam: '!', err: err.message } : { '#': messageId(), '@': id, err: err.message, code: err.code });
+  }
+
+  #receive(peer: Peer, text: string): void {
+    if (this.#closed || !peer.open) return;
+    const frame = parseFrame(text, { now: Date.now() });
+    if (frame.dropped) {
+      this.#stats.dropped += frame.dropped;
+      this.#error(peer, undefined, new PlexusError('TOO_LARGE', `frame has too many messages: ${frame.dropped} dropped`));
+    }
+    for (const item of frame.items) {
+      this.#stats.messages++;
+      if (item.error) { this.#error(peer, item.id, item.error); continue; }
+      const msg = item.msg;
+      if (this.#remember(msg.id)) { this.#stats.duplicates++; continue; }
+      if (msg.dam !== undefined) { this.#dam(peer, msg); continue; }
+      if (msg.get) {
+        if (!this.#admit(peer, msg)) continue;
+        this.#stats.gets++;
+        this.#queue.push({ kind: 'get', peer, msg, get: msg.get });
+      } else if (msg.put) {
+        if (peer.readOnly) { this.#error(peer, msg.id, new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
+        const user = this.#allowUser ? undefined : msg.put.find((w) => w.soul.startsWith('~'));
+        if (user) { this.#error(peer, msg.id, new PlexusError('FORBIDDEN', `user space souls (~...) need SEA signatures, which this relay does not verify: ${user.soul.slice(0, 64)}`)); continue; }
+        if (!this.#admit(peer, msg)) continue;
+        this.#stats.puts++;
+        // a put that answers a get (has @) is applied but not acked
+        this.#queue.push({ kind: 'put', peer, msg, writes: msg.put, ack: msg.ack === undefined });
+      }
+      // plain acks (`@` + ok/err) from peers are for messages we forwarded: nothing to do
+    }
+    this.#flushOut(peer);
+    this.#schedule();
+  }
+
+  #admit(peer: Peer, msg: WireMessage): boolean {
+    if (peer.pending >= GRAPH_MAX_PENDING_PER_PEER) {
+      this.#stats.dropped++;
+      this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', `more than ${GRAPH_MAX_PENDING_PER_PEER} messages pending on this connection`));
+      return false;
+    }
+    peer.pending++;
+    return true;
+  }
+
+  #dam(peer: Peer, msg: WireMessage): void {
+    if (msg.dam === '?') {
+      if (msg.pid === this.pid) { peer.conn.close(1000, 'dialed itself'); this.#drop(peer); return; }
+      if (msg.pid) peer.pid = msg.pid;
+      if (msg.ack === undefined) this.#queueOut(peer, { '#': messageId(), '@': msg.id, dam: '?', pid: this.pid });
+    } else if (msg.dam === '!') {
+      this.#log('debug', 'graph: peer reported an error', { err: msg.err });
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (!this.#flushing) this.#flushing = this.#flush().finally(() => { this.#flushing = undefined; this.#schedule(); });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length) {
+      const work = this.#queue;
+      this.#queue = [];
+      const touched = new Set<Peer>();
+      const puts = work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put');
+      if (puts.length) await this.#applyPuts(puts, touched);
+      for (const w of work) {
+        if (w.kind !== 'get') continue;
+        touched.add(w.peer);
+        try {
+          await this.#answer(w.peer, w.msg, w.get);
+        } catch (err) {
+          this.#error(w.peer, w.msg.id, err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)));
+        }
+      }
+      for (const w of work) w.peer.pending--;
+      for (const p of touched) this.#flushOut(p);
+    }
+  }
+
+  async #applyPuts(puts: Extract<Work, { kind: 'put' }>[], touched: Set<Peer>): Promise<void> {
+    const all: FieldWrite[] = [];
+    const source: Peer[] = [];
+    for (const p of puts) for (const w of p.writes) { all.push(w); source.push(p.peer); }
+    let resolutions;
+    try {
+      resolutions = await this.#store.put(all, this.#clock());
+    } catch (err) {
+      const e = err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err));
+      this.#log('error', 'graph: store put failed', { err: e.message });
+      for (const p of puts) { this.#error(p.peer, p.msg.id, e); touched.add(p.peer); }
+      return;
+    }
+    // writers become subscribers of what they wrote (gun Q1)
+    for (const p of puts) for (const w of p.writes) this.#subscribe(p.peer, w.soul, w.field);
+    for (const p of puts) {
+      touched.add(p.peer);
+      if (p.ack) { this.#stats.acks++; this.#queueOut(p.peer, { '#': messageId(), '@': p.msg.id, ok: true }); }
+    }
+    const changed = new Map<string, { w: FieldWrite; from: Peer | undefined }>();
+    let deferred = false;
+    resolutions.forEach((r, i) => {
+      const w = all[i]!;
+      if (isUpdate(r)) changed.set(subKey(w.soul, w.field), { w, from: source[i] });
+      else if (r === 'too-future-deferred') { deferred = true; this.#stats.deferred++; }
+    });
+    this.#forward([...changed.values()], touched);
+    // a writer whose write lost (older state, or a tie it lost) learns the winning value, so it converges
+    const lost = new Map<Peer, Map<string, FieldRef>>();
+    resolutions.forEach((r, i) => {
+      if (r !== 'older-historical' && r !== 'same-keep') return;
+      const w = all[i]!, p = source[i]!, k = subKey(w.soul, w.field);
+      if (changed.has(k) && changed.get(k)!.from === p) return;
+      let m = lost.get(p);
+      if (!m) lost.set(p, (m = new Map()));
+      m.set(k, { soul: w.soul, field: w.field });
+    });
+    for (const [p, refs] of lost) {
+      const cur: FieldWrite[] = [];
+      for (const { soul, field } of refs.values()) {
+        const f = await this.#store.getField(soul, field).catch(() => undefined);
+        if (f) cur.push({ soul, field, value: f.value, state: f.state });
+      }
+      const written = new Map(puts.filter((x) => x.peer === p).flatMap((x) => x.writes.map((w) => [subKey(w.soul, w.field), w] as const)));
+      const differ = cur.filter((c) => { const w = written.get(subKey(c.soul, c.field)); return !w || w.state !== c.state || JSON.stringify(w.value) !== JSON.stringify(c.value); });
+      if (differ.length) { this.#forwardTo(p, differ); touched.add(p); }
+    }
+    if (deferred) void this.#scheduleDue();
+  }
+
+  /** Send changed fields to every subscribed peer except the one they came from. */
+  #forward(changes: { w: FieldWrite; from: Peer | undefined }[], touched: Set<Peer>): void {
+    if (changes.length === 0 || this.#subs.size === 0) return;
+    const per = new Map<Peer, FieldWrite[]>();
+    for (const { w, from } of changes) {
+      for (const k of [subKey(w.soul), subKey(w.soul, w.field)]) {
+        const s = this.#subs.get(k);
+        if (!s) continue;
+        for (const p of s) {
+          if (p === from) continue;
+          let l = per.get(p);
+          if (!l) per.set(p, (l = []));
+          if (!l.includes(w)) l.push(w);
+        }
+      }
+    }
+    for (const [p, ws] of per) {
+      this.#forwardTo(p, ws);
+      touched.add(p);
+    }
+  }
+
+  #forwardTo(p: Peer, ws: FieldWrite[]): void {
+    {
+      let batch: FieldWrite[] = [], size = 0;
+      const emit = () => {
+        if (!batch.length) return;
+        const id = messageId();
+        this.#remember(id);
+        this.#stats.forwards++;
+        this.#queueOut(p, { '#': id, put: toGraphData(batch) });
+        batch = []; size = 0;
+      };
+      for (const w of ws) {
+        const n = w.soul.length + w.field.length * 2 + JSON.stringify(w.value).length + 60;
+        if (batch.length && size + n > GRAPH_MAX_REPLY_FRAME_BYTES) emit();
+        batch.push(w); size += n;
+      }
+      emit();
+    }
+  }
+
+  async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {
+    const notFound = () => this.#queueOut(peer, { '#': messageId(), '@': msg.id });
+    if (get.souls) return notFound(); // lexical soul queries: not supported (documented)
+    this.#subscribe(peer, get.soul, get.field);
+    if (get.field !== undefined) {
+      const f = await this.#store.getField(get.soul, get.field);
+      if (!f) return notFound();
+      return this.#reply(peer, msg.id, get.soul, [[get.field, f]]);
+    }
+    const node = await this.#store.get(get.soul);
+    if (!node) return notFound();
+    let fields = [...node];
+    if (get.lex) {
+      const lex = get.lex;
+      fields = fields.filter(([f]) => lexMatch(lex, f)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (lex.reverse) fields.reverse();
+      let budget = get.budget ?? Infinity, n = 0;
+      const kept: typeof fields = [];
+      for (const e of fields) {
+        if (budget < 0 || n >= GRAPH_MAX_LEX_FIELDS) break;
+        kept.push(e); n++;
+        budget -= JSON.stringify(e[1].value).length;
+      }
+      fields = kept;
+      if (fields.length === 0) return notFound();
+    }
+    this.#reply(peer, msg.id, get.soul, fields);
+  }
+
+  #reply(peer: Peer, id: string, soul: string, fields: [string, FieldState][]): void {
+    for (const chunk of chunkFields(soul, fields, GRAPH_MAX_REPLY_FRAME_BYTES - 200)) {
+      const put: Record<string, unknown> = {};
+      setKey(put, soul, toGraphNode(soul, chunk));
+      this.#queueOut(peer, { '#': messageId(), '@': id, put });
+    }
+  }
+
+  /** Fields changed by another process on the same store (PostgreSQL NOTIFY): forward current values. */
+  async #external(changes: FieldRef[]): Promise<void> {
+    if (this.#closed) return;
+    const wanted = changes.filter((c) => this.#subs.has(subKey(c.soul)) || this.#subs.has(subKey(c.soul, c.field)));
+    if (wanted.length === 0) return;
+    const out: { w: FieldWrite; from: undefined }[] = [];
+    for (const c of wanted) {
+      try {
+        const f = await this.#store.getField(c.soul, c.field);
+        if (f) out.push({ w: { soul: c.soul, field: c.field, value: f.value, state: f.state }, from: undefined });
+      } catch (err) {
+        this.#log('warn', 'graph: reading an external change failed', { err: String(err) });
+      }
+    }
+    const touched = new Set<Peer>();
+    this.#forward(out, touched);
+    for (const p of touched) this.#flushOut(p);
+  }
+
+  async #scheduleDue(): Promise<void> {
+    if (this.#closed) return;
+    let next: number | undefined;
+    try {
+      next = await this.#store.nextDue();
+    } catch {
+      return;
+    }
+    if (next === undefined || this.#closed) return;
+    if (next >= this.#dueAt && this.#dueTimer) return;
+    clearTimeout(this.#dueTimer);
+    this.#dueAt = next;
+    const wait = Math.min(Math.max(0, Math.ceil(next - Date.now())), 2_147_483_647);
+    this.#dueTimer = setTimeout(() => {
+      this.#dueTimer = undefined;
+      this.#dueAt = Infinity;
+      void this.#runDue();
+    }, wait);
+    this.#dueTimer.unref?.();
+  }
+
+  async #runDue(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const applied = await this.#store.applyDue(this.#clock());
+      const touched = new Set<Peer>();
+      this.#forward(applied.map((w) => ({ w, from: undefined })), touched);
+      for (const p of touched) this.#flushOut(p);
+    } catch (err) {
+      this.#log('warn', 'graph: applying deferred writes failed', { err: String(err) });
+    }
+    await this.#scheduleDue();
+  }
+
+  /** Stop: no new work, finish the batch in flight, close every connection. The store is the caller's. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#dueTimer);
+    this.#unlisten?.();
+    await this.#flushing;
+    for (const p of [...this.#peers]) { try { p.conn.close(1001, 'relay closing'); } catch { /* already gone */ } this.#drop(p); }
+  }
+}

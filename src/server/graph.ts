@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { PlexusError } from '../errors.js';
+import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
+import { GraphRelay } from '../graph/relay.js';
+import type { GraphStore } from '../graph/store.js';
+import { SqliteGraphStore } from '../graph/store/sqlite.js';
+import { PgGraphStore } from '../graph/store/postgres.js';
+import type { Mount, MountContext, MountFactory } from './mount.js';
+
+/** Options for the graph mount beyond the server config (tests, embedding). */
+export interface GraphMountOptions {
+  /** Use this store instead of SQLite in dataDir / PostgreSQL from config. It is closed with the mount. */
+  store?: GraphStore;
+  /** Heartbeat interval (ms), default GRAPH_HEARTBEAT_MS. */
+  heartbeatMs?: number;
+  /** WebSocket path (default /gun, as gun). */
+  path?: string;
+}
+
+/** Build a graph mount factory (the default one is `graphMount`). */
+export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
+  return async (ctx: MountContext): Promise<Mount> => {
+    const path = opts.path ?? '/gun';
+    const store: GraphStore = opts.store ?? (ctx.config.postgres
+      ? new PgGraphStore(ctx.config.postgres, { onError: (err) => ctx.log('warn', 'graph: postgres listener failed', { err: String(err) }) })
+      : new SqliteGraphStore(join(ctx.config.dataDir, 'graph.db')));
+    const relay = new GraphRelay({ store, log: ctx.log, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false });
+    const sockets = new Set<WebSocket>();
+    return {
+      name: 'graph',
+      upgrade(req, socket, head, url) {
+        if (url.pathname !== path) return false;
+        try {
+          ctx.checkRead(req);
+        } catch (err) {
+          const status = err instanceof PlexusError ? err.status : 400;
+          socket.end(`HTTP/1.1 ${status} Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+          return true;
+        }
+        let readOnly = false;
+        try { ctx.checkWrite(req); } catch { readOnly = true; }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          sockets.add(ws);
+          const peer = relay.connect({ send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) }, { readOnly });
+          ws.on('message', (data, isBinary) => { if (!isBinary) peer.receive(data.toString()); });
+          ws.on('close', () => { sockets.delete(ws); peer.closed(); });
+          ws.on('error', (err) => ctx.log('debug', 'graph: socket error', { err: String(err) }));
+        });
+        return true;
+      },
+      stats: () => ({ ...relay.stats }),
+      async close() {
+        await relay.close();
+        for (const ws of sockets) ws.terminate();
+        await new Promise<void>((r) => wss.close(() => r()));
+        await store.close();
+      },
+    };
+  };
+}
+
+/** The graph relay on `/gun` of `plexus serve` (SQLite in dataDir, or PostgreSQL when configured). */
+export const graphMount: MountFactory = createGraphMount();

@@ -1,0 +1,43 @@
+// A real gun client (gun 0.2020.1241 from npm) driven over stdin/stdout with JSON lines, so each gun
+// client of an interop test runs in its own process. Usage: node gun-peer.cjs <peerUrl>
+'use strict';
+const Gun = require('gun');
+const readline = require('node:readline');
+
+const gun = Gun({ peers: [process.argv[2]], radisk: false, localStorage: false, file: false, multicast: false, axe: false });
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+const strip = (d) => {
+  if (d === null || typeof d !== 'object') return d;
+  const o = {};
+  for (const k of Object.keys(d)) if (k !== '_') o[k] = d[k];
+  return o;
+};
+const at = (path) => path.reduce((ref, k) => ref.get(k), gun);
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const cmd = JSON.parse(line);
+  const { id, op, path, value } = cmd;
+  try {
+    if (op === 'put') {
+      at(path).put(value, (ack) => out({ id, ack: { ok: ack.ok, err: ack.err } }));
+    } else if (op === 'once') {
+      let done = false;
+      at(path).once((data) => { if (!done) { done = true; out({ id, data: strip(data) }); } }, { wait: cmd.wait ?? 300 });
+    } else if (op === 'on') {
+      at(path).on((data, key) => out({ event: 'on', sub: id, key, data: strip(data) }));
+      out({ id, ok: true });
+    } else if (op === 'set') {
+      const ref = at(path).set(value, (ack) => out({ id, ack: { ok: ack.ok, err: ack.err }, soul: (ref && ref._ && (ref._.soul || ref._.link)) || null }));
+    } else if (op === 'map') {
+      const items = {};
+      at(path).map().once((data, key) => { items[key] = strip(data); });
+      setTimeout(() => out({ id, items }), cmd.wait ?? 1000);
+    } else if (op === 'exit') {
+      out({ id, ok: true });
+      setTimeout(() => process.exit(0), 10);
+    }
+  } catch (err) {
+    out({ id, error: String(err && err.stack || err) });
+  }
+});
+out({ ready: true });

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { tmpDir } from '../../helpers/tmp.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+type Json = unknown;
+
+/** A real gun client in a child process (see gun-peer.cjs). */
+export class GunPeer {
+  #p: ChildProcess;
+  #next = 1;
+  #wait = new Map<number, (v: Record<string, Json>) => void>();
+  #subs = new Map<number, (ev: { key: string; data: Json }) => void>();
+  #ready: Promise<void>;
+  #dir = tmpDir('gunpeer-');
+  stderr = '';
+
+  constructor(url: string) {
+    this.#p = spawn(process.execPath, [here + 'gun-peer.cjs', url], { cwd: this.#dir.path, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_PATH: process.cwd() + '/node_modules' } });
+    this.#p.stderr!.on('data', (d) => { this.stderr += d; });
+    let ready!: () => void;
+    this.#ready = new Promise((r) => (ready = r));
+    createInterface({ input: this.#p.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      let m: Record<string, Json>;
+      try { m = JSON.parse(line); } catch { return; }
+      if (m.ready) return ready();
+      if (m.event === 'on') return this.#subs.get(m.sub as number)?.({ key: m.key as string, data: m.data });
+      const w = this.#wait.get(m.id as number);
+      if (w) { this.#wait.delete(m.id as number); w(m); }
+    });
+  }
+
+  ready(): Promise<void> { return this.#ready; }
+
+  #call(cmd: Record<string, Json>, timeoutMs = 15_000): Promise<Record<string, Json>> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.#wait.delete(id); reject(new Error(`gun peer: ${JSON.stringify(cmd).slice(0, 200)} timed out; stderr: ${this.stderr.slice(-500)}`)); }, timeoutMs);
+      this.#wait.set(id, (v) => { clearTimeout(t); if (v.error) reject(new Error(String(v.error))); else resolve(v); });
+      this.#p.stdin!.write(JSON.stringify({ ...cmd, id }) + '\n');
+    });
+  }
+
+  async put(path: string[], value: Json): Promise<{ ok?: Json; err?: string }> {
+    return (await this.#call({ op: 'put', path, value })).ack as { ok?: Json; err?: string };
+  }
+  async once(path: string[], wait = 300): Promise<Json> {
+    return (await this.#call({ op: 'once', path, wait })).data;
+  }
+  async set(path: string[], value: Json): Promise<{ ack: { ok?: Json; err?: string }; soul: string }> {
+    const r = await this.#call({ op: 'set', path, value });
+    return { ack: r.ack as { ok?: Json }, soul: r.soul as string };
+  }
+  async map(path: string[], wait = 1000): Promise<Record<string, Json>> {
+    return (await this.#call({ op: 'map', path, wait })).items as Record<string, Json>;
+  }
+  async on(path: string[], cb: (ev: { key: string; data: Json }) => void): Promise<void> {
+    const id = this.#next;
+    this.#subs.set(id, cb);
+    await this.#call({ op: 'on', path });
+  }
+  async close(): Promise<void> {
+    if (this.#p.exitCode === null) {
+      const exited = new Promise((r) => this.#p.once('exit', r));
+      this.#p.kill('SIGKILL');
+      await exited;
+    }
+    this.#dir.rm();
+  }
+}
+
+/** A real gun relay (AXE + radisk defaults) in a child process. */
+export async function startGunRelay(): Promise<{ url: string; close(): Promise<void> }> {
+  const dir = tmpDir('gunrelay-');
+  const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('gun relay did not start')), 15_000);
+    createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"port"')) { clearTimeout(t); resolve(JSON.parse(l).port); } });
+    p.once('exit', (c) => reject(new Error(`gun relay exited ${c}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/gun`,
+    async close() {
+      if (p.exitCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; }
+      dir.rm();
+    },
+  };
+}
+
+/** Poll until `fn` returns a truthy value (or throw after timeoutMs). */
+export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) { last = err; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
