@@ -155,6 +155,13 @@ describe('dashboard in a real browser (chromium)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-ledger.png'), fullPage: true });
   });
 
+  it('health after the activity above: module figures and WebSocket counts are shown', async () => {
+    await page.goto(server.url + '/#/health');
+    await page.reload();
+    await page.getByTestId('module-blob').filter({ hasText: /blobs\s*[1-9]/ }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-health-after.png'), fullPage: true });
+  });
+
   it('no uncaught errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });
