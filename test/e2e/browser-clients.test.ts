@@ -11,6 +11,7 @@ import { buildWeb, launchChromium } from './helpers.js';
 const TOKEN = 'browser-clients-token';
 /** URL of the ledger bundle, as a page imports it (a variable, so TypeScript does not resolve it). */
 const LEDGER: string = '/browser/ledger.js';
+const GRAPH: string = '/browser/graph.js';
 
 /**
  * The browser ES module bundles (dist/browser/*.js, built by scripts/build-web.mjs) run in a real
@@ -88,12 +89,42 @@ describe('browser clients in chromium: two pages, a write in one shows live in t
     assert.deepEqual(texts, ['hello from page B']);
   });
 
-  it('graph: page A follows a node, page B puts a field, A sees it live', async (t) => {
+  it('graph: page A follows a field, page B puts it, A sees it live; a tokenless put is refused', async (t) => {
     if (!existsSync(join(web, 'browser', 'graph.js'))) return t.skip('graph browser bundle not built (no browser-safe graph client yet)');
-    const src = readFileSync(join(web, 'browser', 'graph.js'), 'utf8');
-    if (!/\bgraph\b|\bGraph\b/.test(src)) return t.skip('graph bundle has no client entry');
-    // Filled in against the graph client's API once it lands (see report).
-    t.skip('graph browser client API not integrated yet');
+    const peer = `${server.url}/gun`;
+    const exported = await a.evaluate(async ({ bundle }) => Object.keys(await import(bundle)), { bundle: GRAPH });
+    if (!exported.includes('Graph')) return t.skip(`graph bundle exports no Graph client (${exported.join(', ')})`);
+    await a.evaluate(async ({ peer, token, bundle }) => {
+      const { Graph } = await import(bundle);
+      const g = new Graph({ peers: [`${peer}?token=${token}`] });
+      const w = window as unknown as { seen: unknown[] };
+      w.seen = [];
+      g.get('room/1').get('msg').on((v: unknown) => { w.seen.push(v); });
+    }, { peer, token: TOKEN, bundle: GRAPH });
+    await new Promise((r) => setTimeout(r, 300));
+    await b.evaluate(async ({ peer, token, bundle }) => {
+      const { Graph } = await import(bundle);
+      const g = new Graph({ peers: [`${peer}?token=${token}`] });
+      await g.get('room/1').get('msg').put('hello from page B');
+      await g.close();
+    }, { peer, token: TOKEN, bundle: GRAPH });
+    await a.waitForFunction(() => ((window as unknown as { seen: unknown[] }).seen ?? []).includes('hello from page B'), null, { timeout: 5000 });
+    const refused = await b.evaluate(async ({ peer, bundle }) => {
+      const { Graph } = await import(bundle);
+      const g = new Graph({ peers: [peer] });
+      try {
+        await g.get('room/1').get('msg').put('sneaky', { timeoutMs: 2000 });
+        return 'acked';
+      } catch (e) {
+        return String((e as { code?: string }).code ?? e);
+      } finally {
+        await g.close();
+      }
+    }, { peer, bundle: GRAPH });
+    assert.notEqual(refused, 'acked');
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = await a.evaluate(() => (window as unknown as { seen: unknown[] }).seen);
+    assert.ok(!seen.includes('sneaky'), `page A saw a refused write: ${JSON.stringify(seen)}`);
   });
 
   it('no uncaught errors in the pages', () => {
