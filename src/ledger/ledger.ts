@@ -91,6 +91,8 @@ export interface StoreReader {
   /** True if (top,key) has an event with rev > base whose rev is not in `ignore`. */
   changedSince(sig: Sig, base: Rev, ignore: readonly Rev[]): Promise<boolean>;
   getRec(top: string, key: string): Promise<Rec | undefined>;
+  /** Several records in one query (optional; stores with round trips implement it). */
+  getRecs?(sigs: readonly Sig[]): Promise<Rec[]>;
   hasEvent(id: number): Promise<boolean>;
   locals(): Promise<LocalRow[]>;
   hubRev(): Promise<Rev>;
@@ -99,7 +101,7 @@ export interface StoreReader {
 /** The storage behind StoreLedger: one adapter per database. */
 export interface LedgerStore {
   /** Run fn with exclusive write access (DB lock across processes where needed); fn ends with at most one write. */
-  tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T>;
+  tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>, hint?: { sigs: readonly Sig[] }): Promise<T>;
   reader(): StoreReader;
   eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   lastEventId(): Promise<number>;
@@ -135,6 +137,14 @@ class Overlay {
     const rec = await this.r.getRec(top, key);
     this.m.set(k, rec ?? null);
     return rec;
+  }
+  /** Load every record the actions touch in one query where the store can. */
+  async prefetch(acts: readonly Sig[]): Promise<void> {
+    if (!this.r.getRecs) return;
+    const want = acts.filter((a) => !this.m.has(sigKey(a)));
+    if (want.length < 1) return;
+    for (const a of want) this.m.set(sigKey(a), null);
+    for (const rec of await this.r.getRecs(want)) this.m.set(sigKey(rec), rec);
   }
   set(top: string, key: string, rec: Rec | null): void { this.m.set(sigKey({ top, key }), rec); }
   async apply(act: Action, rev: Rev): Promise<Rec | null> {
@@ -274,6 +284,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         }
       }
       const ov = new Overlay(r);
+      await ov.prefetch(input.acts);
       for (const a of input.acts) await ov.apply(a, rev);
       const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
       if (input.usr) audit.usr = input.usr;
@@ -286,7 +297,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         hubRev: rev,
       });
       return { rev, evs };
-    }));
+    }, { sigs: input.acts }));
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {

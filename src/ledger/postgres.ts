@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PlexusError } from '../errors.js';
-import type { Arg, Event, Rec } from './event.js';
+import { sigKey, type Arg, type Event, type Rec, type Sig } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS evt_local (id bigserial PRIMARY KEY, trans jsonb NOT 
 CREATE TABLE IF NOT EXISTS evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
 `;
 
-type Q = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+type Q = (text: string, values?: unknown[], name?: string) => Promise<pg.QueryResult>;
 
 interface EventRow { id: string; rev: string; top: string; key: string; cmd: string; arg: Arg | null }
 
@@ -35,6 +35,10 @@ function reader(q: Q): StoreReader {
     getRec: async (top, key) => {
       const r = await q('SELECT rev, data FROM evt_record WHERE top = $1 AND key = $2', [top, key]);
       return r.rows.length ? { top, key, rev: Number(r.rows[0].rev), data: r.rows[0].data as Arg } : undefined;
+    },
+    getRecs: async (sigs) => {
+      const r = await q('SELECT top, key, rev, data FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [sigs.map((x) => x.top), sigs.map((x) => x.key)]);
+      return r.rows.map((x) => ({ top: x.top, key: x.key, rev: Number(x.rev), data: x.data as Arg }));
     },
     hasEvent: async (id) => (await q('SELECT 1 FROM evt_event WHERE id = $1', [id])).rows.length > 0,
     locals: async () => (await q('SELECT id, trans, undo FROM evt_local ORDER BY id')).rows.map((l) => ({ id: Number(l.id), trans: { ...l.trans, id: Number(l.id) }, undo: l.undo }) as LocalRow),
@@ -80,16 +84,27 @@ class PgStore implements LedgerStore {
 
   reader(): StoreReader { return reader(this.q); }
 
-  async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>, hint?: { sigs: readonly Sig[] }): Promise<T> {
     await this.ready;
     if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
     const c = await this.pool.connect();
-    const q: Q = (t, v) => c.query(t, v);
+    const q: Q = (t, v, name) => (name ? c.query({ name, text: t, values: v ?? [] }) : c.query(t, v));
     try {
-      await q("BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'))");
-      let wrote = false;
-      const out = await fn(reader(q), async (b) => { wrote = true; return this.write(q, b); });
-      if (wrote) await q('SELECT pg_notify($1, \'\')', [this.channel]);
+      // one round trip: begin, take the writers' lock, read the latest revision under it
+      // (and the records the transaction touches, as escaped literals: a simple query takes no parameters)
+      const sigs = hint?.sigs.length ? hint.sigs : undefined;
+      const pre = sigs ? `; SELECT top, key, rev, data FROM evt_record WHERE (top, key) IN (${sigs.map((x) => `(${c.escapeLiteral(x.top)}, ${c.escapeLiteral(x.key)})`).join(', ')})` : '';
+      const res = (await c.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write')); SELECT max(rev) AS r FROM evt_event${pre}`)) as unknown as pg.QueryResult[];
+      const max = res[2]!.rows[0].r;
+      const r = reader(q);
+      r.maxRev = async () => (max === null ? ZERO_TIME : Number(max));
+      if (sigs) {
+        const recs = res[3]!.rows.map((x) => ({ top: x.top as string, key: x.key as string, rev: Number(x.rev), data: (typeof x.data === 'string' ? JSON.parse(x.data) : x.data) as Arg }));
+        const have = new Set(sigs.map(sigKey));
+        const fetch = r.getRecs!;
+        r.getRecs = async (want) => (want.every((w) => have.has(sigKey(w))) ? recs.filter((x) => want.some((w) => w.top === x.top && w.key === x.key)) : fetch(want));
+      }
+      const out = await fn(r, async (b) => this.write(q, b));
       await q('COMMIT');
       return out;
     } catch (err) {
@@ -100,7 +115,37 @@ class PgStore implements LedgerStore {
     }
   }
 
+  /** A publish (new events, audit row, records) as one statement, with the NOTIFY. */
+  private async writePublish(q: Q, b: WriteBatch): Promise<Event[]> {
+    const evs = b.events!;
+    const a = b.audit!;
+    const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
+    for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
+    const r = await q(`WITH e AS (
+        INSERT INTO evt_event (rev, top, key, cmd, arg)
+        SELECT rev, top, key, cmd, arg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n
+        RETURNING id),
+      a AS (INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES ($6, $7, $8, $9, $10, $11)),
+      p AS (INSERT INTO evt_record (top, key, rev, data) SELECT * FROM unnest($12::text[], $13::text[], $14::bigint[], $15::jsonb[])
+        ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data),
+      d AS (DELETE FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($16::text[], $17::text[])))
+      SELECT id, pg_notify($18, '') FROM e ORDER BY id`,
+    [evs.map((e) => e.rev), evs.map((e) => e.top), evs.map((e) => e.key), evs.map((e) => e.cmd), evs.map((e) => (e.arg === undefined ? null : JSON.stringify(e.arg))),
+      a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null,
+      put.map((x) => x.top), put.map((x) => x.key), put.map((x) => x.rev), put.map((x) => JSON.stringify(x.data)),
+      del.map((x) => x.top), del.map((x) => x.key), this.channel], 'evt_publish');
+    return evs.map((e, i) => {
+      const ev: Event = { id: Number(r.rows[i].id), rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
+      if (e.arg !== undefined) ev.arg = e.arg;
+      return ev;
+    });
+  }
+
   private async write(q: Q, b: WriteBatch): Promise<Event[]> {
+    if (b.audit && b.events?.length && b.events.every((e) => e.id === undefined) && !b.addLocal && !b.dropLocals?.length && !b.updateLocals?.length) {
+      return this.writePublish(q, b);
+    }
+    await q('SELECT pg_notify($1, \'\')', [this.channel]);
     const out: Event[] = [];
     const evs = b.events ?? [];
     if (evs.length) {
