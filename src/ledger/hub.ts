@@ -231,7 +231,9 @@ export class Hub {
   }
 
   private broadcast(): void {
-    for (const s of this.subs.values()) if (s.buf.length || s.notes) this.flush(s, this.rev);
+    // subscribers with the same pending events (and no notes) share one encoded frame
+    const cache = new Map<string, string>();
+    for (const s of this.subs.values()) if (s.buf.length || s.notes) this.flush(s, this.rev, cache);
   }
 
   private notes(s: Sub): Note[] {
@@ -247,14 +249,24 @@ export class Hub {
     return out;
   }
 
-  private flush(s: Sub, rev: Rev): void {
+  private flush(s: Sub, rev: Rev, cache?: Map<string, string>): void {
     const u: Update = { rev: rev > s.rev ? rev : s.rev };
     if (s.buf.length) u.evs = sortEvents(s.buf);
+    let frame: string | undefined;
+    let key: string | undefined;
+    if (cache && !s.notes && !s.buf.some((e) => e.id === 0)) {
+      key = `${u.rev}:${s.buf.map((e) => e.id).join(',')}`;
+      frame = cache.get(key);
+    }
     if (s.notes) u.note = this.notes(s);
     s.buf = [];
     s.rev = u.rev;
     this.stats.pushes++;
-    this.send(s, formatFrame('evt.update', '', goJson(updateJson(u)), true));
+    if (frame === undefined) {
+      frame = formatFrame('evt.update', '', goJson(updateJson(u)), true);
+      if (key !== undefined) cache!.set(key, frame);
+    }
+    this.send(s, frame);
   }
 
   private async sub(s: Sub, req: { rev: Rev; tops: string[] }, replaceAll: boolean): Promise<Record<string, unknown>> {
