@@ -167,7 +167,11 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const t0 = process.hrtime.bigint();
     let route = 'other';
-    res.once('finish', () => metrics.request(req.method ?? '?', route, res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9));
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      metrics.request(req.method ?? '?', route, res.statusCode, seconds);
+      log('debug', 'http', { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 });
+    });
     try {
       const no = refused.get(req.socket);
       if (no) { res.setHeader('connection', 'close'); throw no; }

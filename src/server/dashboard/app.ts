@@ -43,13 +43,29 @@ interface Health {
   connections?: number; websockets?: Record<string, number>; rates?: Record<string, number>; auth?: string; storage?: string; bus?: string;
 }
 
+/** A small inline SVG line of the last values. */
+function Spark(p: { values: number[]; label: string }) {
+  const max = Math.max(1, ...p.values);
+  const w = 240, hgt = 40;
+  const pts = p.values.map((v, i) => `${(i / Math.max(1, p.values.length - 1)) * w},${hgt - (v / max) * (hgt - 2) - 1}`).join(' ');
+  return h('div', { class: 'card wide' }, h('div', { class: 'k' }, `${p.label} (last ${p.values.length * 2}s, max ${max})`),
+    h('svg', { width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}`, class: 'spark' }, h('polyline', { points: pts, fill: 'none', stroke: '#3b5bdb', 'stroke-width': 1.5 })));
+}
+
 function HealthView() {
   const [health, setHealth] = useState<Health | undefined>();
   const [error, setError] = useState<string>();
+  const [series, setSeries] = useState<{ http: number[]; ws: number[]; conns: number[] }>({ http: [], ws: [], conns: [] });
   useEffect(() => {
     let stop = false;
     const poll = async () => {
-      try { setHealth(await api<Health>('GET', '/healthz')); setError(undefined); } catch (e) { setError(String((e as Error).message)); }
+      try {
+        const hh = await api<Health>('GET', '/healthz');
+        setHealth(hh);
+        setError(undefined);
+        const keep = (xs: number[], v: number) => [...xs, v].slice(-60);
+        setSeries((sr) => ({ http: keep(sr.http, hh.rates?.httpRequests ?? 0), ws: keep(sr.ws, hh.rates?.wsMessagesIn ?? 0), conns: keep(sr.conns, hh.connections ?? 0) }));
+      } catch (e) { setError(String((e as Error).message)); }
       if (!stop) timer = setTimeout(poll, 2000);
     };
     let timer = setTimeout(poll, 0);
@@ -72,7 +88,9 @@ function HealthView() {
   return h('div', null,
     h(Panel, { title: 'Health', id: 'health' },
       h(ErrorLine, { error }),
-      h('div', { class: 'cards' }, cards.map(([k, v]) => h('div', { class: 'card', key: k }, h('div', { class: 'k' }, k), h('div', { class: 'v', 'data-testid': `health-${k}` }, v))))),
+      h('div', { class: 'cards' }, cards.map(([k, v]) => h('div', { class: 'card', key: k }, h('div', { class: 'k' }, k), h('div', { class: 'v', 'data-testid': `health-${k}` }, v)))),
+      h('div', { class: 'cards', style: 'margin-top:.6em' },
+        h(Spark, { values: series.http, label: 'HTTP requests/s' }), h(Spark, { values: series.ws, label: 'WS messages/s' }), h(Spark, { values: series.conns, label: 'connections' }))),
     h(Panel, { title: 'Modules and stores' },
       h('div', { class: 'cards' }, Object.entries(health.stats ?? {}).map(([mod, st]) =>
         h('div', { class: 'card wide', key: mod, 'data-testid': `module-${mod}` }, h('div', { class: 'k' }, mod),
@@ -119,13 +137,18 @@ function GraphView() {
     try { await link.put(soul, field, parseTyped(text)); setEdit(undefined); setFlash((f) => ({ ...f, [field]: Date.now() })); } catch (e) { setError((e as Error).message); }
   };
   const fields = node ? Object.keys(node.values).sort() : [];
+  // Souls the relay has sent us, and souls their relations point at (the relay has no soul index).
+  const known = [...new Set([...link.nodes.keys(), ...[...link.nodes.values()].flatMap((n) => Object.values(n.values)
+    .filter((v): v is { '#': string } => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)['#'] === 'string').map((v) => v['#']))])]
+    .filter((x) => x !== soul).sort().slice(0, 100);
   return h('div', null,
     h(Panel, { title: 'Graph explorer', id: 'graph' },
       h('p', { class: 'muted' }, `/gun: ${status}. Open a soul, follow relations (links), edit fields; changes by anyone show up live.`),
       h('form', { class: 'row', onSubmit: (e: Event) => { e.preventDefault(); void open(soulInput.trim()); } },
         h('input', { 'aria-label': 'soul', 'data-testid': 'soul-input', value: soulInput, onInput: (e: Event) => setSoulInput((e.target as HTMLInputElement).value), placeholder: 'soul, e.g. users' }),
         h('button', { type: 'submit', 'data-testid': 'soul-open' }, 'Open')),
-      recent.length > 1 ? h('p', { class: 'crumbs' }, recent.map((s) => h('a', { key: s, href: '#/graph', onClick: (e: Event) => { e.preventDefault(); void open(s); } }, s))) : null,
+      recent.length > 1 ? h('p', { class: 'crumbs' }, 'recent: ', recent.map((s) => h('a', { key: s, href: '#/graph', onClick: (e: Event) => { e.preventDefault(); void open(s); } }, s))) : null,
+      known.length ? h('p', { class: 'crumbs', 'data-testid': 'known-souls' }, 'souls seen: ', known.map((s) => h('a', { key: s, href: '#/graph', onClick: (e: Event) => { e.preventDefault(); void open(s); } }, s))) : null,
       h(ErrorLine, { error }),
       soul ? h('div', null,
         h('h3', null, 'soul ', h('code', { 'data-testid': 'soul-name' }, soul), node && !node.found && fields.length === 0 ? h('span', { class: 'muted' }, ' (empty)') : null),
