@@ -141,3 +141,5 @@ export const LEDGER_RECONNECT_MIN_DELAY_MS = 100;
 export const LEDGER_RECONNECT_MAX_DELAY_MS = 5_000;
 /** Updates a hub client keeps queued per subscription before dropping the oldest (slow consumer). */
 export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
+/** Bytes the hub lets queue on one WebSocket (slow consumer); beyond that it closes the connection (1013). */
+export const LEDGER_MAX_BUFFERED_BYTES = 16 * MiB;
