@@ -230,19 +230,32 @@ class PgStore implements LedgerStore {
     if (this.closed || this.listener) return;
     const c = new pg.Client({ connectionString: (this.pool as unknown as { options: { connectionString: string } }).options.connectionString });
     this.listener = c;
-    c.on('error', (err) => this.onError(err));
+    let lost = false;
+    const relisten = (err?: unknown) => {
+      if (lost) return;
+      lost = true;
+      if (err) this.onError(err);
+      if (this.listener === c) this.listener = undefined;
+      c.end().catch(() => undefined);
+      // reconnect, then let every listener catch up on what it may have missed
+      if (!this.closed) setTimeout(() => { void this.listen().then(() => { for (const f of this.listeners) f(); }); }, 1000).unref?.();
+    };
+    c.on('error', (err) => relisten(err));
+    c.on('end', () => relisten());
     c.on('notification', () => { for (const f of this.listeners) f(); });
     try {
       await c.connect();
       await c.query(`LISTEN "${this.channel}"`);
-    } catch (err) { this.onError(err); }
+    } catch (err) { relisten(err); }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.ready.catch(() => undefined);
-    await this.listener?.end().catch(() => undefined);
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
     await this.pool.end();
   }
 }

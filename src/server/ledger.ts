@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
-import { LEDGER_MAX_FRAME_BYTES } from '../limits.js';
+import { LEDGER_MAX_BUFFERED_BYTES, LEDGER_MAX_FRAME_BYTES } from '../limits.js';
 import { Hub } from '../ledger/hub.js';
 import type { StoreLedger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite.js';
@@ -59,7 +59,11 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
-          const conn = hub.connect({ send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) }, { readOnly });
+          const send = (t: string) => {
+            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
+            ws.send(t);
+          };
+          const conn = hub.connect({ send, close: (c, r) => ws.close(c, r) }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
           ws.on('close', () => { sockets.delete(ws); conn.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
