@@ -319,7 +319,7 @@ export class Hub {
     for (const t of req.trans) {
       const tid = t.tid ?? '';
       try {
-        if (!tid) throw new PlexusError('INVALID_TRANS', 'satellite transactions need a tid');
+        // without a tid (a Go satellite) the transaction is published as evt does: not idempotent
         delete t.rev; // a local revision means nothing on the hub
         const r = await this.doPublish(s, t, { ignoreRevs });
         own.push(...r.evs);

@@ -64,6 +64,12 @@ describe('hub frames (evt.md §14.3)', () => {
     B.send('evt.stat#10');
     assert.match(await B.next(), /^evt\.stat#10\n\{"res":\{"rev":"2024-02-10T17:02:51.456Z","mig":"","on":"[^"]+","off":"0001-01-01T00:00:00Z"\}\}$/);
     await B.none(150);
+    // a Go satellite's hello: no token, trailing newline, no tid
+    const S = await raw(url);
+    clock = parseTime('2024-02-10T17:05:01Z');
+    S.send('evt.sat\n{"rev":"2024-02-10T17:02:50.123Z","trans":[{"id":3,"base":"2024-02-10T17:02:50.123Z","rev":"2024-02-10T17:05:00.001Z","created":"2024-02-10T17:05:00.001234Z","arrived":"2024-02-10T17:05:00.001198Z","usr":"carol","acts":[{"top":"prod.cat","key":"9","cmd":"new","arg":{"name":"z"}}]}],"tops":["prod.cat","prod.prod"]}\n');
+    assert.equal(await S.next(), 'evt.sat\n{"res":{"rev":"2024-02-10T17:05:01Z","evs":[{"id":2,"rev":"2024-02-10T17:02:51.456Z","top":"prod.cat","key":"2","cmd":"new","arg":{"name":"b"}},{"id":3,"rev":"2024-02-10T17:05:01Z","top":"prod.cat","key":"9","cmd":"new","arg":{"name":"z"}}],"sat":[{"tid":"","rev":"2024-02-10T17:05:01Z"}]}}');
+    S.ws.close();
     A.ws.close(); B.ws.close();
   });
 });
