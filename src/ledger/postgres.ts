@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PlexusError } from '../errors.js';
-import { sigKey, type Arg, type Event, type Rec, type Sig } from './event.js';
+import { sigKey, type Arg, type Event, type Rec, type Sig, type TransInput } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
@@ -12,7 +12,60 @@ CREATE TABLE IF NOT EXISTS evt_audit (rev bigint PRIMARY KEY, created double pre
 CREATE TABLE IF NOT EXISTS evt_record (top text NOT NULL, key text NOT NULL, rev bigint NOT NULL, data jsonb NOT NULL, PRIMARY KEY (top, key));
 CREATE TABLE IF NOT EXISTS evt_local (id bigserial PRIMARY KEY, trans jsonb NOT NULL, undo jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
+CREATE OR REPLACE FUNCTION evt_publish(p_acts jsonb, p_base bigint, p_t double precision, p_created double precision,
+    p_arrived double precision, p_usr text, p_extra jsonb, p_tid text, p_ignore bigint[], p_channel text, p_zero bigint)
+  RETURNS TABLE (rev bigint, ids bigint[]) LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_last bigint; v_rev bigint; v_act jsonb; v_top text; v_key text; v_cmd text; v_data jsonb;
+  v_ids bigint[]; v_had bigint; k text; v jsonb;
+BEGIN
+  -- the same rules as StoreLedger.publish (src/ledger/ledger.ts), in one round trip
+  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'));
+  IF p_tid IS NOT NULL THEN
+    SELECT a.rev INTO v_had FROM evt_audit a WHERE a.tid = p_tid;
+    IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'EVT04', MESSAGE = 'transaction ' || p_tid || ' was already published', DETAIL = v_had::text; END IF;
+  END IF;
+  SELECT max(e.rev) INTO v_last FROM evt_event e;
+  v_last := coalesce(v_last, p_zero);
+  IF p_base > v_last THEN RAISE EXCEPTION USING ERRCODE = 'EVT03', MESSAGE = 'sanity check publish future base revision'; END IF;
+  v_rev := greatest(floor(p_t)::bigint, v_last + 1);
+  IF p_base <> p_zero AND p_base < v_last THEN
+    FOR v_act IN SELECT x FROM jsonb_array_elements(p_acts) AS t(x) LOOP
+      IF EXISTS (SELECT 1 FROM evt_event e WHERE e.top = v_act->>'top' AND e.key = v_act->>'key' AND e.rev > p_base AND NOT (e.rev = ANY(p_ignore))) THEN
+        RAISE EXCEPTION USING ERRCODE = 'EVT01', MESSAGE = (v_act->>'top') || ' ' || (v_act->>'key') || ' changed after base revision';
+      END IF;
+    END LOOP;
+  END IF;
+  FOR v_act IN SELECT x FROM jsonb_array_elements(p_acts) AS t(x) LOOP
+    v_top := v_act->>'top'; v_key := v_act->>'key'; v_cmd := v_act->>'cmd';
+    SELECT r.data INTO v_data FROM evt_record r WHERE r.top = v_top AND r.key = v_key;
+    IF v_cmd = 'new' THEN
+      IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'EVT01', MESSAGE = 'new action for existing {' || v_top || ' ' || v_key || '}'; END IF;
+      v_data := '{}';
+    ELSIF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'EVT02', MESSAGE = 'apply ' || v_cmd || ' ' || v_top || ', ' || v_key || ': no value found';
+    END IF;
+    IF v_cmd = 'del' THEN
+      DELETE FROM evt_record r WHERE r.top = v_top AND r.key = v_key;
+    ELSE
+      FOR k, v IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(v_act->'arg') = 'object' THEN v_act->'arg' ELSE '{}'::jsonb END) LOOP
+        IF length(k) > 1 AND right(k, 1) = '-' THEN v_data := v_data - left(k, -1); ELSE v_data := v_data || jsonb_build_object(k, v); END IF;
+      END LOOP;
+      INSERT INTO evt_record AS r (top, key, rev, data) VALUES (v_top, v_key, v_rev, v_data)
+        ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data;
+    END IF;
+  END LOOP;
+  -- events last, so a failed action burns no ids; ids follow action order
+  WITH ins AS (INSERT INTO evt_event (rev, top, key, cmd, arg)
+      SELECT v_rev, x->>'top', x->>'key', x->>'cmd', x->'arg' FROM jsonb_array_elements(p_acts) WITH ORDINALITY AS t(x, n) ORDER BY n RETURNING id)
+    SELECT array_agg(ins.id ORDER BY ins.id) INTO v_ids FROM ins;
+  INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES (v_rev, coalesce(p_created, p_t), coalesce(p_arrived, p_t), p_usr, p_extra, p_tid);
+  PERFORM pg_notify(p_channel, '');
+  RETURN QUERY SELECT v_rev, v_ids;
+END $fn$;
 `;
+
+const PG_ERRORS: Record<string, 'CONFLICT' | 'NOT_FOUND' | 'INVALID_TRANS' | 'DUPLICATE'> = { EVT01: 'CONFLICT', EVT02: 'NOT_FOUND', EVT03: 'INVALID_TRANS', EVT04: 'DUPLICATE' };
 
 type Q = (text: string, values?: unknown[], name?: string) => Promise<pg.QueryResult>;
 
@@ -113,6 +166,36 @@ class PgStore implements LedgerStore {
     } finally {
       c.release();
     }
+  }
+
+  /** The whole publish in one round trip (the evt_publish function; autocommit = one DB transaction). */
+  async publish(t: TransInput, now: number, ignoreRevs: readonly number[]): Promise<Event[] & { rev?: number }> {
+    await this.ready;
+    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
+    let r: pg.QueryResult;
+    try {
+      r = await this.pool.query({
+        name: 'evt_publish_fn',
+        text: 'SELECT rev, ids FROM evt_publish($1::jsonb, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::bigint[], $10, $11)',
+        values: [JSON.stringify(t.acts), t.base ?? ZERO_TIME, now, t.created ?? null, t.arrived ?? null, t.usr || null,
+          t.extra === undefined ? null : JSON.stringify(t.extra), t.tid ?? null, ignoreRevs, this.channel, ZERO_TIME],
+      });
+    } catch (err) {
+      const code = PG_ERRORS[(err as { code?: string }).code ?? ''];
+      if (!code) throw err;
+      const msg = (err as Error).message;
+      if (code === 'DUPLICATE') throw new PlexusError(code, msg, { detail: { tid: t.tid, rev: Number((err as { detail?: string }).detail) } });
+      throw new PlexusError(code, msg);
+    }
+    const rev = Number(r.rows[0].rev);
+    const ids = (r.rows[0].ids as Array<string | number>).map(Number);
+    const evs = t.acts.map((a, i) => {
+      const e: Event = { id: ids[i]!, rev, top: a.top, key: a.key, cmd: a.cmd };
+      if (a.arg !== undefined) e.arg = a.arg;
+      return e;
+    }) as Event[] & { rev?: number };
+    evs.rev = rev;
+    return evs;
   }
 
   /** A publish (new events, audit row, records) as one statement, with the NOTIFY. */
