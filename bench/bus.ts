@@ -1,17 +1,23 @@
 // bench/bus.ts: plexus bus calls over RabbitMQ (rinq protocol) vs a plain amqplib request/reply with
 // the same CBOR payloads, at 1, 16 and 256 concurrent calls; plus the memory transport's calls/s.
-// Run: node --import tsx bench/bus.ts   (env PLEXUS_TEST_AMQP, BENCH_SECONDS per level, default 3)
+// Run: node --import tsx bench/bus.ts   (env PLEXUS_TEST_AMQP; BENCH_SECONDS per measurement, default 2;
+// BENCH_ROUNDS, default 3: every level is measured ROUNDS times, the three clients interleaved, and the
+// medians are reported (the machine is shared, single runs vary a lot); BENCH_LEVELS e.g. "1,256";
+// BENCH_ONLY=plexus measures plexus alone, for profiling with --cpu-prof)
 import amqp from 'amqplib';
 import { Encoder } from 'cbor-x';
 import { connect, memoryNetwork, type Peer } from '../src/bus/index.js';
 
 const URL = process.env.PLEXUS_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-const LEVELS = [1, 16, 256];
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,256').split(',').map(Number);
+const ONLY = process.env.BENCH_ONLY;
 const payload = { user: 'bench', n: 42, tags: ['a', 'b', 'c'], text: 'x'.repeat(64) };
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
 
-interface Result { callsPerSec: number; p50: number; p99: number }
+/** cpuUs: this Node process's CPU time (user + system) per call, both peers together: less noisy than calls/s. */
+interface Result { callsPerSec: number; p50: number; p99: number; cpuUs: number }
 
 /** Run `call` with `concurrency` workers for SECONDS; latency percentiles in ms. */
 async function measure(concurrency: number, call: () => Promise<unknown>, seconds = SECONDS): Promise<Result> {
@@ -20,6 +26,7 @@ async function measure(concurrency: number, call: () => Promise<unknown>, second
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       const t = performance.now();
@@ -28,9 +35,10 @@ async function measure(concurrency: number, call: () => Promise<unknown>, second
     }
   }));
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   lat.sort((a, b) => a - b);
   const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
-  return { callsPerSec: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99) };
+  return { callsPerSec: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99), cpuUs: (cpu.user + cpu.system) / lat.length };
 }
 
 /** Plain amqplib RPC: one durable-less queue, direct reply-to, manual acks, same CBOR bytes. */
@@ -124,26 +132,36 @@ async function plexus(): Promise<{ call: () => Promise<unknown>; close: () => Pr
   };
 }
 
-const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms`;
+const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.cpuUs.toFixed(0).padStart(4)} µs CPU/call`;
 
 const rows: string[] = [];
-const base = await baseline();
-const raw = await rinqTopology();
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+const med = (rs: Result[]): Result => ({ callsPerSec: median(rs.map((r) => r.callsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)) });
+const nan: Result = { callsPerSec: NaN, p50: NaN, p99: NaN, cpuUs: NaN };
+const base = ONLY ? undefined : await baseline();
+const raw = ONLY ? undefined : await rinqTopology();
 const plx = await plexus();
 try {
   for (const c of LEVELS) {
-    const b = await measure(c, base.call);
-    const r = await measure(c, raw.call);
-    const p = await measure(c, plx.call);
+    const bs: Result[] = [], rs: Result[] = [], ps: Result[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      if (base) bs.push(await measure(c, base.call));
+      if (raw) rs.push(await measure(c, raw.call));
+      ps.push(await measure(c, plx.call));
+    }
+    const b = bs.length ? med(bs) : nan, r = rs.length ? med(rs) : nan, p = med(ps);
+    const each = (xs: Result[]) => xs.map((x) => x.callsPerSec.toFixed(0)).join('/');
     console.log(`concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`);
     console.log(`                 amqplib on rinq's topology ${fmt(r)} | plexus/that ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x`);
+    console.log(`                 rounds (calls/s): plexus ${each(ps)}  amqplib ${each(bs)}  rinq topology ${each(rs)}`);
     rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x | ${r.callsPerSec.toFixed(0)} | ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x |`);
   }
 } finally {
   await plx.close();
-  await raw.close();
-  await base.close();
+  await raw?.close();
+  await base?.close();
 }
+if (ONLY) process.exit(0);
 const net = memoryNetwork();
 const ms = net.peer(), mc = net.peer();
 await ms.listen('bench', (req, res) => res.done({ echo: req.payload }));
