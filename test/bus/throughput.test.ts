@@ -12,7 +12,7 @@ describe('bus on RabbitMQ: write coalescing', () => {
     const conn = await amqp.connect(AMQP_URL, { noDelay: true });
     try {
       assert.equal(coalesceWrites(conn), true, 'amqplib muxer/socket internals changed: write coalescing is off');
-      const sock = (conn as unknown as { connection: { stream: { _writev: (...a: unknown[]) => void; _write: (...a: unknown[]) => void } } }).connection.stream;
+      const sock = (conn as unknown as { connection: { stream: { _writev: (chunks: unknown[], ...a: unknown[]) => void; _write: (...a: unknown[]) => void } } }).connection.stream;
       const writes: number[] = [];
       const wv = sock._writev, w = sock._write;
       sock._writev = function (this: unknown, chunks: unknown[], ...rest: unknown[]) { writes.push(chunks.length); return wv.call(this, chunks, ...rest); };
