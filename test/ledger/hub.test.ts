@@ -6,6 +6,7 @@ import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { createLedgerMount } from '../../src/server/ledger.js';
 import { MemoryLedger } from '../../src/ledger/memory.js';
 import { Hub } from '../../src/ledger/hub.js';
+import { parseFrame, formatFrame } from '../../src/ledger/frame.js';
 import { connectHub, type WebSocketCtor } from '../../src/ledger/client.js';
 import { parseTime, ZERO_TIME } from '../../src/ledger/time.js';
 import type { Update } from '../../src/ledger/event.js';
@@ -145,6 +146,21 @@ describe('hub client and bad input', () => {
     const closed = new Promise((r) => c.ws.once('close', r));
     c.send('_signoff\n');
     await closed;
+  });
+
+  it('fuzz: parseFrame throws only PlexusErrors and round-trips what formatFrame writes', () => {
+    const seed = Number(process.env.SEED ?? Date.now() % 1e9);
+    try {
+      fc.assert(fc.property(fc.string({ maxLength: 200, unit: 'binary' }), (text) => {
+        try { parseFrame(text); } catch (e) { assert.ok(isPlexusError(e), String(e)); }
+      }), { seed, numRuns: 500 });
+      fc.assert(fc.property(fc.stringMatching(/^[a-z][a-z.]{0,20}$/), fc.stringMatching(/^[0-9a-f]{0,10}$/), fc.json(), fc.boolean(), (subj, tok, body, push) => {
+        const f = parseFrame(formatFrame(subj, tok, body, push));
+        assert.equal(f.subject, subj);
+        assert.equal(f.token, tok);
+        assert.equal(f.body, body === '' ? undefined : body);
+      }), { seed, numRuns: 300 });
+    } catch (err) { console.error(`frame fuzz failed, seed ${seed}`); throw err; }
   });
 
   it('fuzz: every frame gets one reply (or a close), never an exception or a half write', () => {
