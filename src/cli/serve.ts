@@ -1,13 +1,15 @@
 import { Command, Option } from 'commander';
 import { startServer } from '../server/http.js';
-import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, type ServerConfig } from '../server/config.js';
+import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
+import { authFromConfig } from '../server/auth.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
 export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
     .description('serve graph (/gun), ledger hub (/evt), blobs and anchors (/blob, /anchor), the dashboard (/) and /metrics on one HTTP port')
-    .addOption(new Option('-c, --config <file>', `read settings from this JSON file (default: ./${CONFIG_FILE_NAME} when present)`).env('PLEXUS_CONFIG'));
+    .addOption(new Option('-c, --config <file>', `read settings from this JSON file (default: ./${CONFIG_FILE_NAME} when present)`).env('PLEXUS_CONFIG'))
+    .addOption(new Option('--check-config', 'validate the settings, print the resulting config as JSON (secrets hidden) and exit'));
   for (const k of CONFIG_SCHEMA) {
     const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : 'host'}>`}`;
     const dflt = k.default === undefined || k.secret ? '' : ` (default: ${JSON.stringify(k.default)})`;
@@ -24,6 +26,13 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
       if (o[name] !== undefined) given[k.key] = o[name];
     }
     const file = findConfigFile(o.config as string | undefined);
+    if (o.checkConfig) {
+      const cfg: Record<string, unknown> = { ...resolveConfig(given as Partial<ServerConfig>, process.env, file ? loadConfigFile(file) : {}) };
+      for (const k of CONFIG_SCHEMA) if (k.secret && cfg[k.key] !== undefined) cfg[k.key] = '(set)';
+      if (cfg.tokensFile) authFromConfig(cfg as unknown as ServerConfig); // validates the tokens file too
+      process.stdout.write(JSON.stringify({ configFile: file ?? null, ...cfg }, null, 2) + '\n');
+      return;
+    }
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
     process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
     let stopping = false;

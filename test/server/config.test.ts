@@ -89,7 +89,7 @@ describe('config: one schema from flags, env and plexus.config.json', () => {
     }
   });
 
-  it('plexus serve --help lists every setting with its env var; bad config fails at start with a clear message', () => {
+  it('plexus serve --help lists every setting with its env var; bad config fails at start with a clear message; --check-config shows the result', () => {
     const help = cli(['serve', '--help'], { PLEXUS_TOKEN: 'secret-token-do-not-show' });
     assert.equal(help.status, 0);
     for (const k of CONFIG_SCHEMA) {
@@ -106,6 +106,15 @@ describe('config: one schema from flags, env and plexus.config.json', () => {
       assert.match(r.stderr, /plexus: BAD_REQUEST: unknown key "colour" in config file/);
       const r2 = cli(['serve', '--port', '0', '--max-connections', 'lots'], {}, tmpdirOf(d.path));
       assert.match(r2.stderr, /invalid maxConnections "lots" from --max-connections/);
+      writeFileSync(join(d.path, 'plexus.config.json'), JSON.stringify({ port: 1234, logLevel: 'warn' }));
+      const r3 = cli(['serve', '--check-config', '--host', '0.0.0.0'], { PLEXUS_TOKEN: 'secret-token-do-not-show', PLEXUS_LOG_LEVEL: 'error' }, d.path);
+      assert.equal(r3.status, 0, r3.stderr);
+      const shown = JSON.parse(r3.stdout);
+      assert.equal(shown.port, 1234);
+      assert.equal(shown.host, '0.0.0.0');
+      assert.equal(shown.logLevel, 'error');
+      assert.equal(shown.token, '(set)');
+      assert.doesNotMatch(r3.stdout, /secret-token-do-not-show/);
     } finally {
       d.rm();
     }
