@@ -3,8 +3,10 @@
 // Run: node --import tsx bench/bus.ts   (env PLEXUS_TEST_AMQP; BENCH_SECONDS per measurement, default 2;
 // BENCH_ROUNDS, default 3: every level is measured ROUNDS times, the three clients interleaved, and the
 // medians are reported (the machine is shared, single runs vary a lot); BENCH_LEVELS e.g. "1,256";
-// BENCH_ONLY=plexus measures plexus alone, for profiling with --cpu-prof)
+// BENCH_ONLY=plexus measures plexus alone, for profiling with --cpu-prof; BENCH_CALLS=n makes each
+// measurement exactly n calls after n/4 warm-up calls instead of BENCH_SECONDS, to compare CPU/call)
 import amqp from 'amqplib';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Encoder } from 'cbor-x';
 import { connect, memoryNetwork, type Peer } from '../src/bus/index.js';
 
@@ -13,32 +15,69 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,256').split(',').map(Number);
 const ONLY = process.env.BENCH_ONLY;
+const CALLS = Number(process.env.BENCH_CALLS ?? 0);
 const payload = { user: 'bench', n: 42, tags: ['a', 'b', 'c'], text: 'x'.repeat(64) };
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
 
-/** cpuUs: this Node process's CPU time (user + system) per call, both peers together: less noisy than calls/s. */
-interface Result { callsPerSec: number; p50: number; p99: number; cpuUs: number }
+/**
+ * cpuUs: this Node process's CPU time (user + system) per call, both peers together: less noisy than
+ * calls/s. brokerUs: the local RabbitMQ's (beam.smp) CPU time per call, when it runs on this machine.
+ */
+interface Result { callsPerSec: number; p50: number; p99: number; cpuUs: number; brokerUs: number }
+
+/** pid of a local beam.smp (RabbitMQ), or undefined (then broker CPU is not measured). */
+const brokerPid = ((): string | undefined => {
+  try {
+    for (const d of readdirSync('/proc')) if (/^\d+$/.test(d)) { try { if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'beam.smp') return d; } catch { /* gone */ } }
+  } catch { /* no /proc */ }
+  return undefined;
+})();
+/** The broker's user + system CPU time in µs (clock ticks of 10 ms), NaN when unknown. */
+function brokerCpuUs(): number {
+  if (!brokerPid) return NaN;
+  try {
+    const f = readFileSync(`/proc/${brokerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch { return NaN; }
+}
 
 /** Run `call` with `concurrency` workers for SECONDS; latency percentiles in ms. */
 async function measure(concurrency: number, call: () => Promise<unknown>, seconds = SECONDS): Promise<Result> {
-  // warm-up
-  await Promise.all(Array.from({ length: Math.min(concurrency, 16) }, () => call()));
+  // warm-up (JIT): BENCH_CALLS mode warms up with a quarter of the calls
+  if (CALLS) await runCalls(concurrency, call, Math.floor(CALLS / 4), []);
+  else await Promise.all(Array.from({ length: Math.min(concurrency, 16) }, () => call()));
   const lat: number[] = [];
-  const end = performance.now() + seconds * 1000;
   const start = performance.now();
-  const cpu0 = process.cpuUsage();
+  const cpu0 = process.cpuUsage(), b0 = brokerCpuUs();
+  if (CALLS) await runCalls(concurrency, call, CALLS, lat);
+  else {
+    const end = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await call();
+        lat.push(performance.now() - t);
+      }
+    }));
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0), broker = brokerCpuUs() - b0;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
+  return { callsPerSec: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99), cpuUs: (cpu.user + cpu.system) / lat.length, brokerUs: broker / lat.length };
+}
+
+/** Exactly `n` calls with `concurrency` workers (BENCH_CALLS mode: fixed work, for CPU/call comparisons). */
+async function runCalls(concurrency: number, call: () => Promise<unknown>, n: number, lat: number[]): Promise<void> {
+  let left = n;
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
+    while (left > 0) {
+      left--;
       const t = performance.now();
       await call();
       lat.push(performance.now() - t);
     }
   }));
-  const elapsed = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  lat.sort((a, b) => a - b);
-  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
-  return { callsPerSec: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99), cpuUs: (cpu.user + cpu.system) / lat.length };
 }
 
 /** Plain amqplib RPC: one durable-less queue, direct reply-to, manual acks, same CBOR bytes. */
@@ -132,12 +171,12 @@ async function plexus(): Promise<{ call: () => Promise<unknown>; close: () => Pr
   };
 }
 
-const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.cpuUs.toFixed(0).padStart(4)} µs CPU/call`;
+const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.cpuUs.toFixed(0).padStart(4)} µs CPU/call, broker ${r.brokerUs.toFixed(0).padStart(4)} µs`;
 
 const rows: string[] = [];
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
-const med = (rs: Result[]): Result => ({ callsPerSec: median(rs.map((r) => r.callsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)) });
-const nan: Result = { callsPerSec: NaN, p50: NaN, p99: NaN, cpuUs: NaN };
+const med = (rs: Result[]): Result => ({ callsPerSec: median(rs.map((r) => r.callsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)), brokerUs: median(rs.map((r) => r.brokerUs)) });
+const nan: Result = { callsPerSec: NaN, p50: NaN, p99: NaN, cpuUs: NaN, brokerUs: NaN };
 const base = ONLY ? undefined : await baseline();
 const raw = ONLY ? undefined : await rinqTopology();
 const plx = await plexus();

@@ -12,7 +12,8 @@ import { decodePayload, encodePayload } from './payload.js';
 import { RemoteSessions, serveSessionRequest } from './remote.js';
 import { ClosedRevision, LocalRevision, type Revision } from './revision.js';
 import { Session, type AsyncResponse, type CallOptions, type Notification } from './session.js';
-import type { Delivery, Transport, TransportSink } from './transport/transport.js';
+import type { Delivery, Transport, TransportSink, WireMessage } from './transport/transport.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 import {
   SESSION_NAMESPACE, buildMulticastNotification, buildRequest, buildResponse, buildUnicastNotification,
   parseNotification, parseRequest, parseResponse, type IncomingRequest, type IncomingResponse, type ReplyMode, type RequestMode,
@@ -61,6 +62,9 @@ const defaultLogger: BusLogger = (level, message) => {
 
 interface PendingCall { settle(r: IncomingResponse): void }
 
+/** Call timeouts and handler deadlines of every peer in this process share one timer. */
+const deadlines = new Deadlines();
+
 const utf8 = new TextDecoder();
 
 /** A peer on a rinq network. Create with `connect()` (RabbitMQ) or `memoryNetwork().peer()`. */
@@ -76,6 +80,7 @@ export class Peer {
   private readonly log: BusLogger;
   private readonly defaultTimeoutMs: number;
   private readonly ready: Promise<void>;
+  private isReady = false;
   private readonly handlers = new Map<string, CommandHandler>();
   private readonly sessions = new Map<number, Session>();
   private readonly pending = new Map<string, PendingCall>();
@@ -102,7 +107,7 @@ export class Peer {
       notification: (d) => this.onNotification(d),
       status: (s, err) => this.onStatus(s, err),
     };
-    this.ready = transport.start(sink).then(() => transport.listen(SESSION_NAMESPACE));
+    this.ready = transport.start(sink).then(() => transport.listen(SESSION_NAMESPACE)).then(() => { this.isReady = true; });
     this.ready.catch((err) => { void this.fail(toPlexusError(err)); });
   }
 
@@ -182,23 +187,31 @@ export class Peer {
 
   // ---- outgoing ----------------------------------------------------------------------------------
 
-  private async invoke(o: { mode: RequestMode; target?: string; ns: string; cmd: string; payload: unknown; messageId: string; replyMode: ReplyMode; opts: CallOptions }): Promise<unknown> {
-    this.alive();
-    const body = encodePayload(o.payload);
-    await this.ready;
-    this.alive();
+  /** A call: publish the request and wait for its response (or the timeout / abort / stop). */
+  private invoke(o: { mode: RequestMode; target?: string; ns: string; cmd: string; payload: unknown; messageId: string; replyMode: ReplyMode; opts: CallOptions }): Promise<unknown> {
+    try {
+      this.alive();
+      const body = encodePayload(o.payload);
+      // once the peer is ready, calls go out synchronously (no await hop per call)
+      if (this.isReady) return this.invokeReady(o, body);
+      return this.ready.then(() => { this.alive(); return this.invokeReady(o, body); });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private invokeReady(o: { mode: RequestMode; target?: string; ns: string; cmd: string; messageId: string; replyMode: ReplyMode; opts: CallOptions }, body: Uint8Array): Promise<unknown> {
     const timeoutMs = o.opts.timeoutMs ?? this.defaultTimeoutMs;
-    if (!(timeoutMs > 0)) throw new PlexusError('BAD_REQUEST', 'timeoutMs must be positive');
+    if (!(timeoutMs > 0)) return Promise.reject(new PlexusError('BAD_REQUEST', 'timeoutMs must be positive'));
     const signal = o.opts.signal;
-    if (signal?.aborted) throw new PlexusError('ABORTED', 'call aborted', { cause: signal.reason });
+    if (signal?.aborted) return Promise.reject(new PlexusError('ABORTED', 'call aborted', { cause: signal.reason }));
     const deadline = Date.now() + timeoutMs;
-    const what = `${o.ns}::${o.cmd}`;
     return new Promise<unknown>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const onAbort = (): void => done(() => reject(new PlexusError('ABORTED', `call to ${what} aborted`, { cause: signal?.reason })));
+      let timer: Deadline | undefined;
+      const onAbort = (): void => done(() => reject(new PlexusError('ABORTED', `call to ${o.ns}::${o.cmd} aborted`, { cause: signal?.reason })));
       const done = (f: () => void): void => {
         if (!this.pending.delete(o.messageId) && timer === undefined) return;
-        if (timer !== undefined) clearTimeout(timer);
+        if (timer !== undefined) timer.cancel();
         timer = undefined;
         signal?.removeEventListener('abort', onAbort);
         f();
@@ -206,16 +219,23 @@ export class Peer {
       };
       this.pending.set(o.messageId, {
         settle: (r) => done(() => {
-          if ((r as { closed?: boolean }).closed) return reject(new PlexusError('CLOSED', `peer ${this.id} stopped before ${what} answered`));
+          if ((r as { closed?: boolean }).closed) return reject(new PlexusError('CLOSED', `peer ${this.id} stopped before ${o.ns}::${o.cmd} answered`));
           try { resolve(responseValue(r)); } catch (err) { reject(err); }
         }),
       });
-      timer = setTimeout(() => done(() => reject(new PlexusError('TIMEOUT', `call to ${what} timed out after ${timeoutMs} ms`, { detail: { id: o.messageId } }))), timeoutMs);
+      timer = deadlines.after(timeoutMs, () => done(() => reject(new PlexusError('TIMEOUT', `call to ${o.ns}::${o.cmd} timed out after ${timeoutMs} ms`, { detail: { id: o.messageId } }))));
       signal?.addEventListener('abort', onAbort, { once: true });
       const req = { mode: o.mode, namespace: o.ns, command: o.cmd, messageId: o.messageId, replyMode: o.replyMode, deadline, body } as Parameters<typeof buildRequest>[0];
       if (o.target) req.target = o.target;
-      this.transport.publish(buildRequest(req)).catch((err) => done(() => reject(isPlexusError(err) ? err : new PlexusError('UNAVAILABLE', `publishing ${what}: ${(err as Error).message}`, { cause: err }))));
+      this.send(buildRequest(req), (err) => done(() => reject(isPlexusError(err) ? err : new PlexusError('UNAVAILABLE', `publishing ${o.ns}::${o.cmd}: ${(err as Error).message}`, { cause: err }))));
     });
+  }
+
+  /** Publish, reporting a failure (thrown or rejected) to `onError`. */
+  private send(msg: WireMessage, onError: (err: unknown) => void): void {
+    let r: void | Promise<void>;
+    try { r = this.transport.publish(msg); } catch (err) { onError(err); return; }
+    if (r) r.catch(onError);
   }
 
   /** @internal */
@@ -360,7 +380,7 @@ export class Peer {
     if (req.deadline !== undefined) out.deadline = req.deadline;
     out.traceId = req.traceId; // rinq-go sets the trace id (the root message id) on every response
     if (req.replyMode === 'u') out.uncorrelated = { namespace: req.namespace, command: req.command };
-    this.transport.publish(buildResponse(out)).catch((err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
+    this.send(buildResponse(out), (err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
   }
 
   private handle(d: Delivery, req: IncomingRequest, handler: CommandHandler, request: Request, label: string): void {
@@ -425,7 +445,7 @@ export class Peer {
       this.idleCheck();
     };
     const limit = req.deadline !== undefined ? Math.max(0, req.deadline - Date.now()) : BUS_HANDLER_TIMEOUT_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
+    let timer: Deadline | undefined = deadlines.after(limit, () => {
       timer = undefined;
       uncount(); // an abandoned handler no longer holds up gracefulStop
       if (closed) return;
@@ -434,9 +454,9 @@ export class Peer {
       // retried once by another consumer, then dropped
       if (req.deadline === undefined && req.balanced && !d.redelivered) settle('requeue', `handler did not answer within ${limit} ms`);
       else settle('drop', `handler did not answer before the deadline`);
-    }, limit);
+    });
     const finish = (err?: unknown): void => {
-      if (timer !== undefined) { clearTimeout(timer); timer = undefined; }
+      if (timer !== undefined) { timer.cancel(); timer = undefined; }
       if (err !== undefined) {
         this.log('warn', `peer ${this.id}: handler for ${label} threw: ${err instanceof Error ? err.message : String(err)}`);
         if (!closed && res.isRequired) { try { res.error(err); } catch { /* closed meanwhile */ } }

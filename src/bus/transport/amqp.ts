@@ -298,11 +298,16 @@ export class AmqpTransport implements Transport {
     await ctl.unbindQueue(`${this.short}.ntf`, 'ntf.mc', ns);
   }
 
-  async publish(msg: WireMessage): Promise<void> {
+  publish(msg: WireMessage): void | Promise<void> {
     const { ctl, pub } = this.ready();
-    if (msg.exchange === 'cmd.bal') await this.declareBalanced(ctl, msg.routingKey);
+    // a balanced request declares cmd.<ns> first (as rinq does); once declared, publishing is synchronous
+    if (msg.exchange === 'cmd.bal' && !this.declared.has(balancedQueue(msg.routingKey))) return this.declareBalanced(ctl, msg.routingKey).then(() => this.write(pub, msg));
+    return this.write(pub, msg);
+  }
+
+  private write(pub: Channel, msg: WireMessage): void | Promise<void> {
     const ok = pub.publish(msg.exchange, msg.routingKey, toBuffer(msg.body), publishOptions(msg));
-    if (!ok) await new Promise<void>((r) => this.drainWaiters.push(r));
+    if (!ok) return new Promise<void>((r) => this.drainWaiters.push(r));
   }
 
   async stopRequests(): Promise<void> {

@@ -69,7 +69,7 @@ export interface Transport {
   bindNotifications(ns: string): Promise<void>;
   unbindNotifications(ns: string): Promise<void>;
   /** Publish one message (for balanced requests, declares `cmd.<ns>` first as rinq does). */
-  publish(msg: WireMessage): Promise<void>;
+  publish(msg: WireMessage): void | Promise<void>;
   /** Stop receiving requests (graceful stop); responses and notifications still flow. */
   stopRequests(): Promise<void>;
   /** Tear down: delete/release the peer's queues, close connections. Idempotent. */
