@@ -13,6 +13,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { connectHub, type HubClient } from '../src/ledger/client.js';
+import { Graph } from '../src/graph/index.js';
 
 const CLIENTS = Number(process.env.PLEXUS_BENCH_CLIENTS ?? 500);
 const SECONDS = Number(process.env.PLEXUS_BENCH_SECONDS ?? 60);
@@ -20,6 +21,8 @@ const WARMUP_S = Math.min(15, Math.max(2, Math.round(SECONDS / 4)));
 /** Writes per second per client (each client waits for its ack before the next write). */
 const RATE = Number(process.env.PLEXUS_BENCH_RATE ?? 2);
 const TOKEN = 'bench-token-123';
+/** /gun clients: plexus's Graph client (default) or raw gun wire messages (PLEXUS_BENCH_GUN=wire). */
+const GUN_KIND = process.env.PLEXUS_BENCH_GUN === 'wire' ? 'wire' : 'graph';
 const HARD_LIMIT_MS = (SECONDS + 90) * 1000;
 
 const hard = setTimeout(() => { console.error(`bench: hard time limit of ${HARD_LIMIT_MS / 1000}s reached, aborting`); process.exit(2); }, HARD_LIMIT_MS);
@@ -116,6 +119,33 @@ class GunClient {
   }
 }
 
+/** A graph client of plexus (`Graph` from plexus/graph, gun-compatible) on /gun. */
+class GraphLibClient {
+  g!: Graph;
+  readonly acked = new Map<string, number>();
+  firstReplyMs = 0;
+  constructor(readonly n: number) {}
+  async open(url: string): Promise<void> {
+    this.g = new Graph({ peers: [`${url}/gun?token=${TOKEN}`], WebSocket: WebSocket as never });
+    // Wait until connected: a first remote read answers.
+    await this.g.get(`bench/hello`).once({ source: 'remote' });
+  }
+  get soul() { return `bench/c${this.n}`; }
+  async write(k: number): Promise<void> {
+    const field = `f${k}`;
+    const r = await this.g.get(this.soul).put({ [field]: k });
+    if (!r.acks.length) throw new Error('graph put resolved without an ack');
+    this.acked.set(field, k);
+  }
+  async read(soul: string): Promise<Record<string, unknown>> {
+    const t = performance.now();
+    const d = await this.g.get(soul).once({ source: 'remote' });
+    this.firstReplyMs = performance.now() - t;
+    return (d ?? {}) as Record<string, unknown>;
+  }
+  close() { void this.g.close(); }
+}
+
 // ---- hub clients (ledger connectHub on /evt) ----------------------------------------------------------
 
 const TOPICS = 20;
@@ -147,8 +177,8 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'plexus-bench-'));
   const server = await startServer(dataDir);
   const t0 = Date.now();
-  console.log(`plexus serve load/soak: ${CLIENTS} WebSocket clients (${Math.ceil(CLIENTS / 2)} on /gun, ${Math.floor(CLIENTS / 2)} on /evt), ${RATE} writes/s each, ${SECONDS} s, Node ${process.version}, ${cpus().length} cores`);
-  const gun = Array.from({ length: Math.ceil(CLIENTS / 2) }, (_, i) => new GunClient(i));
+  console.log(`plexus serve load/soak: ${CLIENTS} WebSocket clients (${Math.ceil(CLIENTS / 2)} on /gun with ${GUN_KIND === 'wire' ? 'raw gun wire messages' : 'plexus Graph clients'}, ${Math.floor(CLIENTS / 2)} on /evt with connectHub), ${RATE} writes/s each, ${SECONDS} s, Node ${process.version}, ${cpus().length} cores`);
+  const gun: (GunClient | GraphLibClient)[] = Array.from({ length: Math.ceil(CLIENTS / 2) }, (_, i) => (GUN_KIND === 'wire' ? new GunClient(i) : new GraphLibClient(i)));
   const evt = Array.from({ length: Math.floor(CLIENTS / 2) }, (_, i) => new LedgerClient(i));
   const errors: string[] = [];
   const lat = { gunPut: [] as number[], gunGet: [] as number[], evtPub: [] as number[] };
@@ -200,7 +230,8 @@ async function main() {
     // ---- read everything back ----
     await sleep(500);
     let lostGun = 0, checkedGun = 0;
-    const reader = gun[0]!;
+    const reader = new GunClient(-1);
+    await reader.open(server.url);
     for (const c of gun) {
       const node = await reader.read(c.soul);
       for (const [f, v] of c.acked) { checkedGun++; if (node[f] !== v) lostGun++; }
@@ -238,7 +269,7 @@ async function main() {
     console.log(`\nverdict: ${ok ? 'PASS' : 'FAIL'} (zero errors, zero lost acked writes, end RSS within 20% of warm-up RSS)`);
     process.exitCode = ok ? 0 : 1;
   } finally {
-    for (const c of gun) c.ws?.terminate();
+    for (const c of gun) if (c instanceof GunClient) c.ws?.terminate(); else c.close();
     for (const c of evt) c.hub?.close();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
