@@ -141,5 +141,7 @@ export const LEDGER_RECONNECT_MIN_DELAY_MS = 100;
 export const LEDGER_RECONNECT_MAX_DELAY_MS = 5_000;
 /** Updates a hub client keeps queued per subscription before dropping the oldest (slow consumer). */
 export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
+/** Most events in one hub reply or push; a longer catch-up continues in further `evt.update` pushes. */
+export const LEDGER_MAX_EVENTS_PER_UPDATE = 1_000;
 /** Bytes the hub lets queue on one WebSocket (slow consumer); beyond that it closes the connection (1013). */
 export const LEDGER_MAX_BUFFERED_BYTES = 16 * MiB;
