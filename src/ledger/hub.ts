@@ -1,5 +1,5 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_BATCH_WINDOW_MS, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { LEDGER_BATCH_WINDOW_MS, LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
 import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
 import { sigKey, sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
@@ -142,7 +142,12 @@ export class Hub {
       await this.init();
       switch (subject) {
         case 'evt.pub': return await this.pub(sub, token, body);
-        case 'evt.sub': return this.reply(sub, subject, token, await this.sub(sub, decodeSub(decodeBody(body)), false));
+        case 'evt.sub': {
+          const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
+          this.reply(sub, subject, token, r.body);
+          for (const f of r.more) this.send(sub, f);
+          return;
+        }
         case 'evt.unsub': return this.reply(sub, subject, token, this.unsub(sub, decodeTops(body ? jsonField(decodeBody(body), 'tops') : undefined)));
         case 'evt.mon': return this.reply(sub, subject, token, this.mon(sub, decodeWatch(jsonField(decodeBody(body), 'watch'))));
         case 'evt.unmon': return this.reply(sub, subject, token, this.unmon(sub, decodeMonId(decodeBody(body))));
@@ -269,11 +274,13 @@ export class Hub {
     this.send(s, frame);
   }
 
-  private async sub(s: Sub, req: { rev: Rev; tops: string[] }, replaceAll: boolean): Promise<Record<string, unknown>> {
+  /** Subscribe; the reply carries the first LEDGER_MAX_EVENTS_PER_UPDATE events, `more` the rest as pushes to send right after it. */
+  private async sub(s: Sub, req: { rev: Rev; tops: string[] }, replaceAll: boolean): Promise<{ body: Record<string, unknown>; more: string[] }> {
     this.checkTopics(req.tops);
     const fresh = replaceAll ? [...new Set(req.tops)] : [...new Set(req.tops)].filter((t) => !s.tops.has(t));
     if (!replaceAll && fresh.length === 0) throw new PlexusError('BAD_REQUEST', 'no new subscriptions');
     if (s.tops.size + fresh.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_TOPICS_PER_CONN} topics`);
+    await this.catchUp(new Set()); // see appends that bypassed the hub (an embedding app, a missed NOTIFY)
     for (const t of fresh) s.tops.add(t);
     // events up to the hub's cursor (later ones reach the buffer through catch-up)
     const loaded: Event[] = [];
@@ -283,11 +290,21 @@ export class Hub {
     const have = new Set(s.buf.map((e) => e.id));
     const evs = sortEvents([...loaded.filter((e) => !have.has(e.id)), ...s.buf]);
     s.buf = [];
-    const u: Update = { rev: this.rev };
-    if (evs.length) u.evs = evs;
-    if (s.notes) u.note = this.notes(s);
+    const chunks: Event[][] = [];
+    for (let i = 0; i < evs.length; i += LEDGER_MAX_EVENTS_PER_UPDATE) chunks.push(evs.slice(i, i + LEDGER_MAX_EVENTS_PER_UPDATE));
+    const last = chunks.length - 1;
+    const upd = (i: number): Update => {
+      const c = chunks[i];
+      const u: Update = { rev: i >= last ? this.rev : c![c!.length - 1]!.rev };
+      if (c?.length) u.evs = c;
+      return u;
+    };
+    const first = upd(0);
+    if (s.notes) first.note = this.notes(s);
+    const more: string[] = [];
+    for (let i = 1; i <= last; i++) more.push(formatFrame('evt.update', '', goJson(updateJson(upd(i))), true));
     if (this.rev > s.rev) s.rev = this.rev;
-    return updateJson(u);
+    return { body: updateJson(first), more };
   }
 
   private unsub(s: Sub, tops: string[]): boolean {
@@ -337,8 +354,9 @@ export class Hub {
     // the satellite gets its own events in the reply (they are newer than req.rev), others by push
     await this.catchUp(new Set(own.map((e) => e.id)), s.id);
     s.buf = [];
-    const u = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
+    const { body: u, more } = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
     this.reply(s, 'evt.sat', token, { ...u, sat: results.map((r) => (r.rev !== undefined ? { tid: r.tid, rev: updateJson({ rev: r.rev }).rev } : r)) });
+    for (const f of more) this.send(s, f);
   }
 
   async close(): Promise<void> {

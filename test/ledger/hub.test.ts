@@ -108,6 +108,23 @@ describe('hub client and bad input', () => {
     a.close(); b.close();
   });
 
+  it('a long catch-up arrives in order: the reply, then pushes of at most 1,000 events', async () => {
+    for (let t = 0; t < 25; t++) await ledger.publish({ acts: Array.from({ length: 100 }, (_, i) => ({ top: 'user', key: `bulk-${t}-${i}`, cmd: 'new', arg: { t, i } })) });
+    const c = await connectHub(url, opts);
+    const ids: number[] = [];
+    let updates = 0;
+    for await (const u of c.subscribe(['user'])) {
+      updates++;
+      assert.ok((u.evs ?? []).length <= 1000);
+      ids.push(...(u.evs ?? []).filter((e) => e.key.startsWith('bulk-')).map((e) => e.id));
+      if (ids.length >= 2500) break;
+    }
+    assert.ok(updates >= 3);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    assert.equal(new Set(ids).size, 2500);
+    c.close();
+  });
+
   it('answers bad input with a typed err and writes nothing', async () => {
     const c = await raw(url);
     const rev0 = await ledger.rev();
