@@ -255,6 +255,18 @@ export class Hub {
   }
 
   private flush(s: Sub, rev: Rev, cache?: Map<string, string>): void {
+    if (s.buf.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
+      // a burst bigger than one update: send the older events first, in chunks
+      const all = sortEvents(s.buf);
+      while (all.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
+        const c = all.splice(0, LEDGER_MAX_EVENTS_PER_UPDATE);
+        const r = c[c.length - 1]!.rev;
+        this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: r > s.rev ? r : s.rev, evs: c })), true));
+        this.stats.pushes++;
+      }
+      s.buf = all;
+      cache = undefined;
+    }
     const u: Update = { rev: rev > s.rev ? rev : s.rev };
     if (s.buf.length) u.evs = sortEvents(s.buf);
     let frame: string | undefined;
