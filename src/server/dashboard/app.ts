@@ -219,7 +219,7 @@ function LedgerView() {
         h('input', { placeholder: 'topic', 'data-testid': 'pub-top', value: pub.top, onInput: (e: Event) => setPub({ ...pub, top: (e.target as HTMLInputElement).value }) }),
         h('input', { placeholder: 'key', class: 'short', 'data-testid': 'pub-key', value: pub.key, onInput: (e: Event) => setPub({ ...pub, key: (e.target as HTMLInputElement).value }) }),
         h('select', { value: pub.cmd, 'data-testid': 'pub-cmd', onChange: (e: Event) => setPub({ ...pub, cmd: (e.target as HTMLSelectElement).value }) }, ['new', 'mod', 'del'].map((c) => h('option', { key: c, value: c }, c))),
-        h('input', { placeholder: 'arg JSON', 'data-testid': 'pub-arg', value: pub.arg, onInput: (e: Event) => setPub({ ...pub, arg: (e.target as HTMLInputElement).value }) }),
+        h('input', { placeholder: 'arg JSON (mod: {"k-":null} deletes k)', 'data-testid': 'pub-arg', value: pub.arg, onInput: (e: Event) => setPub({ ...pub, arg: (e.target as HTMLInputElement).value }) }),
         h('button', { type: 'submit', 'data-testid': 'publish' }, 'Publish')),
       h(ErrorLine, { error })),
     h('div', { class: 'split' },

@@ -2,6 +2,7 @@
  * A small client of the ledger hub's public wire (/evt, evt frames `subject#token\nbody`) for the
  * dashboard: subscribe to topics, receive updates, publish. Browser code: no node:* imports.
  */
+import { applyAction } from '../../ledger/event.js';
 import { wsUrl } from './api.js';
 
 export interface EvtEvent { id: number; rev: string; top: string; key: string; cmd: 'new' | 'mod' | 'del'; arg?: Record<string, unknown> }
@@ -108,15 +109,14 @@ export class EvtLink {
   close() { this.closed = true; clearTimeout(this.timer); this.ws?.close(); }
 }
 
-/** The state of one record after applying its events in order (new sets, mod merges fields, del removes). */
+/**
+ * The state of one record after its events in order, with the ledger's own rules (`applyAction`:
+ * new sets, mod applies the delta where `k-` deletes field k, del removes). null = absent.
+ */
 export function stateOf(events: EvtEvent[]): Record<string, unknown> | null {
-  let state: Record<string, unknown> | null = null;
+  let state: Record<string, unknown> | undefined;
   for (const e of events) {
-    if (e.cmd === 'new') state = { ...(e.arg ?? {}) };
-    else if (e.cmd === 'mod') {
-      state = { ...(state ?? {}) };
-      for (const [k, v] of Object.entries(e.arg ?? {})) if (v === null) delete state[k]; else state[k] = v;
-    } else if (e.cmd === 'del') state = null;
+    try { state = applyAction(state, e); } catch { /* the ledger accepted it; show what applies */ }
   }
-  return state;
+  return state ?? null;
 }
