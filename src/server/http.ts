@@ -189,10 +189,15 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       if (url.pathname === '/healthz') {
         // Liveness stays open for load balancers; the figures need read access when reads are protected.
         if (!auth.allows(req, 'read')) return sendJson(res, 200, { ok: true, uptimeMs: Date.now() - started });
+        // A module whose stats fail (e.g. its database is unreachable) makes the node unhealthy: 503.
         const stats: Record<string, unknown> = {};
-        for (const m of mounts) if (m.stats) stats[m.name] = await m.stats();
-        return sendJson(res, 200, {
-          ok: true, uptimeMs: Date.now() - started, modules: mounts.map((m) => m.name), stats,
+        let ok = true;
+        for (const m of mounts) {
+          if (!m.stats) continue;
+          try { stats[m.name] = await m.stats(); } catch (err) { ok = false; stats[m.name] = { error: String((err as Error)?.message ?? err) }; }
+        }
+        return sendJson(res, ok ? 200 : 503, {
+          ok, uptimeMs: Date.now() - started, modules: mounts.map((m) => m.name), stats,
           connections: sockets.size, websockets: Object.fromEntries(metrics.wsOpenByPath), totals: metrics.totals, rates: metrics.rates(),
           auth: auth.enabled ? (auth.authReads ? 'token (reads and writes)' : 'token (writes)') : 'open',
           storage: config.postgres ? 'postgres' : 'sqlite', bus: config.amqp ? 'amqp' : 'memory',

@@ -204,3 +204,22 @@ describe('metrics: /metrics in Prometheus text format', () => {
     }
   });
 });
+
+describe('healthz', () => {
+  it('answers 503 with the failing module named when a module\'s stats fail (e.g. its database is down)', async () => {
+    const d = tmpDir();
+    const broken: MountFactory = async () => ({ name: 'broken', stats: () => Promise.reject(new Error('database unreachable')), close: async () => {} });
+    const server = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [blobMount, broken], env: {} });
+    try {
+      const r = await fetch(`${server.url}/healthz`);
+      assert.equal(r.status, 503);
+      const body = await r.json() as { ok: boolean; stats: Record<string, { error?: string }> };
+      assert.equal(body.ok, false);
+      assert.equal(body.stats.broken?.error, 'database unreachable');
+      assert.ok(body.stats.blob);
+    } finally {
+      await server.close();
+      d.rm();
+    }
+  });
+});
