@@ -128,6 +128,11 @@ export class HubClient {
       for (const [tok, p] of this.pending) { clearTimeout(p.timer); p.reject(new PlexusError('UNAVAILABLE', 'hub connection lost')); this.pending.delete(tok); }
       if (was) this.opts.onLink?.(false);
       if (!was) this.failReady(new PlexusError('UNAVAILABLE', `cannot connect to ${this.url}`));
+      if (this.opts.reconnect === false) {
+        // no reconnect: iterators end instead of waiting forever
+        for (const s of this.subs) s.feed.end();
+        for (const m of this.mons.values()) m.feed.end();
+      }
       this.schedule();
     };
   }
