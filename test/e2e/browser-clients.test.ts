@@ -65,7 +65,7 @@ describe('browser clients in chromium: two pages, a write in one shows live in t
       const hub = await m.connectHub(hubUrl, { token });
       await hub.publish({ acts: [{ top: 'chat.msg', key: '1', cmd: 'new', arg: { text: 'hello from page B' } }] });
     }, { hubUrl, token: TOKEN, bundle: LEDGER });
-    await a.waitForFunction(() => ((window as unknown as { got: { arg?: { text?: string } }[] }).got ?? []).some((e) => e.arg?.text === 'hello from page B'), null, { timeout: 5000 });
+    await a.waitForFunction(() => ((window as unknown as { got: { arg?: { text?: string } }[] }).got ?? []).some((e) => e.arg?.text === 'hello from page B'), null, { timeout: 15_000 });
   });
 
   it('ledger: a page without the token cannot publish, and its refused write changes nothing', async (t) => {
@@ -108,7 +108,7 @@ describe('browser clients in chromium: two pages, a write in one shows live in t
       await g.get('room/1').get('msg').put('hello from page B');
       await g.close();
     }, { peer, token: TOKEN, bundle: GRAPH });
-    await a.waitForFunction(() => ((window as unknown as { seen: unknown[] }).seen ?? []).includes('hello from page B'), null, { timeout: 5000 });
+    await a.waitForFunction(() => ((window as unknown as { seen: unknown[] }).seen ?? []).includes('hello from page B'), null, { timeout: 15_000 });
     const refused = await b.evaluate(async ({ peer, bundle }) => {
       const { Graph } = await import(bundle);
       const g = new Graph({ peers: [peer] });

@@ -123,7 +123,7 @@ describe('dashboard in a real browser (chromium)', () => {
       await p2.getByTestId('new-field').fill('city');
       await p2.getByTestId('new-value').fill('Lisbon');
       await p2.getByTestId('put-field').click();
-      await page.getByTestId('value-city').filter({ hasText: 'Lisbon' }).waitFor({ timeout: 5000 });
+      await page.getByTestId('value-city').filter({ hasText: 'Lisbon' }).waitFor({ timeout: 15_000 });
     } finally {
       await p2.close();
     }
