@@ -32,7 +32,7 @@ async function appendRate(l: StoreLedger, n: number, from = 0): Promise<number> 
 }
 
 /** The ledger's event table indexes (the baseline inserts into an identical table). */
-const SQLITE_IDX = 'CREATE INDEX ev_rev ON ev (rev); CREATE INDEX ev_top_key ON ev (top, key, rev);';
+const SQLITE_IDX = 'CREATE INDEX ev_sig ON ev (top, key);';
 const PG_IDX = 'CREATE INDEX ON ev (rev); CREATE INDEX ON ev (top, key, rev);';
 
 function sqliteBaseline(path: string, n: number, indexed: boolean): number {

@@ -5,9 +5,9 @@ import { ZERO_TIME, type Rev } from './time.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS evt_event (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL, key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT);
-CREATE INDEX IF NOT EXISTS evt_event_rev ON evt_event (rev);
-CREATE INDEX IF NOT EXISTS evt_event_top_key ON evt_event (top, key, rev);
-CREATE TABLE IF NOT EXISTS evt_audit (rev INTEGER PRIMARY KEY, created REAL NOT NULL, arrived REAL NOT NULL, usr TEXT, extra TEXT, tid TEXT UNIQUE);
+CREATE INDEX IF NOT EXISTS evt_event_sig ON evt_event (top, key);
+CREATE TABLE IF NOT EXISTS evt_audit (rev INTEGER PRIMARY KEY, created REAL NOT NULL, arrived REAL NOT NULL, usr TEXT, extra TEXT, tid TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS evt_audit_tid ON evt_audit (tid) WHERE tid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS evt_record (top TEXT NOT NULL, key TEXT NOT NULL, rev INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (top, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evt_local (id INTEGER PRIMARY KEY AUTOINCREMENT, trans TEXT NOT NULL, undo TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -36,7 +36,12 @@ class SqliteStore implements LedgerStore {
     const p = (s: string) => this.db.prepare(s);
     this.q = {
       begin: p('BEGIN IMMEDIATE'), commit: p('COMMIT'), rollback: p('ROLLBACK'),
-      maxRev: p('SELECT max(rev) AS r FROM evt_event'),
+      // revisions increase with ids in every ledger (publish computes them under the write lock; a
+      // replica applies hub events in hub id order), so the latest is the last row's and a revision
+      // bound is found by binary search over ids: no index on rev to maintain on every append
+      maxRev: p('SELECT rev AS r FROM evt_event ORDER BY id DESC LIMIT 1'),
+      idAtOrAfter: p('SELECT id, rev FROM evt_event WHERE id >= ? ORDER BY id LIMIT 1'),
+      maxId: p('SELECT max(id) AS m FROM evt_event'),
       meta: p("SELECT value FROM evt_meta WHERE name = 'hubRev'"),
       setMeta: p("INSERT INTO evt_meta (name, value) VALUES ('hubRev', ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"),
       tid: p('SELECT rev FROM evt_audit WHERE tid = ?'),
@@ -57,7 +62,7 @@ class SqliteStore implements LedgerStore {
     };
     const q = this.q;
     this.r = {
-      maxRev: async () => (q.maxRev.get() as { r: number | null }).r ?? ZERO_TIME,
+      maxRev: async () => (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME,
       auditByTid: async (tid) => (q.tid.get(tid) as { rev: number } | undefined)?.rev,
       changedSince: async (sig, base, ignore) => (q.changed.all(sig.top, sig.key, base) as Array<{ rev: number }>).some((x) => !ignore.includes(x.rev)),
       getRec: async (top, key) => {
@@ -68,7 +73,7 @@ class SqliteStore implements LedgerStore {
       locals: async () => (q.locals.all() as Array<{ id: number; trans: string; undo: string }>).map((l) => ({ id: l.id, trans: { ...JSON.parse(l.trans), id: l.id }, undo: JSON.parse(l.undo) }) as LocalRow),
       hubRev: async () => {
         const m = (q.meta.get() as { value: number } | undefined)?.value ?? ZERO_TIME;
-        const e = (q.maxRev.get() as { r: number | null }).r ?? ZERO_TIME;
+        const e = (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME;
         return m > e ? m : e;
       },
     };
@@ -115,18 +120,32 @@ class SqliteStore implements LedgerStore {
     return out;
   }
 
+  /** The smallest id whose event has rev > `rev` (maxId + 1 when none), by binary search over ids. */
+  private firstIdAfterRev(rev: Rev): number {
+    const maxId = (this.q.maxId.get() as { m: number | null }).m ?? 0;
+    let lo = 0, hi = maxId + 1; // invariant: every event with id < lo has rev <= rev; id >= hi has rev > rev
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.q.idAtOrAfter.get(mid) as { id: number; rev: number } | undefined;
+      if (!row || row.id >= hi) { hi = mid; continue; }
+      if (row.rev > rev) hi = row.id; else lo = row.id + 1;
+    }
+    return lo;
+  }
+
   async eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
-    return this.scan('rev > ?', since, tops, afterId, limit);
+    const from = Math.max(afterId, this.firstIdAfterRev(since) - 1);
+    return this.scan(from, Infinity, tops, limit);
   }
 
   async eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
-    return this.scan('rev <= ?', rev, tops, afterId, limit);
+    return this.scan(afterId, this.firstIdAfterRev(rev) - 1, tops, limit);
   }
 
-  private scan(cond: string, rev: Rev, tops: readonly string[], afterId: number, limit: number): Event[] {
+  private scan(afterId: number, lastId: number, tops: readonly string[], limit: number): Event[] {
     const topCond = tops.length ? ` AND top IN (${tops.map(() => '?').join(',')})` : '';
-    const rows = this.db.prepare(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > ? AND ${cond}${topCond} ORDER BY id LIMIT ?`)
-      .all(afterId, rev, ...tops, limit) as EventRow[];
+    const rows = this.db.prepare(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?`)
+      .all(afterId, Number.isFinite(lastId) ? lastId : Number.MAX_SAFE_INTEGER, ...tops, limit) as EventRow[];
     return rows.map(toEvent);
   }
 

@@ -112,6 +112,23 @@ export function ledgerConformance(name: string, make: MakeLedger, done: () => Pr
       assert.equal(await l.get('t', '9'), undefined);
     });
 
+    it('events(since) and at(rev) page through long ledgers', async () => {
+      const l = await L();
+      const revs: number[] = [];
+      for (let t = 0; t < 3; t++) revs.push((await l.publish({ acts: Array.from({ length: 700 }, (_, i) => ({ top: t === 1 ? 'b' : 'a', key: `${t}-${i}`, cmd: 'new', arg: { i } })) })).rev);
+      assert.equal((await all(l.events(ZERO_TIME))).length, 2100);
+      const after0 = await all(l.events(revs[0]!));
+      assert.equal(after0.length, 1400);
+      assert.equal(after0[0]!.id, 701);
+      assert.equal((await all(l.events(revs[1]!))).length, 700);
+      assert.equal((await all(l.events(revs[2]!))).length, 0);
+      assert.equal((await all(l.events(revs[0]! - 1, ['b']))).length, 700);
+      assert.equal((await l.at(revs[0]!)).length, 700);
+      assert.equal((await l.at(revs[1]!, ['a'])).length, 700);
+      assert.equal((await l.at(revs[2]!)).length, 2100);
+      assert.equal(await l.lastEventId(), 2100);
+    });
+
     it('concurrent publishes get distinct increasing revisions', async () => {
       const l = await L();
       clockNow = T0;
