@@ -113,6 +113,31 @@ describe('satellites', () => {
     }
   });
 
+  it('work the hub refuses (no write token) is reported and rolled back locally', async () => {
+    const d = tmpDir();
+    const probe = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [] });
+    const port = probe.port;
+    await probe.close();
+    const rejected: Array<[string | undefined, string]> = [];
+    const sat = satellite({ hub: `ws://127.0.0.1:${port}/evt`, ledger: new MemoryLedger(), tops: ['todo'], WebSocket: WS, onReject: (t, e) => rejected.push([t.tid, e.code]) });
+    let srv: PlexusServer | undefined;
+    try {
+      const r = await sat.publish({ tid: 'mine', acts: [{ top: 'todo', key: 'k', cmd: 'new', arg: { v: 1 } }] });
+      assert.equal(r.local, true);
+      assert.ok(await sat.ledger.get('todo', 'k'));
+      srv = await startServer({ port, dataDir: d.path, logLevel: 'silent', token: 'secret-token-123', mounts: [createLedgerMount({ batchMs: 10 })] });
+      await sat.settled();
+      assert.deepEqual(rejected, [['mine', 'UNAUTHORIZED']]);
+      assert.equal(await sat.ledger.get('todo', 'k'), undefined, 'rolled back');
+      assert.deepEqual(await sat.ledger.locals(), []);
+      await assert.rejects(() => sat.publish({ acts: [{ top: 'todo', key: 'k', cmd: 'new' }] }), (e: unknown) => (e as PlexusError).code === 'UNAUTHORIZED');
+    } finally {
+      await sat.close();
+      await srv?.close();
+      d.rm();
+    }
+  });
+
   it('hub applies a resent evt.sat transaction once (idempotent tid)', async () => {
     const d = tmpDir();
     const srv = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [createLedgerMount({ batchMs: 10 })] });
