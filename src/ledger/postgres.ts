@@ -118,11 +118,11 @@ class PgStore implements LedgerStore {
   constructor(url: string, private readonly onError: (err: unknown) => void) {
     this.pool = new pg.Pool({ connectionString: url, max: 4 });
     this.pool.on('error', (err) => onError(err));
-    this.ready = this.init(url);
+    this.ready = this.init();
     this.ready.catch(() => undefined);
   }
 
-  private async init(url: string): Promise<void> {
+  private async init(): Promise<void> {
     const c = await this.pool.connect();
     try {
       await c.query('SELECT pg_advisory_lock(hashtext(current_schema() || \'.evt_schema\'))');
@@ -130,7 +130,6 @@ class PgStore implements LedgerStore {
       const s = await c.query('SELECT current_schema() AS s');
       this.channel = `plexus_evt_${String(s.rows[0].s)}`.slice(0, 63);
     } finally { c.release(); }
-    void url;
   }
 
   private q: Q = async (text, values) => { await this.ready; return this.pool.query(text, values); };
