@@ -107,6 +107,8 @@ export interface LedgerStore {
   lastEventId(): Promise<number>;
   eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   listRecs(top: string): Promise<Rec[]>;
+  /** Run fn so that a throw undoes only its own writes (SAVEPOINT); enables group commit. */
+  savepoint?<T>(fn: () => Promise<T>): Promise<T>;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
@@ -122,6 +124,8 @@ export interface LedgerOptions {
 }
 
 const PAGE = 1000;
+/** Most publishes one group commit takes (SQLite). */
+const GROUP_COMMIT_MAX = 256;
 
 function randomTid(): string {
   const b = new Uint8Array(12);
@@ -263,6 +267,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
   }
 
   async publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
+    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
     this.checkActs(input.acts);
     if (this.store.publish) {
       const fast = this.store.publish.bind(this.store);
@@ -271,42 +276,71 @@ export class StoreLedger implements Publisher, LocalPublisher {
         return { rev: evs.rev!, evs: [...evs] };
       });
     }
-    return this.serial(() => this.store.tx(async (r, write) => {
-      if (input.tid !== undefined) {
-        const had = await r.auditByTid(input.tid);
-        if (had !== undefined) throw new PlexusError('DUPLICATE', `transaction ${input.tid} was already published`, { detail: { tid: input.tid, rev: had } });
-      }
-      const last = await r.maxRev();
-      const base = input.base ?? ZERO_TIME;
-      if (base > last) throw new PlexusError('INVALID_TRANS', 'sanity check publish future base revision');
-      const t = this.clock();
-      const rev = nextRev(last, t);
-      if (base !== ZERO_TIME && base < last) {
-        const seen = new Set<string>();
-        for (const a of input.acts) {
-          const k = sigKey(a);
-          if (seen.has(k)) continue;
-          seen.add(k);
-          if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) {
-            throw new PlexusError('CONFLICT', `${a.top} ${a.key} changed after base revision`, { detail: { top: a.top, key: a.key } });
-          }
+    if (this.store.savepoint) {
+      // group commit: publishes queued while a commit is running share the next one (each in a savepoint)
+      return new Promise<PublishResult>((resolve, reject) => {
+        this.queued.push({ input, opts, resolve, reject });
+        if (this.queued.length === 1) void this.serial(() => this.drain()).catch(() => undefined);
+      });
+    }
+    return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
+  }
+
+  private queued: Array<{ input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
+
+  private async drain(): Promise<void> {
+    const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+    if (!batch.length) return;
+    const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+    try {
+      await this.store.tx(async (r, write) => {
+        for (const p of batch) {
+          try { results.push({ ok: true, v: await this.store.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
+        }
+      }, batch.length === 1 ? { sigs: batch[0]!.input.acts } : undefined);
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+  }
+
+  /** One publish inside an open store transaction. */
+  private async publishIn(r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>, input: TransInput, opts: PublishOptions): Promise<PublishResult> {
+    if (input.tid !== undefined) {
+      const had = await r.auditByTid(input.tid);
+      if (had !== undefined) throw new PlexusError('DUPLICATE', `transaction ${input.tid} was already published`, { detail: { tid: input.tid, rev: had } });
+    }
+    const last = await r.maxRev();
+    const base = input.base ?? ZERO_TIME;
+    if (base > last) throw new PlexusError('INVALID_TRANS', 'sanity check publish future base revision');
+    const t = this.clock();
+    const rev = nextRev(last, t);
+    if (base !== ZERO_TIME && base < last) {
+      const seen = new Set<string>();
+      for (const a of input.acts) {
+        const k = sigKey(a);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) {
+          throw new PlexusError('CONFLICT', `${a.top} ${a.key} changed after base revision`, { detail: { top: a.top, key: a.key } });
         }
       }
-      const ov = new Overlay(r);
-      await ov.prefetch(input.acts);
-      for (const a of input.acts) await ov.apply(a, rev);
-      const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
-      if (input.usr) audit.usr = input.usr;
-      if (input.extra !== undefined) audit.extra = input.extra;
-      if (input.tid !== undefined) audit.tid = input.tid;
-      const evs = await write({
-        events: input.acts.map((a) => ({ rev, ...copyAct(a) })),
-        audit,
-        recs: ov.batch(),
-        hubRev: rev,
-      });
-      return { rev, evs };
-    }, { sigs: input.acts }));
+    }
+    const ov = new Overlay(r);
+    await ov.prefetch(input.acts);
+    for (const a of input.acts) await ov.apply(a, rev);
+    const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
+    if (input.usr) audit.usr = input.usr;
+    if (input.extra !== undefined) audit.extra = input.extra;
+    if (input.tid !== undefined) audit.tid = input.tid;
+    const evs = await write({
+      events: input.acts.map((a) => ({ rev, ...copyAct(a) })),
+      audit,
+      recs: ov.batch(),
+      hubRev: rev,
+    });
+    return { rev, evs };
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {

@@ -36,6 +36,7 @@ class SqliteStore implements LedgerStore {
     const p = (s: string) => this.db.prepare(s);
     this.q = {
       begin: p('BEGIN IMMEDIATE'), commit: p('COMMIT'), rollback: p('ROLLBACK'),
+      save: p('SAVEPOINT evt_pub'), release: p('RELEASE evt_pub'), undo: p('ROLLBACK TO evt_pub'),
       // revisions increase with ids in every ledger (publish computes them under the write lock; a
       // replica applies hub events in hub id order), so the latest is the last row's and a revision
       // bound is found by binary search over ids: no index on rev to maintain on every append
@@ -89,6 +90,19 @@ class SqliteStore implements LedgerStore {
       return out;
     } catch (err) {
       if (this.db.inTransaction) this.q.rollback.run();
+      throw err;
+    }
+  }
+
+  async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    this.q.save.run();
+    try {
+      const out = await fn();
+      this.q.release.run();
+      return out;
+    } catch (err) {
+      this.q.undo.run();
+      this.q.release.run();
       throw err;
     }
   }

@@ -129,6 +129,21 @@ export function ledgerConformance(name: string, make: MakeLedger, done: () => Pr
       assert.equal(await l.lastEventId(), 2100);
     });
 
+    it('concurrent publishes: failures among them leave nothing, the others commit', async () => {
+      const l = await L();
+      await l.publish({ tid: 'old', acts: [{ top: 'g', key: 'x', cmd: 'new', arg: {} }] });
+      const outcomes = await Promise.allSettled([
+        l.publish({ acts: [{ top: 'g', key: '1', cmd: 'new', arg: { v: 1 } }] }),
+        l.publish({ acts: [{ top: 'g', key: '2', cmd: 'new', arg: {} }, { top: 'g', key: 'missing', cmd: 'mod', arg: { v: 1 } }] }),
+        l.publish({ tid: 'old', acts: [{ top: 'g', key: '3', cmd: 'new', arg: {} }] }),
+        l.publish({ acts: [{ top: 'g', key: '1', cmd: 'mod', arg: { v: 2 } }] }),
+        l.publish({ acts: [{ top: 'g', key: '1', cmd: 'new', arg: { v: 3 } }] }),
+      ]);
+      assert.deepEqual(outcomes.map((o) => o.status === 'fulfilled' ? 'ok' : (o.reason as { code: string }).code), ['ok', 'NOT_FOUND', 'DUPLICATE', 'ok', 'CONFLICT']);
+      assert.deepEqual((await l.list('g')).map((x) => [x.key, x.data]), [['1', { v: 2 }], ['x', {}]]);
+      assert.equal((await all(l.events(ZERO_TIME))).length, 3);
+    });
+
     it('concurrent publishes get distinct increasing revisions', async () => {
       const l = await L();
       clockNow = T0;

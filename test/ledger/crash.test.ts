@@ -15,12 +15,16 @@ const WRITER = `
 const [kind, target] = process.argv.slice(-2);
 const mod = await import(kind === 'sqlite' ? './src/ledger/sqlite.ts' : './src/ledger/postgres.ts');
 const l = kind === 'sqlite' ? new mod.SqliteLedger(target) : new mod.PgLedger(target);
-for (let i = 0; ; i++) {
+const one = (i) => {
   const acts = [];
   for (let j = 0; j < ${ACTS}; j++) acts.push({ top: 'crash', key: String(i * ${ACTS} + j), cmd: 'new', arg: { i, j, pad: 'x'.repeat(2000) } });
   if (i > 0) acts.push({ top: 'crash', key: 'counter', cmd: 'mod', arg: { i } }); else acts.push({ top: 'crash', key: 'counter', cmd: 'new', arg: { i } });
-  const r = await l.publish({ acts, tid: 'w' + i });
-  process.stdout.write(r.rev + '\\n');
+  return l.publish({ acts, tid: 'w' + i });
+};
+// four publishes in flight at a time (SQLite commits them as one group)
+for (let i = 0; ; i += 4) {
+  const rs = await Promise.all([one(i), one(i + 1), one(i + 2), one(i + 3)]);
+  for (const r of rs) process.stdout.write(r.rev + '\\n');
 }
 `;
 
