@@ -32,6 +32,29 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       const items = {};
       at(path).map().once((data, key) => { items[key] = strip(data); });
       setTimeout(() => out({ id, items }), cmd.wait ?? 1000);
+    } else if (op === 'bench-put') {
+      // fire n single-field puts at once; report when all are acked (or after 60 s with the count)
+      const t0 = Date.now();
+      let acked = 0, done = false;
+      const finish = () => { if (!done) { done = true; out({ id, acked, ms: Date.now() - t0 }); } };
+      const ref = gun.get(cmd.soul);
+      for (let i = 0; i < cmd.n; i++) ref.get('f' + i).put(i, () => { if (++acked === cmd.n) finish(); });
+      setTimeout(finish, cmd.timeoutMs ?? 60000);
+    } else if (op === 'bench-nodes' || op === 'bench-read') {
+      // write (or read with once) n distinct small nodes, at most `inflight` at a time
+      const t0 = Date.now();
+      let started = 0, finished = 0, ok = 0, done = false;
+      const finish = () => { if (!done) { done = true; out({ id, ok, ms: Date.now() - t0 }); } };
+      const next = () => {
+        while (!done && started < cmd.n && started - finished < cmd.inflight) {
+          const i = started++;
+          const cb = (x) => { finished++; if (op === 'bench-nodes' ? !x.err : x && x.n !== undefined) ok++; if (finished === cmd.n) finish(); else next(); };
+          if (op === 'bench-nodes') gun.get(cmd.prefix + (cmd.start + i)).put({ name: 'item ' + i, n: i, tag: 'bench' }, cb);
+          else gun.get(cmd.prefix + ((i * 7919) % cmd.of)).once(cb, { wait: 0 });
+        }
+      };
+      next();
+      setTimeout(finish, cmd.timeoutMs);
     } else if (op === 'exit') {
       out({ id, ok: true });
       setTimeout(() => process.exit(0), 10);

@@ -62,6 +62,18 @@ export class GunPeer {
     this.#subs.set(id, cb);
     await this.#call({ op: 'on', path });
   }
+  /** Fire n acked puts at once (bench); returns how many were acked and the time. */
+  async benchPut(soul: string, n: number, timeoutMs = 60_000): Promise<{ acked: number; ms: number }> {
+    const r = await this.#call({ op: 'bench-put', soul, n, timeoutMs }, timeoutMs + 5000);
+    return { acked: r.acked as number, ms: r.ms as number };
+  }
+  /** Write (or read with once) n distinct small nodes `${prefix}${i}`, `inflight` at a time (bench). */
+  async benchNodes(op: 'bench-nodes' | 'bench-read', o: { prefix: string; n: number; start?: number; of?: number; inflight?: number; timeoutMs: number }): Promise<{ ok: number; ms: number }> {
+    const r = await this.#call({ op, start: 0, of: o.n, inflight: 500, ...o }, o.timeoutMs + 10_000);
+    return { ok: r.ok as number, ms: r.ms as number };
+  }
+  /** The child's process id (bench: memory). */
+  get pid(): number | undefined { return this.#p.pid; }
   async close(): Promise<void> {
     if (this.#p.exitCode === null) {
       const exited = new Promise((r) => this.#p.once('exit', r));
@@ -73,7 +85,7 @@ export class GunPeer {
 }
 
 /** A real gun relay (AXE + radisk defaults) in a child process. */
-export async function startGunRelay(): Promise<{ url: string; close(): Promise<void> }> {
+export async function startGunRelay(): Promise<{ url: string; pid: number; close(): Promise<void> }> {
   const dir = tmpDir('gunrelay-');
   const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -83,6 +95,7 @@ export async function startGunRelay(): Promise<{ url: string; close(): Promise<v
   });
   return {
     url: `http://127.0.0.1:${port}/gun`,
+    pid: p.pid!,
     async close() {
       if (p.exitCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; }
       dir.rm();
