@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { coalesceWrites } from '../../src/bus/transport/amqp.js';
+import { AckBatcher, coalesceWrites } from '../../src/bus/transport/amqp.js';
 import { AMQP_URL, amqpTestNetwork } from './amqp-helpers.js';
 
 describe('bus on RabbitMQ: write coalescing', () => {
@@ -62,5 +62,84 @@ describe('bus on RabbitMQ: many concurrent calls', () => {
         assert.ok(v.from.startsWith((i % 2 ? a : b).id + '@'), `call ${i} came from ${v.from}`);
       }
     });
+  });
+});
+
+describe('bus AMQP ack batching (AckBatcher against a model of the broker)', () => {
+  function rng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32; };
+  }
+
+  it('every delivery is settled exactly as the peer asked, a multiple ack never covers an unanswered one (200 random cases)', async () => {
+    const seed = Number(process.env.SEED ?? Date.now() % 1e9);
+    console.log(`ack batching seed ${seed}`);
+    const r = rng(seed);
+    for (let c = 0; c < 200; c++) {
+      // the broker's view of one channel: unacked ack-mode deliveries; what happened to each tag
+      const unacked = new Set<number>();
+      const outcome = new Map<number, string>();
+      const wanted = new Map<number, string>();
+      const answered = new Set<number>();
+      const frames: string[] = [];
+      const ch = {
+        ack(m: { fields: { deliveryTag: number } }, allUpTo = false) {
+          const t = m.fields.deliveryTag;
+          assert.ok(unacked.has(t), `case ${c}: ack of unknown delivery tag ${t} (PRECONDITION_FAILED)`);
+          frames.push(`ack ${t}${allUpTo ? '+' : ''}`);
+          for (const u of [...unacked]) if (u === t || (allUpTo && u < t)) {
+            assert.ok(answered.has(u), `case ${c}: tag ${u} acked before its handler answered`);
+            unacked.delete(u); outcome.set(u, 'ack');
+          }
+        },
+        reject(m: { fields: { deliveryTag: number } }, requeue = true) {
+          const t = m.fields.deliveryTag;
+          assert.ok(unacked.has(t), `case ${c}: reject of unknown delivery tag ${t}`);
+          frames.push(`reject ${t}`);
+          unacked.delete(t); outcome.set(t, requeue ? 'requeue' : 'drop');
+        },
+      };
+      const b = new AckBatcher(ch);
+      const n = 1 + Math.floor(r() * 40);
+      const open: number[] = [];
+      let tag = 0;
+      for (let i = 0; i < n; i++) {
+        tag++;
+        if (r() < 0.2) continue; // a noAck delivery (responses) on the same channel: not tracked
+        unacked.add(tag); b.track(tag); open.push(tag);
+        // settle some open deliveries in random order, sometimes flushing (= end of a turn)
+        while (open.length && r() < 0.5) {
+          const t = open.splice(Math.floor(r() * open.length), 1)[0]!;
+          answered.add(t);
+          const x = r();
+          if (x < 0.7) { wanted.set(t, 'ack'); b.ack(t); if (r() < 0.1) b.ack(t); }
+          else { const rq = x < 0.85; wanted.set(t, rq ? 'requeue' : 'drop'); b.reject(t, rq); }
+          if (r() < 0.3) b.flush();
+        }
+      }
+      for (const t of open) { answered.add(t); wanted.set(t, 'ack'); b.ack(t); }
+      await new Promise((res) => queueMicrotask(() => res(undefined))); // the scheduled flush
+      b.flush();
+      assert.equal(unacked.size, 0, `case ${c}: left unacked: ${[...unacked]}`);
+      assert.deepEqual(outcome, wanted, `case ${c}: frames ${frames.join(', ')}`);
+      assert.equal(b.outstanding, 0);
+    }
+  });
+
+  it('acks of one turn go as one multiple ack', async () => {
+    const frames: string[] = [];
+    const b = new AckBatcher({ ack: (m, all) => frames.push(`ack ${m.fields.deliveryTag}${all ? '+' : ''}`), reject: () => assert.fail() });
+    for (let t = 1; t <= 50; t++) b.track(t);
+    for (let t = 50; t >= 1; t--) b.ack(t);
+    await Promise.resolve();
+    assert.deepEqual(frames, ['ack 50+']);
+    // an older delivery still being handled: the newer ones are acked one by one, then it alone
+    for (let t = 51; t <= 53; t++) b.track(t);
+    b.ack(53); b.ack(52);
+    await Promise.resolve();
+    assert.deepEqual(frames.slice(1), ['ack 53', 'ack 52']);
+    b.ack(51);
+    await Promise.resolve();
+    assert.deepEqual(frames.slice(3), ['ack 51+']);
   });
 });

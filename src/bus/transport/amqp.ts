@@ -80,6 +80,122 @@ export function publishOptions(m: WireMessage): Record<string, unknown> {
   return o;
 }
 
+/** The part of an amqplib channel the ack batcher uses. */
+interface AckChannel {
+  ack(m: { fields: { deliveryTag: number } }, allUpTo?: boolean): void;
+  reject(m: { fields: { deliveryTag: number } }, requeue?: boolean): void;
+}
+
+const PENDING = 0, ACKED = 1, SENT = 2;
+
+/**
+ * The acks of one consuming channel, sent at the end of the current microtask batch instead of one
+ * Basic.Ack frame each: all deliveries acked in a turn that are the oldest outstanding ones go as ONE
+ * `multiple` ack (up to the newest of them), the rest (an older delivery still being handled) one by
+ * one. Nothing is held back past the turn (the frames leave in the same socket write as before), a
+ * `multiple` ack never covers a delivery whose handler has not answered, and a reject first flushes the
+ * acks called before it, so the broker sees acks and rejects in the order the peer made them.
+ */
+export class AckBatcher {
+  /** Delivery tags of this channel's ack-mode deliveries, ascending; `head` = oldest still tracked. */
+  private tags: number[] = [];
+  private head = 0;
+  private readonly state = new Map<number, number>();
+  private acked: number[] = [];
+  private scheduled = false;
+  private readonly flushNow = (): void => this.flush();
+
+  constructor(private readonly ch: AckChannel, private readonly live: () => boolean = () => true) {}
+
+  /** A delivery that will be acked or rejected (deliveries of noAck consumers are not tracked). */
+  track(tag: number): void {
+    this.tags.push(tag);
+    this.state.set(tag, PENDING);
+  }
+
+  ack(tag: number): void {
+    if (this.state.get(tag) !== PENDING) return;
+    this.state.set(tag, ACKED);
+    this.acked.push(tag);
+    if (!this.scheduled) { this.scheduled = true; queueMicrotask(this.flushNow); }
+  }
+
+  reject(tag: number, requeue: boolean): void {
+    if (this.state.get(tag) !== PENDING) return;
+    this.flush();
+    this.state.set(tag, SENT);
+    if (this.live()) this.send(() => this.ch.reject({ fields: { deliveryTag: tag } }, requeue));
+  }
+
+  /** A channel closed meanwhile throws: the broker requeues what was not acked, nothing to do. */
+  private send(f: () => void): void {
+    try { f(); } catch { /* channel closed */ }
+  }
+
+  /** Number of tracked deliveries not yet settled on the wire (for tests). */
+  get outstanding(): number { let n = 0; for (const v of this.state.values()) if (v !== SENT) n++; return n; }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.acked.length === 0) return;
+    const acked = this.acked;
+    this.acked = [];
+    // the oldest tracked deliveries that are all settled: one multiple ack up to the newest acked one
+    let upTo = -1;
+    while (this.head < this.tags.length) {
+      const t = this.tags[this.head]!;
+      const st = this.state.get(t);
+      if (st === PENDING) break;
+      if (st === ACKED) upTo = t;
+      this.state.delete(t);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.tags.length) { this.tags = this.tags.slice(this.head); this.head = 0; }
+    const live = this.live();
+    if (upTo >= 0 && live) this.send(() => this.ch.ack({ fields: { deliveryTag: upTo } }, true));
+    // acked behind an older delivery that is still being handled: one by one
+    for (const t of acked) {
+      if (this.state.get(t) !== ACKED) continue;
+      this.state.set(t, SENT);
+      if (live) this.send(() => this.ch.ack({ fields: { deliveryTag: t } }, false));
+    }
+  }
+}
+
+/** A delivery from amqplib, settled through the channel's AckBatcher (none for noAck consumers). */
+class AmqpDelivery implements Delivery {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly properties: Delivery['properties'];
+  readonly body: Uint8Array;
+  readonly redelivered: boolean;
+  private readonly tag: number;
+  private settled = false;
+
+  constructor(m: ConsumeMessage, private readonly acks: AckBatcher | undefined) {
+    this.exchange = m.fields.exchange;
+    this.routingKey = m.fields.routingKey;
+    // amqplib's properties object has exactly rinq's field names (absent ones undefined)
+    this.properties = m.properties as unknown as Delivery['properties'];
+    this.body = m.content;
+    this.redelivered = m.fields.redelivered;
+    this.tag = m.fields.deliveryTag;
+    acks?.track(this.tag);
+  }
+
+  ack(): void {
+    if (this.settled) return;
+    this.settled = true;
+    try { this.acks?.ack(this.tag); } catch { /* channel closed meanwhile: the broker requeues */ }
+  }
+
+  reject(requeue: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    try { this.acks?.reject(this.tag, requeue); } catch { /* channel closed meanwhile */ }
+  }
+}
+
 /** One peer's connection to RabbitMQ. */
 export class AmqpTransport implements Transport {
   readonly peerId: PeerId;
@@ -89,6 +205,7 @@ export class AmqpTransport implements Transport {
   private ctl: Channel | undefined;
   private pub: Channel | undefined;
   private cons: Channel | undefined;
+  private acks: AckBatcher | undefined;
   private sink: TransportSink | undefined;
   private generation = 0;
   private closing = false;
@@ -149,7 +266,7 @@ export class AmqpTransport implements Transport {
     if (gen !== this.generation || this.closing) return;
     this.up = false;
     this.generation++;
-    this.conn = this.ctl = this.pub = this.cons = undefined;
+    this.conn = this.ctl = this.pub = this.cons = this.acks = undefined;
     this.declared.clear();
     this.sink?.status?.('down', err);
     if (this.opts.reconnect === false) { this.sink?.status?.('failed', err ?? new Error('connection closed')); return; }
@@ -179,7 +296,7 @@ export class AmqpTransport implements Transport {
   private async teardown(): Promise<void> {
     const conn = this.conn;
     this.generation++;
-    this.conn = this.ctl = this.pub = this.cons = undefined;
+    this.conn = this.ctl = this.pub = this.cons = this.acks = undefined;
     if (conn) await conn.close().catch(() => {});
   }
 
@@ -198,47 +315,28 @@ export class AmqpTransport implements Transport {
     cons.on('close', () => this.onChannelClose(gen));
     await cons.prefetch(prefetch);
     this.cons = cons;
+    const acks = new AckBatcher(cons, () => gen === this.generation);
+    this.acks = acks;
     const req = `${this.short}.req`, rsp = `${this.short}.rsp`, ntf = `${this.short}.ntf`;
     await ctl.assertQueue(req, { durable: false, autoDelete: false, exclusive: true, arguments: { 'x-max-priority': PRIORITY_COUNT } });
     await ctl.assertQueue(rsp, { durable: false, autoDelete: false, exclusive: true });
     await ctl.bindQueue(rsp, 'cmd.rsp', `${this.full}.*`);
     // responses are consumed without acks: they are for this peer only, a late one is dropped anyway
-    await cons.consume(rsp, (m) => this.deliver(gen, cons, 'response', m, true), { consumerTag: rsp, noAck: true, exclusive: true });
+    await cons.consume(rsp, (m) => this.deliver(gen, undefined, 'response', m), { consumerTag: rsp, noAck: true, exclusive: true });
     await ctl.assertQueue(ntf, { durable: false, autoDelete: false, exclusive: true });
-    await cons.consume(ntf, (m) => this.deliver(gen, cons, 'notification', m), { consumerTag: ntf, noAck: false, exclusive: true });
+    await cons.consume(ntf, (m) => this.deliver(gen, acks, 'notification', m), { consumerTag: ntf, noAck: false, exclusive: true });
     for (const ns of this.ntfNamespaces) await this.bindNtf(ns);
     if (this.serving) {
       await ctl.bindQueue(req, 'cmd.uc', this.full);
-      await cons.consume(req, (m) => this.deliver(gen, cons, 'request', m), { consumerTag: req, noAck: false, exclusive: true });
+      await cons.consume(req, (m) => this.deliver(gen, acks, 'request', m), { consumerTag: req, noAck: false, exclusive: true });
       for (const ns of this.listening) await this.consumeNamespace(ns);
     }
     this.up = true;
   }
 
-  private deliver(gen: number, ch: Channel, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null, autoAck = false): void {
+  private deliver(gen: number, acks: AckBatcher | undefined, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null): void {
     if (!m || gen !== this.generation || !this.sink) return; // consumer cancelled by the broker
-    let settled = false;
-    const settle = (f: () => void): void => {
-      if (settled) return;
-      settled = true;
-      if (gen !== this.generation || autoAck) return; // channel gone: the broker already requeued it
-      try { f(); } catch { /* channel closed meanwhile */ }
-    };
-    const p = m.properties as unknown as Record<string, unknown>;
-    const d: Delivery = {
-      exchange: m.fields.exchange,
-      routingKey: m.fields.routingKey,
-      properties: {
-        messageId: p.messageId, correlationId: p.correlationId, type: p.type, replyTo: p.replyTo,
-        priority: p.priority, expiration: p.expiration, deliveryMode: p.deliveryMode,
-        headers: (p.headers ?? undefined) as Record<string, unknown> | undefined,
-      },
-      body: m.content,
-      redelivered: m.fields.redelivered,
-      ack: () => settle(() => ch.ack(m)),
-      reject: (requeue) => settle(() => ch.reject(m, requeue)),
-    };
-    this.sink[kind](d);
+    this.sink[kind](new AmqpDelivery(m, acks));
   }
 
   private ready(): { ctl: Channel; cons: Channel; pub: Channel } {
@@ -257,12 +355,12 @@ export class AmqpTransport implements Transport {
   }
 
   private async consumeNamespace(ns: string): Promise<void> {
-    const ctl = this.ctl, cons = this.cons;
-    if (!ctl || !cons) throw new PlexusError('UNAVAILABLE', 'broker connection is down (reconnecting)');
+    const ctl = this.ctl, cons = this.cons, acks = this.acks;
+    if (!ctl || !cons || !acks) throw new PlexusError('UNAVAILABLE', 'broker connection is down (reconnecting)');
     const gen = this.generation;
     await ctl.bindQueue(`${this.short}.req`, 'cmd.mc', ns);
     const q = await this.declareBalanced(ctl, ns);
-    await cons.consume(q, (m) => this.deliver(gen, cons, 'request', m), { consumerTag: q, noAck: false, exclusive: false });
+    await cons.consume(q, (m) => this.deliver(gen, acks, 'request', m), { consumerTag: q, noAck: false, exclusive: false });
   }
 
   async listen(ns: string): Promise<void> {
@@ -339,7 +437,7 @@ export class AmqpTransport implements Transport {
     this.up = false;
     this.generation++;
     if (conn) await conn.close().catch(() => {});
-    this.conn = this.ctl = this.pub = this.cons = undefined;
+    this.conn = this.ctl = this.pub = this.cons = this.acks = undefined;
   }
 }
 
