@@ -3,7 +3,7 @@
 // Run: node --import tsx bench/bus.ts   (env PLEXUS_TEST_AMQP; BENCH_SECONDS per measurement, default 2;
 // BENCH_ROUNDS, default 3: every level is measured ROUNDS times, the three clients interleaved, and the
 // medians are reported (the machine is shared, single runs vary a lot); BENCH_LEVELS e.g. "1,256";
-// BENCH_ONLY=plexus measures plexus alone, for profiling with --cpu-prof; BENCH_CALLS=n makes each
+// BENCH_ONLY=plexus|amqplib|rinq measures that client alone, for profiling with --cpu-prof; BENCH_CALLS=n makes each
 // measurement exactly n calls after n/4 warm-up calls instead of BENCH_SECONDS, to compare CPU/call)
 import amqp from 'amqplib';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -177,18 +177,18 @@ const rows: string[] = [];
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const med = (rs: Result[]): Result => ({ callsPerSec: median(rs.map((r) => r.callsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)), brokerUs: median(rs.map((r) => r.brokerUs)) });
 const nan: Result = { callsPerSec: NaN, p50: NaN, p99: NaN, cpuUs: NaN, brokerUs: NaN };
-const base = ONLY ? undefined : await baseline();
-const raw = ONLY ? undefined : await rinqTopology();
-const plx = await plexus();
+const base = !ONLY || ONLY === 'amqplib' ? await baseline() : undefined;
+const raw = !ONLY || ONLY === 'rinq' ? await rinqTopology() : undefined;
+const plx = !ONLY || ONLY === 'plexus' ? await plexus() : undefined;
 try {
   for (const c of LEVELS) {
     const bs: Result[] = [], rs: Result[] = [], ps: Result[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       if (base) bs.push(await measure(c, base.call));
       if (raw) rs.push(await measure(c, raw.call));
-      ps.push(await measure(c, plx.call));
+      if (plx) ps.push(await measure(c, plx.call));
     }
-    const b = bs.length ? med(bs) : nan, r = rs.length ? med(rs) : nan, p = med(ps);
+    const b = bs.length ? med(bs) : nan, r = rs.length ? med(rs) : nan, p = ps.length ? med(ps) : nan;
     const each = (xs: Result[]) => xs.map((x) => x.callsPerSec.toFixed(0)).join('/');
     console.log(`concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`);
     console.log(`                 amqplib on rinq's topology ${fmt(r)} | plexus/that ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x`);
@@ -196,7 +196,7 @@ try {
     rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x | ${r.callsPerSec.toFixed(0)} | ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x |`);
   }
 } finally {
-  await plx.close();
+  await plx?.close();
   await raw?.close();
   await base?.close();
 }
