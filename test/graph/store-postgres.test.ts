@@ -25,7 +25,7 @@ describe('postgres graph store: NOTIFY', () => {
       await b.listening();
       await a.put([{ soul: 's', field: 'f', value: 1, state: 1 }, { soul: 's', field: 'g', value: 1, state: 1 }], 1e13);
       await b.put([{ soul: 's', field: 'h', value: 1, state: 1 }], 1e13); // own change: not heard
-      for (let i = 0; i < 100 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 500 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(heard.sort(), ['s.f', 's.g']);
       await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).put([{ soul: 'c', field: 'x', value: i, state: 100 + (i % 5) }], 1e13)));
       const v = await a.getField('c', 'x');

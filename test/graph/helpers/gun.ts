@@ -75,7 +75,7 @@ export class GunPeer {
   /** The child's process id (bench: memory). */
   get pid(): number | undefined { return this.#p.pid; }
   async close(): Promise<void> {
-    if (this.#p.exitCode === null) {
+    if (this.#p.exitCode === null && this.#p.signalCode === null) {
       const exited = new Promise((r) => this.#p.once('exit', r));
       this.#p.kill('SIGKILL');
       await exited;
@@ -97,7 +97,7 @@ export async function startGunRelay(): Promise<{ url: string; pid: number; close
     url: `http://127.0.0.1:${port}/gun`,
     pid: p.pid!,
     async close() {
-      if (p.exitCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; }
+      if (p.exitCode === null && p.signalCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; }
       dir.rm();
     },
   };
