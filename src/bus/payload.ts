@@ -19,6 +19,29 @@ const codec = new Encoder({
   useTag259ForMaps: false,
 } as ConstructorParameters<typeof Encoder>[0]);
 
+/**
+ * cbor-x renames a decoded `__proto__` key to `__proto_` (its guard against prototype pollution), which
+ * would silently change a peer's data. Bodies holding that key (rare, found by a byte search for the CBOR
+ * text string) go through a Map-decoding codec instead, and every object is built with own properties.
+ */
+const mapCodec = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0]);
+const PROTO_KEY = new Uint8Array([0x69, ...new TextEncoder().encode('__proto__')]);
+
+function holdsProtoKey(b: Uint8Array): boolean {
+  const n = PROTO_KEY.length;
+  outer: for (let i = b.indexOf(0x69); i >= 0 && i + n <= b.length; i = b.indexOf(0x69, i + 1)) {
+    for (let j = 1; j < n; j++) if (b[i + j] !== PROTO_KEY[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** `o[k] = v` that creates an own property even for `__proto__` (instead of replacing the prototype). */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
 const EMPTY = new Uint8Array(0);
 const INT32_MIN = -0x8000_0000, UINT32_MAX = 0xffff_ffff;
 
@@ -39,11 +62,11 @@ function normalise(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(normalise);
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v) o[String(k)] = normalise(x);
+    for (const [k, x] of v) setOwn(o, String(k), normalise(x));
     return o;
   }
   const o: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) o[k] = normalise((v as Record<string, unknown>)[k]);
+  for (const k of Object.keys(v)) setOwn(o, k, normalise((v as Record<string, unknown>)[k]));
   return o;
 }
 
@@ -66,12 +89,26 @@ export function decodePayload(bytes: Uint8Array): PayloadValue {
   if (bytes.length > BUS_MAX_PAYLOAD_BYTES) throw new PlexusError('TOO_LARGE', `payload is ${bytes.length} bytes, over BUS_MAX_PAYLOAD_BYTES (${BUS_MAX_PAYLOAD_BYTES})`);
   let values: unknown[];
   try {
-    values = codec.decodeMultiple(bytes) as unknown[];
+    values = holdsProtoKey(bytes)
+      ? (mapCodec.decodeMultiple(bytes) as unknown[]).map(mapsToObjects)
+      : codec.decodeMultiple(bytes) as unknown[];
   } catch (err) {
     throw new PlexusError('BAD_REQUEST', `invalid CBOR payload: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!Array.isArray(values) || values.length !== 1) throw new PlexusError('BAD_REQUEST', 'invalid CBOR payload: expected exactly one data item');
   return bigToNumber(values[0]);
+}
+
+/** Maps (from `mapCodec`) as plain objects with own properties; Go map keys that are not strings become their string form. */
+function mapsToObjects(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map(mapsToObjects);
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) setOwn(o, String(k), mapsToObjects(x));
+    return o;
+  }
+  return v;
 }
 
 function bigToNumber(v: unknown): unknown {

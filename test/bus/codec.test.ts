@@ -89,6 +89,15 @@ describe('bus payloads (CBOR as rinq-go writes it)', () => {
   it('rejects oversized payloads with TOO_LARGE', () => {
     assert.throws(() => encodePayload('x'.repeat(1024 * 1024 + 1)), (e) => isPlexusError(e, 'TOO_LARGE'));
   });
+  it('keeps a `__proto__` key as an own field both ways (cbor-x alone renames it)', () => {
+    const v = JSON.parse('{"__proto__":{"x":1},"a":[{"__proto__":null}]}') as Record<string, unknown>;
+    const back = decodePayload(encodePayload(v)) as Record<string, unknown>;
+    assert.deepEqual(back, v);
+    assert.equal(Object.getPrototypeOf(back), Object.prototype);
+    assert.deepEqual(Object.keys(back), ['__proto__', 'a']);
+    assert.deepEqual(decodePayload(bytes('a1 69 5f5f70726f746f5f5f f6')), JSON.parse('{"__proto__":null}'));
+    assert.deepEqual(decodePayload(bytes('a1 68 5f5f70726f746f5f f6')), { __proto_: null }); // a real `__proto_` stays itself
+  });
   it(`round-trips random JSON values (seed ${seed})`, () => {
     fc.assert(fc.property(fc.jsonValue(), (v) => {
       const norm = JSON.parse(JSON.stringify(v)) as unknown; // -0 and the like as JSON sees them
