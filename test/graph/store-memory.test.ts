@@ -6,7 +6,7 @@ import { graphStoreConformance } from '../conformance/graph-store.js';
 graphStoreConformance('memory', async () => {
   const store = new MemoryGraphStore();
   return { store, cleanup: async () => store.close() };
-});
+}, { sharedData: false });
 
 describe('memory graph store: max age', () => {
   it('forgets fields whose state is older than maxAgeMs', async () => {

@@ -1,6 +1,5 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,7 +14,7 @@ import { join } from 'node:path';
 const CHROMIUM = process.env.PLEXUS_CHROMIUM ?? '/usr/bin/chromium';
 
 /** plexus/ledger bundled for the browser and run in chromium: a satellite on a memory ledger works offline and converges. */
-describe('plexus/ledger in a browser (chromium)', { skip: existsSync(CHROMIUM) ? false : `no chromium at ${CHROMIUM}` }, () => {
+describe('plexus/ledger in a browser (chromium)', () => {
   let browser: Browser, page: Page, web: Server, srv: PlexusServer, port = 0;
   const d = tmpDir();
   const start = () => startServer({ port, dataDir: d.path, logLevel: 'silent', mounts: [createLedgerMount({ batchMs: 20 })] });
