@@ -1,6 +1,6 @@
 /**
- * Load and soak of `plexus serve`: N concurrent WebSocket clients on loopback — half graph clients on
- * /gun (gun's wire protocol), half ledger hub clients on /evt (plexus's connectHub) — writing and reading
+ * Load and soak of `plexus serve`: N concurrent WebSocket clients on loopback — half real gun clients
+ * (npm gun, in child processes) on /gun, half ledger hub clients on /evt (plexus's connectHub) — writing and reading
  * for a fixed time, then every acked write is read back. Prints errors, lost writes, latency
  * percentiles and the server's RSS over time; checks RSS at the end is within 20% of RSS after warm-up.
  *
@@ -8,6 +8,7 @@
  *   PLEXUS_BENCH_CLIENTS=100 PLEXUS_BENCH_SECONDS=10 node --import tsx bench/server.ts
  */
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +22,13 @@ const WARMUP_S = Math.min(15, Math.max(2, Math.round(SECONDS / 4)));
 /** Writes per second per client (each client waits for its ack before the next write). */
 const RATE = Number(process.env.PLEXUS_BENCH_RATE ?? 2);
 const TOKEN = 'bench-token-123';
-/** /gun clients: plexus's Graph client (default) or raw gun wire messages (PLEXUS_BENCH_GUN=wire). */
-const GUN_KIND = process.env.PLEXUS_BENCH_GUN === 'wire' ? 'wire' : 'graph';
+/**
+ * /gun clients: real gun clients from npm (default; PLEXUS_BENCH_GUN=gun; 50 per child process),
+ * plexus's Graph client (PLEXUS_BENCH_GUN=graph) or raw gun wire messages (PLEXUS_BENCH_GUN=wire).
+ */
+const GUN_KIND = (['graph', 'wire'] as const).find((k) => k === process.env.PLEXUS_BENCH_GUN) ?? 'gun';
+const GUN_PER_PROCESS = 50;
+const GUN_LABEL = { gun: 'real gun clients (npm gun, 50 per process)', graph: 'plexus Graph clients', wire: 'raw gun wire messages' }[GUN_KIND];
 const HARD_LIMIT_MS = (SECONDS + 90) * 1000;
 
 const hard = setTimeout(() => { console.error(`bench: hard time limit of ${HARD_LIMIT_MS / 1000}s reached, aborting`); process.exit(2); }, HARD_LIMIT_MS);
@@ -146,6 +152,24 @@ class GraphLibClient {
   close() { void this.g.close(); }
 }
 
+/** Real gun clients, GUN_PER_PROCESS per child process (bench/gun-soak-child.cjs); they run their own loop. */
+interface GunSoakResult { acked: Record<string, Record<string, number>>; put: number[]; get: number[]; errors: string[] }
+function runGunChildren(url: string, clients: number): Promise<GunSoakResult[]> {
+  const runs: Promise<GunSoakResult>[] = [];
+  for (let first = 0; first < clients; first += GUN_PER_PROCESS) {
+    const count = Math.min(GUN_PER_PROCESS, clients - first);
+    const p = spawn(process.execPath, [join(import.meta.dirname, 'gun-soak-child.cjs'), `${url}/gun?token=${TOKEN}`, String(first), String(count), String(SECONDS), String(RATE)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c) => { err = (err + c).slice(-2000); });
+    runs.push(new Promise((resolve, reject) => {
+      let result: GunSoakResult | undefined;
+      createInterface({ input: p.stdout }).on('line', (l) => { if (l.startsWith('{"acked"')) result = JSON.parse(l) as GunSoakResult; });
+      p.once('exit', (code) => (result ? resolve(result) : reject(new Error(`gun soak child exited ${code}: ${err}`))));
+    }));
+  }
+  return Promise.all(runs);
+}
+
 // ---- hub clients (ledger connectHub on /evt) ----------------------------------------------------------
 
 const TOPICS = 20;
@@ -177,8 +201,9 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'plexus-bench-'));
   const server = await startServer(dataDir);
   const t0 = Date.now();
-  console.log(`plexus serve load/soak: ${CLIENTS} WebSocket clients (${Math.ceil(CLIENTS / 2)} on /gun with ${GUN_KIND === 'wire' ? 'raw gun wire messages' : 'plexus Graph clients'}, ${Math.floor(CLIENTS / 2)} on /evt with connectHub), ${RATE} writes/s each, ${SECONDS} s, Node ${process.version}, ${cpus().length} cores`);
-  const gun: (GunClient | GraphLibClient)[] = Array.from({ length: Math.ceil(CLIENTS / 2) }, (_, i) => (GUN_KIND === 'wire' ? new GunClient(i) : new GraphLibClient(i)));
+  console.log(`plexus serve load/soak: ${CLIENTS} WebSocket clients (${Math.ceil(CLIENTS / 2)} on /gun with ${GUN_LABEL}, ${Math.floor(CLIENTS / 2)} on /evt with connectHub), ${RATE} writes/s each, ${SECONDS} s, Node ${process.version}, ${cpus().length} cores`);
+  const gunClients = Math.ceil(CLIENTS / 2);
+  const gun: (GunClient | GraphLibClient)[] = GUN_KIND === 'gun' ? [] : Array.from({ length: gunClients }, (_, i) => (GUN_KIND === 'wire' ? new GunClient(i) : new GraphLibClient(i)));
   const evt = Array.from({ length: Math.floor(CLIENTS / 2) }, (_, i) => new LedgerClient(i));
   const errors: string[] = [];
   const lat = { gunPut: [] as number[], gunGet: [] as number[], evtPub: [] as number[] };
@@ -214,7 +239,9 @@ async function main() {
         if (wait > 0) await sleep(wait);
       }
     };
+    const gunChildren = GUN_KIND === 'gun' ? runGunChildren(server.url, gunClients) : Promise.resolve([]);
     await Promise.all([
+      gunChildren,
       ...gun.map((c) => loop((k) => c.write(k), lat.gunPut, async (k) => {
         // Every 5th round a gun client reads another client's node.
         if (k % 5 !== 0) return;
@@ -236,6 +263,15 @@ async function main() {
       const node = await reader.read(c.soul);
       for (const [f, v] of c.acked) { checkedGun++; if (node[f] !== v) lostGun++; }
     }
+    for (const r of await gunChildren) {
+      lat.gunPut.push(...r.put);
+      lat.gunGet.push(...r.get);
+      errors.push(...r.errors);
+      for (const [soul, fields] of Object.entries(r.acked)) {
+        const node = await reader.read(soul);
+        for (const [f, v] of Object.entries(fields)) { checkedGun++; if (node[f] !== v) lostGun++; }
+      }
+    }
     let lostEvt = 0, checkedEvt = 0;
     const all = new Map<string, number>();
     const hubReader = await connectHub(`${server.url.replace('http', 'ws')}/evt`, { WebSocket: WebSocket as never, token: TOKEN, reconnect: false });
@@ -254,7 +290,7 @@ async function main() {
     // ---- report ----
     const total = lat.gunPut.length + lat.evtPub.length;
     console.log('\n| metric | value |\n|---|---|');
-    console.log(`| clients | ${CLIENTS} (${gun.length} /gun, ${evt.length} /evt) |`);
+    console.log(`| clients | ${CLIENTS} (${gunClients} /gun: ${GUN_LABEL}; ${evt.length} /evt: connectHub) |`);
     console.log(`| duration | ${SECONDS} s (warm-up ${WARMUP_S} s) |`);
     console.log(`| acked writes | ${total} (${(total / SECONDS).toFixed(0)}/s): gun ${lat.gunPut.length}, ledger ${lat.evtPub.length} |`);
     console.log(`| gun reads | ${lat.gunGet.length} |`);
