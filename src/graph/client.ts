@@ -8,17 +8,8 @@ import { MemoryGraphStore } from './store/memory.js';
 import { fieldProblem, isRelation, soulProblem, toGraphData, valueProblem, type FieldState, type FieldWrite, type Relation, type Value } from './value.js';
 import { messageId, parseFrame, type WireMessage } from './wire.js';
 
-/** The part of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+import type { WebSocketConstructor, WebSocketLike } from '../websocket.js';
+export type { WebSocketConstructor, WebSocketLike };
 
 /** What the client keeps of data it receives: souls it asked for or wrote (default), everything, or nothing. */
 export type Tracking = 'requested' | 'everything' | 'nothing';

@@ -6,17 +6,10 @@ import { formatFrame, parseFrame } from './frame.js';
 import type { PublishResult } from './ledger.js';
 import { formatTime, ZERO_TIME, type Rev } from './time.js';
 
-/** The subset of the WebSocket API the client uses (browser WebSocket, `ws`, or an in-process link). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-}
-export type WebSocketCtor = new (url: string) => WebSocketLike;
+import type { WebSocketConstructor, WebSocketLike } from '../websocket.js';
+export type { WebSocketLike };
+/** A WebSocket constructor (the ledger's name for `WebSocketConstructor`). */
+export type WebSocketCtor = WebSocketConstructor;
 
 export interface HubClientOptions {
   /** WebSocket constructor; default globalThis.WebSocket (Node 20: pass `WebSocket` from 'ws'). */
