@@ -3,6 +3,7 @@
  *
  * 1. put/get of individual 1 MiB blobs (256 MiB in all) through FileStore and SqliteStore, against the
  *    plain baseline `sha256 + fs.writeFile` (put) and `fs.readFile + sha256 verify` (get). Goal >= 0.8x.
+ *    `sync` before each timed phase; contenders interleaved over BENCH_ROUNDS (3) rounds, median ratio.
  * 2. putStream / getStream throughput (discarding store, FileStore, SqliteStore).
  * 3. Dedup: putStream of a 100 MiB file, then of the same file edited in the middle (goal < 1% re-stored).
  * 0. (run first, on a small heap) 1 GiB putStream through a discarding store, with peak RSS growth.
@@ -10,6 +11,7 @@
  * Env: BENCH_MIB (default 256) sets the size of parts 1 and 2; BENCH_BIG_MIB (default 1024) of part 0.
  */
 import { createCipheriv, createHash } from 'node:crypto';
+import { execSync } from 'node:child_process';
 import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ import { getStream, putStream } from '../src/blob/split.js';
 const MiB = 1 << 20;
 const TOTAL_MIB = Number(process.env.BENCH_MIB ?? 256);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 1024);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const started = performance.now();
 
 /** Deterministic pseudo-random bytes (AES-CTR keystream), in pieces. */
@@ -68,8 +71,8 @@ try {
   console.log(`# 0. ${BIG_MIB} MiB putStream through a discarding store`);
   const big = BIG_MIB * MiB;
   global.gc?.();
-  const base = process.memoryUsage();
-  let peakRss = base.rss, peakHeap = base.heapUsed;
+  const mem0 = process.memoryUsage();
+  let peakRss = mem0.rss, peakHeap = mem0.heapUsed;
   const sample = () => {
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
@@ -80,59 +83,80 @@ try {
   const s4 = await timed(async () => (r4 = await putStream(new DiscardStore(), pseudo(big, 4, 256 * 1024), { onProgress: sample })));
   clearInterval(timer);
   rows.push(`### 0. ${BIG_MIB} MiB putStream through a discarding store`, '', '| MB/s | chunks | nodes | RSS before | peak RSS | RSS growth | heapUsed growth |', '|---|---|---|---|---|---|---|');
-  row(f1(mbps(big, s4)), r4!.chunks, r4!.nodes, `${f1(base.rss / MiB)} MiB`, `${f1(peakRss / MiB)} MiB`, `**${f1((peakRss - base.rss) / MiB)} MiB**`, `${f1((peakHeap - base.heapUsed) / MiB)} MiB`);
+  row(f1(mbps(big, s4)), r4!.chunks, r4!.nodes, `${f1(mem0.rss / MiB)} MiB`, `${f1(peakRss / MiB)} MiB`, `**${f1((peakRss - mem0.rss) / MiB)} MiB**`, `${f1((peakHeap - mem0.heapUsed) / MiB)} MiB`);
 
   // ---- 1. individual 1 MiB blobs ------------------------------------------------------------------
+  // Each contender writes the same blobs into a fresh directory. `sync` runs before every timed phase so
+  // no phase pays for another's writeback; contenders are interleaved over ROUNDS rounds (order rotated
+  // each round) and each ratio is the median of the per-round ratios against that round's baseline.
   const blobs = [...pseudo(TOTAL_MIB * MiB, 1)];
   const total = TOTAL_MIB * MiB;
-  console.log(`# 1. ${TOTAL_MIB} x 1 MiB blobs, sequential awaits`);
-  rows.push('', `### 1. ${TOTAL_MIB} individual 1 MiB blobs (sequential), MB/s`, '', '| store | put MB/s | baseline put | ratio | get MB/s | baseline get | ratio |', '|---|---|---|---|---|---|---|');
+  console.log(`# 1. ${TOTAL_MIB} x 1 MiB blobs, sequential awaits, ${ROUNDS} interleaved rounds`);
+  rows.push('', `### 1. ${TOTAL_MIB} individual 1 MiB blobs (sequential), MB/s, median of ${ROUNDS} interleaved rounds`, '', '| contender | put MB/s | baseline put | put ratio | get MB/s | baseline get | get ratio |', '|---|---|---|---|---|---|---|');
 
-  const baseDir = join(root, 'plain');
-  await fs.mkdir(baseDir);
-  const basePut = await timed(async () => {
-    for (const b of blobs) await fs.writeFile(join(baseDir, createHash('sha256').update(b).digest('hex')), b);
+  /** The plain baseline: sha256 + fs.writeFile / fs.readFile + sha256 verify, one file per blob. */
+  const plain = (dir: string, fsync: boolean): BlobStore & { refs(): AsyncIterable<Ref> } => ({
+    async put(b: Uint8Array) {
+      const ref = createHash('sha256').update(b).digest('hex') as Ref;
+      if (!fsync) await fs.writeFile(join(dir, ref), b);
+      else {
+        const fh = await fs.open(join(dir, ref), 'w');
+        await fh.writeFile(b);
+        await fh.sync();
+        await fh.close();
+      }
+      return { ref, added: true };
+    },
+    async get(ref: Ref) {
+      const d = await fs.readFile(join(dir, ref));
+      if (createHash('sha256').update(d).digest('hex') !== ref) throw new Error('baseline verify failed');
+      return d;
+    },
+    async has() { return false; },
+    async *refs() {},
+    async close() {},
   });
-  const names = await fs.readdir(baseDir);
-  const baseGet = await timed(async () => {
-    for (const n of names) {
-      const d = await fs.readFile(join(baseDir, n));
-      if (createHash('sha256').update(d).digest('hex') !== n) throw new Error('baseline verify failed');
-    }
-  });
-  // The baseline with an fsync per file, which is what FileStore does for durability.
-  const syncDir = join(root, 'plain-sync');
-  await fs.mkdir(syncDir);
-  const basePutSync = await timed(async () => {
-    for (const b of blobs) {
-      const fh = await fs.open(join(syncDir, createHash('sha256').update(b).digest('hex')), 'w');
-      await fh.writeFile(b);
-      await fh.sync();
-      await fh.close();
-    }
-  });
-  await fs.rm(syncDir, { recursive: true });
-
-  const stores: [string, () => BlobStore][] = [
-    ['FileStore', () => new FileStore(join(root, 'file'))],
-    ['SqliteStore', () => new SqliteStore(join(root, 'sqlite', 'blob.db'))],
+  const contenders: [string, (dir: string) => BlobStore][] = [
+    ['baseline', (d) => plain(d, false)],
+    ['FileStore', (d) => new FileStore(d)],
+    ['SqliteStore', (d) => new SqliteStore(join(d, 'blob.db'))],
+    ['baseline with fsync per file', (d) => plain(d, true)],
+    ['FileStore with fsync: true', (d) => new FileStore(d, { fsync: true })],
+    ["SqliteStore with synchronous: 'full'", (d) => new SqliteStore(join(d, 'blob.db'), { synchronous: 'full' })],
   ];
-  for (const [name, make] of stores) {
-    const store = make();
-    const refs: Ref[] = [];
-    const put = await timed(async () => {
-      for (const b of blobs) refs.push((await store.put(b)).ref);
-    });
-    const get = await timed(async () => {
-      for (const r of refs) await store.get(r);
-    });
-    await store.close();
-    row(name, f1(mbps(total, put)), f1(mbps(total, basePut)), `**${(basePut / put).toFixed(2)}x**`, f1(mbps(total, get)), f1(mbps(total, baseGet)), `**${(baseGet / get).toFixed(2)}x**`);
+  const res = new Map<string, { put: number[]; get: number[] }>(contenders.map(([n]) => [n, { put: [], get: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const [name, make] = contenders[(k + round) % contenders.length]!;
+      const dir = join(root, 'p1');
+      await fs.mkdir(dir);
+      const store = make(dir);
+      const refs: Ref[] = [];
+      execSync('sync');
+      const put = await timed(async () => {
+        for (const b of blobs) refs.push((await store.put(b)).ref);
+      });
+      execSync('sync');
+      const get = await timed(async () => {
+        for (const r of refs) await store.get(r);
+      });
+      await store.close();
+      await fs.rm(dir, { recursive: true });
+      res.get(name)!.put.push(put);
+      res.get(name)!.get.push(get);
+      console.log(`  round ${round + 1} ${name}: put ${f1(mbps(total, put))} MB/s, get ${f1(mbps(total, get))} MB/s`);
+    }
   }
-  row('baseline with fsync per file', f1(mbps(total, basePutSync)), f1(mbps(total, basePut)), `${(basePut / basePutSync).toFixed(2)}x`, '', '', '');
-  await fs.rm(join(root, 'file'), { recursive: true });
-  await fs.rm(join(root, 'sqlite'), { recursive: true });
-  await fs.rm(baseDir, { recursive: true });
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  const base = res.get('baseline')!;
+  for (const [name] of contenders) {
+    if (name === 'baseline') continue;
+    const r = res.get(name)!;
+    const putRatio = median(r.put.map((t, i) => base.put[i]! / t)), getRatio = median(r.get.map((t, i) => base.get[i]! / t));
+    const spread = (ts: number[]) => `${f1(mbps(total, Math.max(...ts)))}-${f1(mbps(total, Math.min(...ts)))}`;
+    row(name, `${f1(mbps(total, median(r.put)))} (${spread(r.put)})`, f1(mbps(total, median(base.put))), `**${putRatio.toFixed(2)}x**`,
+      `${f1(mbps(total, median(r.get)))}`, f1(mbps(total, median(base.get))), `${getRatio.toFixed(2)}x`);
+  }
   blobs.length = 0;
 
   // ---- 2. putStream / getStream -------------------------------------------------------------------

@@ -24,8 +24,15 @@ for (let i = 0; ; i++) {
 async function killMidWrite(kind: string, target: string): Promise<string[]> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WRITER, kind, target], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (c) => { out += c; });
-  await new Promise((r) => setTimeout(r, 1500));
+  // Kill once the writer is well into its stream (a fixed delay gave 0 acks when the machine was loaded
+  // and the child's startup took longer than the delay).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 30_000);
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (out.split('\n').length > 20) { clearTimeout(timer); resolve(); }
+    });
+  });
   child.kill('SIGKILL');
   await new Promise((r) => child.on('exit', r));
   return out.split('\n').filter((l) => l.length === 64);
