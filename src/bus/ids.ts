@@ -45,8 +45,19 @@ function dec(s: string, what: string, whole: string): number {
   return n;
 }
 
+/** The last peer id parsed (a peer talks to few peers: most parses repeat the previous one). */
+let lastPeerText = '', lastPeer: PeerId = { clock: 0, rand: 0 };
+
 /** Parse `CLOCK-RAND`; both parts hex and non-zero (rinq's validity rule). */
 export function parsePeerId(s: string): PeerId {
+  if (s === lastPeerText) return lastPeer;
+  const p = parsePeerIdUncached(s);
+  lastPeerText = s;
+  lastPeer = p;
+  return p;
+}
+
+function parsePeerIdUncached(s: string): PeerId {
   const dash = s.indexOf('-');
   if (dash < 0 || s.indexOf('-', dash + 1) >= 0) throw bad('peer id', s);
   const c = s.slice(0, dash), r = s.slice(dash + 1);

@@ -10,7 +10,7 @@ import { AmqpTransport, type AmqpOptions } from './transport/amqp.js';
 export { Peer } from './peer.js';
 export type { Request, Response, CommandHandler, BusLogger, PeerOptions } from './peer.js';
 export { Session } from './session.js';
-export type { CallOptions, Notification, NotificationHandler, AsyncResponse, AsyncResponseHandler } from './session.js';
+export type { CallOptions, SendOptions, Notification, NotificationHandler, AsyncResponse, AsyncResponseHandler } from './session.js';
 export type { Revision } from './revision.js';
 export { set, freeze, validateNamespace } from './attributes.js';
 export type { Attr, AttrTable } from './attributes.js';

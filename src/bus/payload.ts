@@ -96,7 +96,13 @@ export function decodePayload(bytes: Uint8Array): PayloadValue {
     throw new PlexusError('BAD_REQUEST', `invalid CBOR payload: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!Array.isArray(values) || values.length !== 1) throw new PlexusError('BAD_REQUEST', 'invalid CBOR payload: expected exactly one data item');
-  return bigToNumber(values[0]);
+  // only 64-bit integers (0x1b, 0x3b) and bignum tags (0xc2, 0xc3) decode as bigint: without any of
+  // those bytes there is nothing to convert (a byte that is part of a string only costs the walk)
+  return mayHoldBigInt(bytes) ? bigToNumber(values[0]) : values[0];
+}
+
+function mayHoldBigInt(b: Uint8Array): boolean {
+  return b.indexOf(0x1b) >= 0 || b.indexOf(0x3b) >= 0 || b.indexOf(0xc2) >= 0 || b.indexOf(0xc3) >= 0;
 }
 
 /** Maps (from `mapCodec`) as plain objects with own properties; Go map keys that are not strings become their string form. */

@@ -11,18 +11,24 @@ import { formatPeerId, parseSessionId, samePeer, type MessageId, type PeerId } f
 import { decodePayload, encodePayload } from './payload.js';
 import { RemoteSessions, serveSessionRequest } from './remote.js';
 import { ClosedRevision, LocalRevision, type Revision } from './revision.js';
-import { Session, type AsyncResponse, type CallOptions, type Notification } from './session.js';
+import { Session, type AsyncResponse, type CallOptions, type Notification, type SendOptions } from './session.js';
 import type { Delivery, Transport, TransportSink, WireMessage } from './transport/transport.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import {
   SESSION_NAMESPACE, buildMulticastNotification, buildRequest, buildResponse, buildUnicastNotification,
-  parseNotification, parseRequest, parseResponse, type IncomingRequest, type IncomingResponse, type ReplyMode, type RequestMode,
+  parseNotification, parseRequest, parseResponse, type IncomingRequest, type IncomingResponse, type OutgoingRequest, type ReplyMode, type RequestMode,
 } from './wire.js';
 
 /** A command request as a handler sees it. */
 export interface Request {
   /** Message id `<caller ref>#<seq>`. */
   readonly id: string;
+  /**
+   * The trace id: the message id of the root request this one was made for (its CorrelationId), or
+   * this request's own id when it is a root. Pass it on (`{ traceId: req.traceId }`) to the calls,
+   * executes and notifications the handler makes, as rinq-go does with the handler's context.
+   */
+  readonly traceId: string;
   /** The calling session at the revision it called from (local or remote). */
   readonly source: Revision;
   readonly namespace: string;
@@ -61,6 +67,59 @@ const defaultLogger: BusLogger = (level, message) => {
 };
 
 interface PendingCall { settle(r: IncomingResponse): void }
+
+/**
+ * One outgoing call waiting for its response, timeout, abort or a publish failure (whichever comes
+ * first ends it). A class, not closures: a call allocates this object and its promise, nothing else
+ * (it is also the deadline's `this` and the abort listener, via `handleEvent`).
+ */
+class OutgoingCall implements PendingCall {
+  timer: Deadline | undefined;
+  private ended = false;
+  constructor(
+    private readonly peer: Peer, readonly id: string, private readonly ns: string, private readonly cmd: string,
+    private readonly timeoutMs: number, private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (v: unknown) => void, private readonly reject: (e: unknown) => void,
+  ) {}
+
+  /** Claim the end of the call; false when it ended already. */
+  private end(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    if (this.timer !== undefined) { this.timer.cancel(); this.timer = undefined; }
+    this.signal?.removeEventListener('abort', this);
+    this.peer.callEnded(this.id);
+    return true;
+  }
+
+  settle(r: IncomingResponse): void {
+    if (!this.end()) return;
+    if ((r as { closed?: boolean }).closed) this.reject(new PlexusError('CLOSED', `peer ${this.peer.id} stopped before ${this.ns}::${this.cmd} answered`));
+    else { try { this.resolve(responseValue(r)); } catch (err) { this.reject(err); } }
+    this.peer.checkIdle();
+  }
+
+  /** The call's deadline passed. */
+  expire(): void {
+    if (!this.end()) return;
+    this.reject(new PlexusError('TIMEOUT', `call to ${this.ns}::${this.cmd} timed out after ${this.timeoutMs} ms`, { detail: { id: this.id } }));
+    this.peer.checkIdle();
+  }
+
+  /** The call's signal fired. */
+  handleEvent(): void {
+    if (!this.end()) return;
+    this.reject(new PlexusError('ABORTED', `call to ${this.ns}::${this.cmd} aborted`, { cause: this.signal?.reason }));
+    this.peer.checkIdle();
+  }
+
+  /** Publishing the request failed. */
+  failed(err: unknown): void {
+    if (!this.end()) return;
+    this.reject(isPlexusError(err) ? err : new PlexusError('UNAVAILABLE', `publishing ${this.ns}::${this.cmd}: ${(err as Error).message}`, { cause: err }));
+    this.peer.checkIdle();
+  }
+}
 
 /** Call timeouts and handler deadlines of every peer in this process share one timer. */
 const deadlines = new Deadlines();
@@ -205,31 +264,29 @@ export class Peer {
     if (!(timeoutMs > 0)) return Promise.reject(new PlexusError('BAD_REQUEST', 'timeoutMs must be positive'));
     const signal = o.opts.signal;
     if (signal?.aborted) return Promise.reject(new PlexusError('ABORTED', 'call aborted', { cause: signal.reason }));
-    const deadline = Date.now() + timeoutMs;
-    return new Promise<unknown>((resolve, reject) => {
-      let timer: Deadline | undefined;
-      const onAbort = (): void => done(() => reject(new PlexusError('ABORTED', `call to ${o.ns}::${o.cmd} aborted`, { cause: signal?.reason })));
-      const done = (f: () => void): void => {
-        if (!this.pending.delete(o.messageId) && timer === undefined) return;
-        if (timer !== undefined) timer.cancel();
-        timer = undefined;
-        signal?.removeEventListener('abort', onAbort);
-        f();
-        this.idleCheck();
-      };
-      this.pending.set(o.messageId, {
-        settle: (r) => done(() => {
-          if ((r as { closed?: boolean }).closed) return reject(new PlexusError('CLOSED', `peer ${this.id} stopped before ${o.ns}::${o.cmd} answered`));
-          try { resolve(responseValue(r)); } catch (err) { reject(err); }
-        }),
-      });
-      timer = deadlines.after(timeoutMs, () => done(() => reject(new PlexusError('TIMEOUT', `call to ${o.ns}::${o.cmd} timed out after ${timeoutMs} ms`, { detail: { id: o.messageId } }))));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const req = { mode: o.mode, namespace: o.ns, command: o.cmd, messageId: o.messageId, replyMode: o.replyMode, deadline, body } as Parameters<typeof buildRequest>[0];
-      if (o.target) req.target = o.target;
-      this.send(buildRequest(req), (err) => done(() => reject(isPlexusError(err) ? err : new PlexusError('UNAVAILABLE', `publishing ${o.ns}::${o.cmd}: ${(err as Error).message}`, { cause: err }))));
-    });
+    const now = Date.now();
+    const deadline = now + timeoutMs;
+    let call!: OutgoingCall;
+    const promise = new Promise<unknown>((resolve, reject) => { call = new OutgoingCall(this, o.messageId, o.ns, o.cmd, timeoutMs, signal, resolve, reject); });
+    this.pending.set(o.messageId, call);
+    call.timer = deadlines.after(timeoutMs, call.expire, call);
+    signal?.addEventListener('abort', call, { once: true });
+    const req: OutgoingRequest = { mode: o.mode, namespace: o.ns, command: o.cmd, messageId: o.messageId, replyMode: o.replyMode, deadline, body };
+    if (o.target) req.target = o.target;
+    if (o.opts.traceId) req.traceId = o.opts.traceId;
+    let r: void | Promise<void>;
+    try { r = this.transport.publish(buildRequest(req, now)); } catch (err) { call.failed(err); return promise; }
+    if (r) r.catch((err: unknown) => call.failed(err));
+    return promise;
   }
+
+  /** @internal an outgoing call ended (answered, timed out, aborted, failed). */
+  callEnded(id: string): void {
+    this.pending.delete(id);
+  }
+
+  /** @internal */
+  checkIdle(): void { this.idleCheck(); }
 
   /** Publish, reporting a failure (thrown or rejected) to `onError`. */
   private send(msg: WireMessage, onError: (err: unknown) => void): void {
@@ -250,34 +307,34 @@ export class Peer {
     await this.ready;
     const messageId = s.nextMessageId();
     const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
-    await this.transport.publish(buildRequest({ mode: 'balanced', namespace: ns, command: cmd, messageId, replyMode: 'u', deadline, body }));
+    await this.transport.publish(buildRequest({ mode: 'balanced', namespace: ns, command: cmd, messageId, replyMode: 'u', deadline, body, traceId: opts.traceId }));
     return messageId;
   }
 
   /** @internal */
-  async sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean): Promise<void> {
+  async sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean, opts: SendOptions): Promise<void> {
     this.alive();
     const body = encodePayload(payload);
     await this.ready;
-    await this.transport.publish(buildRequest({ mode: multicast ? 'multicast' : 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body }));
+    await this.transport.publish(buildRequest({ mode: multicast ? 'multicast' : 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body, traceId: opts.traceId }));
   }
 
   /** @internal */
-  async sessionNotify(s: Session, ns: string, type: string, target: string, payload: unknown): Promise<void> {
+  async sessionNotify(s: Session, ns: string, type: string, target: string, payload: unknown, opts: SendOptions): Promise<void> {
     this.alive();
     const sid = parseSessionId(target);
     const body = encodePayload(payload);
     await this.ready;
-    await this.transport.publish(buildUnicastNotification({ messageId: s.nextMessageId(), namespace: ns, type, target, targetPeer: formatPeerId(sid.peer), body }));
+    await this.transport.publish(buildUnicastNotification({ messageId: s.nextMessageId(), namespace: ns, type, target, targetPeer: formatPeerId(sid.peer), body, traceId: opts.traceId }));
   }
 
   /** @internal */
-  async sessionNotifyMany(s: Session, ns: string, type: string, c: Constraint, payload: unknown): Promise<void> {
+  async sessionNotifyMany(s: Session, ns: string, type: string, c: Constraint, payload: unknown, opts: SendOptions): Promise<void> {
     this.alive();
     const body = encodePayload(payload);
     const constraint = encodePayload(constraintToWire(c));
     await this.ready;
-    await this.transport.publish(buildMulticastNotification({ messageId: s.nextMessageId(), namespace: ns, type, constraint, body }));
+    await this.transport.publish(buildMulticastNotification({ messageId: s.nextMessageId(), namespace: ns, type, constraint, body, traceId: opts.traceId }));
   }
 
   /** @internal */
@@ -324,7 +381,13 @@ export class Peer {
     return this.remote.at(sid, id.ref.rev);
   }
 
-  private reject(d: Delivery, requeue: boolean, why: string): void {
+  /** @internal a log line prefixed with this peer's id. */
+  logLine(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.log(level, `peer ${this.id}: ${message}`);
+  }
+
+  /** @internal reject a delivery, logged. */
+  rejectDelivery(d: Delivery, requeue: boolean, why: string): void {
     this.log('warn', `peer ${this.id}: ${requeue ? 'requeued' : 'rejected'} ${why}`);
     try { d.reject(requeue); } catch { /* channel gone: the broker requeues */ }
   }
@@ -336,35 +399,34 @@ export class Peer {
     } catch (err) {
       return this.badRequest(d, err);
     }
-    const label = `request ${req.messageId} (${req.namespace}::${req.command})`;
     const handler = this.handlers.get(req.namespace);
     if (!handler || this.state === 'stopped') {
       // Requeue only a balanced request for a namespace we just stopped serving (another peer may take
       // it); anything else would loop forever, so it is answered (if a reply is wanted) and dropped.
       const raced = req.balanced && !this.handlers.has(d.routingKey) && d.routingKey === req.namespace && !d.redelivered;
-      if (raced) return this.reject(d, true, `${label}: no longer listening to ${req.namespace}`);
+      if (raced) return this.rejectDelivery(d, true, `${labelOf(req)}: no longer listening to ${req.namespace}`);
       this.respondError(req, `peer ${this.id} does not listen to namespace '${req.namespace}'`);
-      return this.reject(d, false, `${label}: not listening to namespace '${req.namespace}'`);
+      return this.rejectDelivery(d, false, `${labelOf(req)}: not listening to namespace '${req.namespace}'`);
     }
     if (req.balanced && d.routingKey !== req.namespace) {
       this.respondError(req, `namespace header '${req.namespace}' does not match the queue's namespace '${d.routingKey}'`);
-      return this.reject(d, false, `${label}: namespace header does not match routing key '${d.routingKey}'`);
+      return this.rejectDelivery(d, false, `${labelOf(req)}: namespace header does not match routing key '${d.routingKey}'`);
     }
-    if (req.deadline !== undefined && req.deadline <= Date.now()) return this.reject(d, false, `${label}: deadline already passed`);
+    if (req.deadline !== undefined && req.deadline <= Date.now()) return this.rejectDelivery(d, false, `${labelOf(req)}: deadline already passed`);
     let source: Revision, payload: unknown;
     try {
       source = this.sourceOf(req.id);
       payload = decodePayload(req.body);
     } catch (err) {
       this.respondError(req, toPlexusError(err).message);
-      return this.reject(d, false, `${label}: ${toPlexusError(err).message}`);
+      return this.rejectDelivery(d, false, `${labelOf(req)}: ${toPlexusError(err).message}`);
     }
-    this.handle(d, req, handler, { id: req.messageId, source, namespace: req.namespace, command: req.command, payload }, label);
+    this.handle(d, req, handler, { id: req.messageId, traceId: req.traceId, source, namespace: req.namespace, command: req.command, payload });
   }
 
   private badRequest(d: Delivery, err: unknown): void {
     const id = typeof d.properties.messageId === 'string' ? d.properties.messageId.slice(0, 100) : '(no message id)';
-    this.reject(d, false, `malformed request ${id} via ${d.exchange}: ${toPlexusError(err).message}`);
+    this.rejectDelivery(d, false, `malformed request ${id} via ${d.exchange}: ${toPlexusError(err).message}`);
   }
 
   /** Answer a request we cannot handle with a server error, when its caller waits for one. */
@@ -373,7 +435,8 @@ export class Peer {
     this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(message) });
   }
 
-  private publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void {
+  /** @internal */
+  publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void {
     if (req.replyMode === '') return;
     if (req.deadline !== undefined && req.deadline <= Date.now()) return;
     const out: Parameters<typeof buildResponse>[0] = { requestId: req.messageId, ...r };
@@ -383,99 +446,24 @@ export class Peer {
     this.send(buildResponse(out), (err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
   }
 
-  private handle(d: Delivery, req: IncomingRequest, handler: CommandHandler, request: Request, label: string): void {
-    let closed = false, settled = false;
-    const settle = (how: 'ack' | 'requeue' | 'drop', why?: string): void => {
-      if (settled) return;
-      settled = true;
-      if (how === 'ack') { try { d.ack(); } catch { /* channel gone */ } }
-      else this.reject(d, how === 'requeue', `${label}: ${why}`);
-    };
-    let abandoned = false;
-    /** Claim the response; false (logged, nothing sent) when already answered or given up on. */
-    const close = (): boolean => {
-      if (closed) {
-        this.log(abandoned ? 'debug' : 'warn', `peer ${this.id}: ${label}: answer ignored, the response is already ${abandoned ? 'abandoned (deadline passed or handler finished)' : 'closed'}`);
-        return false;
-      }
-      closed = true;
-      return true;
-    };
-    const expired = (): boolean => req.deadline !== undefined && req.deadline <= Date.now();
-    const res: Response = {
-      get isRequired() { return !closed && req.replyMode !== '' && !expired(); },
-      get isClosed() { return closed; },
-      done: (payload: unknown = null) => {
-        const body = encodePayload(payload);
-        if (!close()) return;
-        this.publishResponse(req, { kind: 's', body });
-        settle('ack');
-      },
-      fail: (type: string, message = '', payload: unknown = null) => {
-        const f = new Failure(type, message, payload);
-        res.error(f);
-        return f;
-      },
-      error: (err: unknown) => {
-        if (isFailure(err)) {
-          const body = encodePayload(err.payload);
-          if (!close()) return;
-          this.publishResponse(req, { kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
-        } else {
-          if (!close()) return;
-          this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
-        }
-        settle('ack');
-      },
-      close: () => {
-        if (closed) return false;
-        close();
-        this.publishResponse(req, { kind: 's', body: new Uint8Array(0) });
-        settle('ack');
-        return true;
-      },
-    };
-
+  private handle(d: Delivery, req: IncomingRequest, handler: CommandHandler, request: Request): void {
     this.inflight++;
-    let counted = true;
-    const uncount = (): void => {
-      if (!counted) return;
-      counted = false;
-      this.inflight--;
-      this.idleCheck();
-    };
-    const limit = req.deadline !== undefined ? Math.max(0, req.deadline - Date.now()) : BUS_HANDLER_TIMEOUT_MS;
-    let timer: Deadline | undefined = deadlines.after(limit, () => {
-      timer = undefined;
-      uncount(); // an abandoned handler no longer holds up gracefulStop
-      if (closed) return;
-      closed = abandoned = true; // a late answer is ignored
-      // deadline passed: the caller gave up, so drop (as rinq); an execute handler that hangs is
-      // retried once by another consumer, then dropped
-      if (req.deadline === undefined && req.balanced && !d.redelivered) settle('requeue', `handler did not answer within ${limit} ms`);
-      else settle('drop', `handler did not answer before the deadline`);
-    });
-    const finish = (err?: unknown): void => {
-      if (timer !== undefined) { timer.cancel(); timer = undefined; }
-      if (err !== undefined) {
-        this.log('warn', `peer ${this.id}: handler for ${label} threw: ${err instanceof Error ? err.message : String(err)}`);
-        if (!closed && res.isRequired) { try { res.error(err); } catch { /* closed meanwhile */ } }
-      }
-      if (!closed) {
-        closed = abandoned = true;
-        if (req.balanced && !expired() && !(err !== undefined && d.redelivered)) settle('requeue', err !== undefined ? 'handler threw' : 'handler returned without answering');
-        else settle('drop', err !== undefined ? 'handler threw' : 'handler did not respond');
-      }
-      uncount();
-    };
+    const h = new Handling(this, d, req);
+    h.timer = deadlines.after(req.deadline !== undefined ? Math.max(0, req.deadline - Date.now()) : BUS_HANDLER_TIMEOUT_MS, h.expire, h);
     let ret: void | Promise<void>;
     try {
-      ret = handler(request, res);
+      ret = handler(request, h);
     } catch (err) {
-      return finish(err);
+      return h.finish(err);
     }
-    if (ret && typeof (ret as Promise<void>).then === 'function') (ret as Promise<void>).then(() => finish(), (err: unknown) => finish(err ?? new Error('handler rejected')));
-    else finish();
+    if (ret && typeof (ret as Promise<void>).then === 'function') (ret as Promise<void>).then(() => h.finish(), (err: unknown) => h.finish(err ?? new Error('handler rejected')));
+    else h.finish();
+  }
+
+  /** @internal a handler finished (or was given up on). */
+  handlerGone(): void {
+    this.inflight--;
+    this.idleCheck();
   }
 
   private onResponse(d: Delivery): void {
@@ -483,7 +471,7 @@ export class Peer {
     try {
       r = parseResponse(d);
     } catch (err) {
-      return this.reject(d, false, `malformed response for ${d.routingKey.slice(0, 100)}: ${toPlexusError(err).message}`);
+      return this.rejectDelivery(d, false, `malformed response for ${d.routingKey.slice(0, 100)}: ${toPlexusError(err).message}`);
     }
     if (r.uncorrelated) return this.onAsyncResponse(d, r);
     const p = this.pending.get(r.requestId);
@@ -502,7 +490,7 @@ export class Peer {
       const sid = parseSessionIdOfMessage(r.requestId);
       if (samePeer(sid.peer, this.peerId)) session = this.sessions.get(sid.seq);
     } catch (err) {
-      return this.reject(d, false, `async response with invalid id ${r.requestId.slice(0, 100)}`);
+      return this.rejectDelivery(d, false, `async response with invalid id ${r.requestId.slice(0, 100)}`);
     }
     const handler = session?.asyncHandler;
     if (!session || !handler) { try { d.reject(false); } catch { /* ignore */ } return; }
@@ -522,7 +510,7 @@ export class Peer {
       payload = decodePayload(n.body);
     } catch (err) {
       const id = typeof d.properties.messageId === 'string' ? d.properties.messageId.slice(0, 100) : '(no message id)';
-      return this.reject(d, false, `malformed notification ${id} via ${d.exchange}: ${toPlexusError(err).message}`);
+      return this.rejectDelivery(d, false, `malformed notification ${id} via ${d.exchange}: ${toPlexusError(err).message}`);
     }
     try { d.ack(); } catch { /* ignore */ }
     const targets: Session[] = [];
@@ -536,8 +524,8 @@ export class Peer {
       const h = s.handlers.get(n.namespace);
       if (!h) continue;
       const note: Notification = constraint
-        ? { id: n.messageId, source, namespace: n.namespace, type: n.type, payload, isMulticast: true, constraint }
-        : { id: n.messageId, source, namespace: n.namespace, type: n.type, payload, isMulticast: false };
+        ? { id: n.messageId, traceId: n.traceId, source, namespace: n.namespace, type: n.type, payload, isMulticast: true, constraint }
+        : { id: n.messageId, traceId: n.traceId, source, namespace: n.namespace, type: n.type, payload, isMulticast: false };
       this.runUserCode(() => h(note, s), `notification handler for ${n.messageId}`);
     }
   }
@@ -566,6 +554,110 @@ export class Peer {
     }
   }
 }
+
+/**
+ * One request being handled: the handler's `Response`, the delivery's settlement and the handler's
+ * deadline. A class, not closures: handling a request allocates this object and nothing else.
+ */
+class Handling implements Response {
+  timer: Deadline | undefined;
+  private closed = false;
+  private settled = false;
+  private abandoned = false;
+  private counted = true;
+  constructor(private readonly peer: Peer, private readonly d: Delivery, private readonly req: IncomingRequest) {}
+
+  private get label(): string { return labelOf(this.req); }
+  private expired(): boolean { return this.req.deadline !== undefined && this.req.deadline <= Date.now(); }
+
+  get isRequired(): boolean { return !this.closed && this.req.replyMode !== '' && !this.expired(); }
+  get isClosed(): boolean { return this.closed; }
+
+  private settle(how: 'ack' | 'requeue' | 'drop', why?: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (how === 'ack') { try { this.d.ack(); } catch { /* channel gone */ } }
+    else this.peer.rejectDelivery(this.d, how === 'requeue', `${this.label}: ${why}`);
+  }
+
+  /** Claim the response; false (logged, nothing sent) when already answered or given up on. */
+  private claim(): boolean {
+    if (this.closed) {
+      this.peer.logLine(this.abandoned ? 'debug' : 'warn', `${this.label}: answer ignored, the response is already ${this.abandoned ? 'abandoned (deadline passed or handler finished)' : 'closed'}`);
+      return false;
+    }
+    this.closed = true;
+    return true;
+  }
+
+  done(payload: unknown = null): void {
+    const body = encodePayload(payload);
+    if (!this.claim()) return;
+    this.peer.publishResponse(this.req, { kind: 's', body });
+    this.settle('ack');
+  }
+
+  fail(type: string, message = '', payload: unknown = null): Failure {
+    const f = new Failure(type, message, payload);
+    this.error(f);
+    return f;
+  }
+
+  error(err: unknown): void {
+    if (isFailure(err)) {
+      const body = encodePayload(err.payload);
+      if (!this.claim()) return;
+      this.peer.publishResponse(this.req, { kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
+    } else {
+      if (!this.claim()) return;
+      this.peer.publishResponse(this.req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
+    }
+    this.settle('ack');
+  }
+
+  close(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.peer.publishResponse(this.req, { kind: 's', body: new Uint8Array(0) });
+    this.settle('ack');
+    return true;
+  }
+
+  private uncount(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.peer.handlerGone();
+  }
+
+  /** The request's deadline (or BUS_HANDLER_TIMEOUT_MS for an execute) passed before the handler finished. */
+  expire(): void {
+    this.timer = undefined;
+    this.uncount(); // an abandoned handler no longer holds up gracefulStop
+    if (this.closed) return;
+    this.closed = this.abandoned = true; // a late answer is ignored
+    // deadline passed: the caller gave up, so drop (as rinq); an execute handler that hangs is
+    // retried once by another consumer, then dropped
+    if (this.req.deadline === undefined && this.req.balanced && !this.d.redelivered) this.settle('requeue', `handler did not answer within ${BUS_HANDLER_TIMEOUT_MS} ms`);
+    else this.settle('drop', 'handler did not answer before the deadline');
+  }
+
+  /** The handler returned, or its promise settled (`err` when it threw / rejected). */
+  finish(err?: unknown): void {
+    if (this.timer !== undefined) { this.timer.cancel(); this.timer = undefined; }
+    if (err !== undefined) {
+      this.peer.logLine('warn', `handler for ${this.label} threw: ${err instanceof Error ? err.message : String(err)}`);
+      if (!this.closed && this.isRequired) { try { this.error(err); } catch { /* closed meanwhile */ } }
+    }
+    if (!this.closed) {
+      this.closed = this.abandoned = true;
+      if (this.req.balanced && !this.expired() && !(err !== undefined && this.d.redelivered)) this.settle('requeue', err !== undefined ? 'handler threw' : 'handler returned without answering');
+      else this.settle('drop', err !== undefined ? 'handler threw' : 'handler did not respond');
+    }
+    this.uncount();
+  }
+}
+
+function labelOf(req: IncomingRequest): string { return `request ${req.messageId} (${req.namespace}::${req.command})`; }
 
 function parseSessionIdOfMessage(messageId: string): { peer: PeerId; seq: number } {
   const at = messageId.lastIndexOf('@');

@@ -207,11 +207,14 @@ export class RemoteRevision implements Revision {
 /** The client-side store of remote sessions this peer has seen. */
 export class RemoteSessions {
   private readonly sessions = new Map<string, RemoteSession>();
+  /** The session `at` returned last (the newest in `sessions`' order). */
+  private last: RemoteSession | undefined;
   constructor(private readonly invoke: UnicastInvoker) {}
   /** A revision of the remote session `sessionId` at `rev`. */
   at(sessionId: string, rev: number): Revision {
-    let s = this.sessions.get(sessionId);
-    if (!s) {
+    let s = this.last !== undefined && this.last.id === sessionId ? this.last : this.sessions.get(sessionId);
+    if (s === this.last && s !== undefined) { /* already the most recently seen: nothing to reorder */ }
+    else if (!s) {
       s = new RemoteSession(sessionId, this.invoke);
       this.sessions.set(sessionId, s);
       // bounded: forget the least recently seen sessions (their caches only save round trips)
@@ -220,12 +223,13 @@ export class RemoteSessions {
       this.sessions.delete(sessionId);
       this.sessions.set(sessionId, s);
     }
+    this.last = s;
     if (s.closed) return new ClosedRevision(sessionId, rev);
     if (rev > s.highestRev) s.highestRev = rev;
     return new RemoteRevision(s, rev);
   }
   /** Forget sessions (e.g. when their peer is gone). */
-  clear(): void { this.sessions.clear(); }
+  clear(): void { this.sessions.clear(); this.last = undefined; }
 }
 
 /** What the owner side needs: find a local session's state by seq. */

@@ -8,8 +8,18 @@ import type { Constraint } from './constraint.js';
 import { notFoundError } from './failure.js';
 import { LocalRevision, type Revision, SessionState } from './revision.js';
 
+/** Options of anything a session sends (calls, executes, notifications). */
+export interface SendOptions {
+  /**
+   * Trace id to send with (CorrelationId): pass a handler's `req.traceId` (or a notification's
+   * `traceId`) so the work done for a request carries the root request's id, as rinq-go does with the
+   * handler's context. Default: none (the message is a root; its own id is its trace id).
+   */
+  traceId?: string;
+}
+
 /** Options of a command call. */
-export interface CallOptions {
+export interface CallOptions extends SendOptions {
   /** Deadline for the response, ms (default BUS_DEFAULT_TIMEOUT_MS, rinq's 5 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -19,6 +29,8 @@ export interface CallOptions {
 export interface Notification {
   /** Message id, `<ref>#<seq>` of the sender. */
   readonly id: string;
+  /** The trace id (the root request's message id; this notification's id when it is a root). */
+  readonly traceId: string;
   /** The sender's revision at the time it sent the notification. */
   readonly source: Revision;
   readonly namespace: string;
@@ -48,9 +60,9 @@ export interface SessionHost {
   readonly id: string;
   sessionCall(s: Session, ns: string, cmd: string, payload: unknown, opts: CallOptions): Promise<unknown>;
   sessionCallAsync(s: Session, ns: string, cmd: string, payload: unknown, opts: CallOptions): Promise<string>;
-  sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean): Promise<void>;
-  sessionNotify(s: Session, ns: string, type: string, target: string, payload: unknown): Promise<void>;
-  sessionNotifyMany(s: Session, ns: string, type: string, c: Constraint, payload: unknown): Promise<void>;
+  sessionExecute(s: Session, ns: string, cmd: string, payload: unknown, multicast: boolean, opts: SendOptions): Promise<void>;
+  sessionNotify(s: Session, ns: string, type: string, target: string, payload: unknown, opts: SendOptions): Promise<void>;
+  sessionNotifyMany(s: Session, ns: string, type: string, c: Constraint, payload: unknown, opts: SendOptions): Promise<void>;
   sessionListen(s: Session, ns: string, first: boolean): Promise<void>;
   sessionUnlisten(s: Session, ns: string): Promise<void>;
   sessionGone(s: Session): void;
@@ -118,31 +130,31 @@ export class Session {
   onAsyncResponse(handler: AsyncResponseHandler | undefined): void { this.asyncHandler = handler; }
 
   /** Send a command without waiting for (or getting) a response; persistent, no deadline. */
-  async execute(ns: string, command: string, payload: unknown = null): Promise<void> {
+  async execute(ns: string, command: string, payload: unknown = null, opts: SendOptions = {}): Promise<void> {
     this.alive();
     validateNamespace(ns);
-    return this.host.sessionExecute(this, ns, command, payload, false);
+    return this.host.sessionExecute(this, ns, command, payload, false, opts);
   }
 
   /** Send a command to EVERY peer listening to ns (multicast), without a response. */
-  async executeMany(ns: string, command: string, payload: unknown = null): Promise<void> {
+  async executeMany(ns: string, command: string, payload: unknown = null, opts: SendOptions = {}): Promise<void> {
     this.alive();
     validateNamespace(ns);
-    return this.host.sessionExecute(this, ns, command, payload, true);
+    return this.host.sessionExecute(this, ns, command, payload, true, opts);
   }
 
   /** Notify one session (by id) that listens to ns. */
-  async notify(ns: string, type: string, sessionId: string, payload: unknown = null): Promise<void> {
+  async notify(ns: string, type: string, sessionId: string, payload: unknown = null, opts: SendOptions = {}): Promise<void> {
     this.alive();
     validateNamespace(ns);
-    return this.host.sessionNotify(this, ns, type, sessionId, payload);
+    return this.host.sessionNotify(this, ns, type, sessionId, payload, opts);
   }
 
   /** Notify every session listening to ns whose attributes match the constraint. */
-  async notifyMany(ns: string, type: string, constraint: Constraint, payload: unknown = null): Promise<void> {
+  async notifyMany(ns: string, type: string, constraint: Constraint, payload: unknown = null, opts: SendOptions = {}): Promise<void> {
     this.alive();
     validateNamespace(ns);
-    return this.host.sessionNotifyMany(this, ns, type, constraint, payload);
+    return this.host.sessionNotifyMany(this, ns, type, constraint, payload, opts);
   }
 
   /** Receive notifications in ns (replaces an earlier handler for ns). */

@@ -167,7 +167,7 @@ export function parseResponse(d: Delivery): IncomingResponse {
 }
 
 export interface IncomingNotification {
-  id: MessageId; messageId: string; namespace: string; type: string; body: Uint8Array;
+  id: MessageId; messageId: string; traceId: string; namespace: string; type: string; body: Uint8Array;
   target?: SessionId; constraint?: Uint8Array;
 }
 
@@ -179,7 +179,7 @@ export function parseNotification(d: Delivery): IncomingNotification {
   const namespace = name(header(d, 'n'), 'namespace');
   const type = typeof d.properties.type === 'string' ? d.properties.type : '';
   checkSize(d);
-  const n: IncomingNotification = { id, messageId, namespace, type, body: d.body };
+  const n: IncomingNotification = { id, messageId, traceId: optString(d.properties.correlationId) ?? messageId, namespace, type, body: d.body };
   if (d.exchange === 'ntf.uc') {
     const t = header(d, 't');
     if (typeof t !== 'string') throw bad('target header is not a string');

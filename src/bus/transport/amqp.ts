@@ -10,6 +10,7 @@ import { PlexusError } from '../../errors.js';
 import { BUS_PREFETCH, BUS_RECONNECT_MAX_DELAY_MS, BUS_RECONNECT_MIN_DELAY_MS } from '../../limits.js';
 import { formatPeerId, newPeerId, shortPeerId, type PeerId } from '../ids.js';
 import { EXCHANGES, PRIORITY_COUNT, balancedQueue } from '../wire.js';
+import { encodePublish } from './frames.js';
 import type { Delivery, Transport, TransportSink, WireMessage } from './transport.js';
 
 type ChannelModel = Awaited<ReturnType<typeof amqp.connect>>;
@@ -53,6 +54,40 @@ export function coalesceWrites(model: unknown): boolean {
   return true;
 }
 
+/** The amqplib internals `framePublisher` writes through. */
+interface RawChannel {
+  ch?: unknown;
+  connection?: { channels?: unknown; frameMax?: unknown; sentSinceLastCheck?: boolean };
+}
+type ChannelRecord = { channel?: unknown; buffer?: { write?: unknown } } | null | undefined;
+
+/**
+ * A publisher that writes a message's frames, encoded by `encodePublish` (byte-identical to
+ * amqplib's), straight into the channel's outgoing frame buffer: where amqplib's own `publish` would
+ * put the same bytes, so ordering with acks and other frames and flow control (`false` = buffer full,
+ * wait for 'drain') are unchanged. Returns undefined (the caller then uses amqplib's `publish`) when
+ * the message is not one `encodePublish` handles, the channel is closed (amqplib's publish throws the
+ * proper error), or amqplib's internals are not what this expects (then `framePublisher` itself
+ * returns undefined).
+ */
+export function framePublisher(channel: unknown): ((m: WireMessage) => boolean | undefined) | undefined {
+  const c = channel as RawChannel, conn = c.connection;
+  if (typeof c.ch !== 'number' || !conn || !Array.isArray(conn.channels) || typeof conn.frameMax !== 'number') return undefined;
+  const n = c.ch, channels = conn.channels as ChannelRecord[];
+  const rec0 = channels[n];
+  if (!rec0 || rec0.channel !== channel || typeof rec0.buffer?.write !== 'function' || Object.hasOwn(c, 'sendMessage')) return undefined;
+  return (m) => {
+    // a closed channel has its send methods replaced by throwing ones (own properties)
+    if (Object.hasOwn(c, 'sendMessage')) return undefined;
+    const rec = channels[n];
+    if (!rec || rec.channel !== channel) return undefined;
+    const frames = encodePublish(n, m, conn.frameMax as number);
+    if (!frames) return undefined;
+    conn.sentSinceLastCheck = true;
+    return (rec.buffer as { write(b: Buffer): boolean }).write(frames);
+  };
+}
+
 function toBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
@@ -68,10 +103,13 @@ export function publishOptions(m: WireMessage): Record<string, unknown> {
   if (p.priority !== undefined) o.priority = p.priority;
   if (p.expiration !== undefined) o.expiration = p.expiration;
   if (p.deliveryMode !== undefined) o.deliveryMode = p.deliveryMode;
-  if (p.headers) {
+  const ph = p.headers;
+  if (ph) {
     const h: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(p.headers)) {
-      if (k === 'dl' && typeof v === 'number') h[k] = { '!': 'int64', value: v };
+    for (const k in ph) {
+      const v = ph[k];
+      if (typeof v === 'string') h[k] = v;
+      else if (k === 'dl' && typeof v === 'number') h[k] = { '!': 'int64', value: v };
       else if (v instanceof Uint8Array) h[k] = toBuffer(v);
       else h[k] = v;
     }
@@ -204,6 +242,7 @@ export class AmqpTransport implements Transport {
   private conn: ChannelModel | undefined;
   private ctl: Channel | undefined;
   private pub: Channel | undefined;
+  private fastPublish: ((m: WireMessage) => boolean | undefined) | undefined;
   private cons: Channel | undefined;
   private acks: AckBatcher | undefined;
   private sink: TransportSink | undefined;
@@ -252,6 +291,7 @@ export class AmqpTransport implements Transport {
     this.pub = await conn.createChannel();
     this.pub.on('error', () => {});
     this.pub.on('close', () => this.onChannelClose(gen));
+    this.fastPublish = process.env.PLEXUS_BUS_AMQPLIB_PUBLISH ? undefined : framePublisher(this.pub);
     this.pub.on('drain', () => { const w = this.drainWaiters; this.drainWaiters = []; for (const f of w) f(); });
     for (const [name, { kind }] of Object.entries(EXCHANGES)) await this.ctl.assertExchange(name, kind, { durable: false, autoDelete: false, internal: false });
   }
@@ -404,7 +444,8 @@ export class AmqpTransport implements Transport {
   }
 
   private write(pub: Channel, msg: WireMessage): void | Promise<void> {
-    const ok = pub.publish(msg.exchange, msg.routingKey, toBuffer(msg.body), publishOptions(msg));
+    let ok = pub === this.pub ? this.fastPublish?.(msg) : undefined;
+    if (ok === undefined) ok = pub.publish(msg.exchange, msg.routingKey, toBuffer(msg.body), publishOptions(msg));
     if (!ok) return new Promise<void>((r) => this.drainWaiters.push(r));
   }
 
