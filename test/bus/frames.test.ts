@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
 import { encodePublish, SINGLE_CHUNK_LIMIT } from '../../src/bus/transport/frames.js';
-import { framePublisher, publishOptions } from '../../src/bus/transport/amqp.js';
+import { FRAMES_VERIFIED_WITH, amqplibVersion, framePublisher, publishOptions } from '../../src/bus/transport/amqp.js';
 import { buildMulticastNotification, buildRequest, buildResponse, buildUnicastNotification } from '../../src/bus/wire.js';
 import type { WireMessage } from '../../src/bus/transport/transport.js';
 import { AMQP_URL } from './amqp-helpers.js';
@@ -36,6 +36,9 @@ function messages(r: () => number, n: number): WireMessage[] {
 }
 
 describe('bus AMQP publish frames', () => {
+  it('the installed amqplib is the version the encoder was verified with (an upgrade must re-verify it)', () => {
+    assert.equal(amqplibVersion(), FRAMES_VERIFIED_WITH);
+  });
   it("encodePublish writes exactly amqplib's bytes for rinq's messages (400 random cases), and declines large ones", async () => {
     const seed = Number(process.env.SEED ?? Date.now() % 1e9);
     console.log(`frames seed ${seed}`);

@@ -5,6 +5,9 @@
  * `<short>.rsp`, `<short>.ntf`; per namespace the shared durable `cmd.<ns>` (x-max-priority 3).
  * Reconnects after the connection drops (same peer id, queues and bindings restored).
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import amqp from 'amqplib';
 import { PlexusError } from '../../errors.js';
 import { BUS_PREFETCH, BUS_RECONNECT_MAX_DELAY_MS, BUS_RECONNECT_MIN_DELAY_MS } from '../../limits.js';
@@ -62,6 +65,24 @@ interface RawChannel {
 type ChannelRecord = { channel?: unknown; buffer?: { write?: unknown } } | null | undefined;
 
 /**
+ * The amqplib version whose `publish` output and internals `encodePublish`/`framePublisher` were
+ * checked against (test/bus/frames.test.ts); with any other installed version plexus publishes through
+ * amqplib's own `publish`. package.json pins this exact version.
+ */
+export const FRAMES_VERIFIED_WITH = '2.3.1';
+let installedAmqplib: string | undefined;
+/** The installed amqplib's version ('' when it cannot be read). */
+export function amqplibVersion(): string {
+  if (installedAmqplib === undefined) {
+    try {
+      const main = createRequire(import.meta.url).resolve('amqplib');
+      installedAmqplib = String((JSON.parse(readFileSync(join(dirname(main), 'package.json'), 'utf8')) as { version?: unknown }).version ?? '');
+    } catch { installedAmqplib = ''; }
+  }
+  return installedAmqplib;
+}
+
+/**
  * A publisher that writes a message's frames, encoded by `encodePublish` (byte-identical to
  * amqplib's), straight into the channel's outgoing frame buffer: where amqplib's own `publish` would
  * put the same bytes, so ordering with acks and other frames and flow control (`false` = buffer full,
@@ -71,6 +92,7 @@ type ChannelRecord = { channel?: unknown; buffer?: { write?: unknown } } | null 
  * returns undefined).
  */
 export function framePublisher(channel: unknown): ((m: WireMessage) => boolean | undefined) | undefined {
+  if (amqplibVersion() !== FRAMES_VERIFIED_WITH) return undefined;
   const c = channel as RawChannel, conn = c.connection;
   if (typeof c.ch !== 'number' || !conn || !Array.isArray(conn.channels) || typeof conn.frameMax !== 'number') return undefined;
   const n = c.ch, channels = conn.channels as ChannelRecord[];
