@@ -60,13 +60,13 @@ function normalise(v: unknown): unknown {
   if (typeof v === 'number') return Number.isInteger(v) && (v > UINT32_MAX || v < INT32_MIN) && Number.isSafeInteger(v) ? BigInt(v) : v;
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
   if (Array.isArray(v)) return v.map(normalise);
-  if (v instanceof Map) {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of v) setOwn(o, String(k), normalise(x));
-    return o;
-  }
+  return objectOf(v instanceof Map ? v : Object.entries(v), normalise);
+}
+
+/** A plain object of `entries` with own properties (keys as strings), each value mapped by `f`. */
+function objectOf(entries: Iterable<[unknown, unknown]>, f: (x: unknown) => unknown): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) setOwn(o, k, normalise((v as Record<string, unknown>)[k]));
+  for (const [k, x] of entries) setOwn(o, String(k), f(x));
   return o;
 }
 
@@ -109,12 +109,7 @@ function mayHoldBigInt(b: Uint8Array): boolean {
 function mapsToObjects(v: unknown): unknown {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
   if (Array.isArray(v)) return v.map(mapsToObjects);
-  if (v instanceof Map) {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of v) setOwn(o, String(k), mapsToObjects(x));
-    return o;
-  }
-  return v;
+  return v instanceof Map ? objectOf(v, mapsToObjects) : v;
 }
 
 function bigToNumber(v: unknown): unknown {
