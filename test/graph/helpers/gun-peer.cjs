@@ -40,6 +40,40 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       const ref = gun.get(cmd.soul);
       for (let i = 0; i < cmd.n; i++) ref.get('f' + i).put(i, () => { if (++acked === cmd.n) finish(); });
       setTimeout(finish, cmd.timeoutMs ?? 60000);
+    } else if (op === 'bench-flow') {
+      // closed loop for `ms` ms: at most `inflight` unacked puts at a time, then stop issuing and wait for
+      // the rest (drain); put i writes node `${prefix}${i}` as {text: `size` chars, n: i, by: prefix}
+      // (shape 'field': field `f${i}` of node `${prefix}` as the text).
+      // Reports acked, errors, the time from start to drained, and ack latencies (first ack of each put).
+      const t0 = Date.now();
+      const text = 'x'.repeat(cmd.size ?? 64);
+      const lat = [];
+      let started = 0, finished = 0, acked = 0, errs = 0, done = false, stop = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        lat.sort((a, b) => a - b);
+        const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : null);
+        out({ id, acked, errs, lost: started - finished, ms: Date.now() - t0, p50: q(0.5), p99: q(0.99), max: lat.length ? lat[lat.length - 1] : null });
+      };
+      const next = () => {
+        if (stop && finished === started) return finish();
+        while (!done && !stop && started - finished < cmd.inflight) {
+          const i = started++, s = process.hrtime.bigint();
+          let first = true;
+          const ref = cmd.shape === 'field' ? gun.get(cmd.prefix).get('f' + i) : gun.get(cmd.prefix + i);
+          ref.put(cmd.shape === 'field' ? text : { text, n: i, by: cmd.prefix }, (ack) => {
+            if (!first || done) return;
+            first = false;
+            finished++;
+            if (ack && ack.err) errs++; else { acked++; lat.push(Number(process.hrtime.bigint() - s) / 1e6); }
+            next();
+          });
+        }
+      };
+      next();
+      setTimeout(() => { stop = true; if (finished === started) finish(); }, cmd.ms);
+      setTimeout(finish, cmd.ms + (cmd.drainMs ?? 30000));
     } else if (op === 'bench-nodes' || op === 'bench-read') {
       // write (or read with once) n distinct small nodes, at most `inflight` at a time
       const t0 = Date.now();

@@ -67,6 +67,14 @@ export class GunPeer {
     const r = await this.#call({ op: 'bench-put', soul, n, timeoutMs }, timeoutMs + 5000);
     return { acked: r.acked as number, ms: r.ms as number };
   }
+  /**
+   * Closed-loop acked puts for `ms` ms with at most `inflight` unacked (bench), then drain: each put writes
+   * a new node `${prefix}${i}` = {text (size chars), n, by} (shape 'field': field `f${i}` of node `${prefix}` = text). Latencies (ms) are from put to first ack.
+   */
+  async benchFlow(o: { prefix: string; ms: number; inflight: number; size?: number; shape?: 'node' | 'field'; drainMs?: number }): Promise<{ acked: number; errs: number; lost: number; ms: number; p50: number | null; p99: number | null; max: number | null }> {
+    const r = await this.#call({ op: 'bench-flow', ...o }, o.ms + (o.drainMs ?? 30_000) + 10_000);
+    return { acked: r.acked as number, errs: r.errs as number, lost: r.lost as number, ms: r.ms as number, p50: r.p50 as number | null, p99: r.p99 as number | null, max: r.max as number | null };
+  }
   /** Write (or read with once) n distinct small nodes `${prefix}${i}`, `inflight` at a time (bench). */
   async benchNodes(op: 'bench-nodes' | 'bench-read', o: { prefix: string; n: number; start?: number; of?: number; inflight?: number; timeoutMs: number }): Promise<{ ok: number; ms: number }> {
     const r = await this.#call({ op, start: 0, of: o.n, inflight: 500, ...o }, o.timeoutMs + 10_000);
