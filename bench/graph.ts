@@ -2,12 +2,12 @@
 //   node --import tsx bench/graph.ts
 //   env: CLIENTS=4 INFLIGHT=16,256 ROUND_MS=3000 ROUNDS=3 SIZE=64 SHAPE=node|field NODES=100000 READS=10000 PHASE_MS=20000
 // 1. acked puts/s: CLIENTS real gun clients (child processes) per relay, closed loop: each keeps INFLIGHT puts
-//    unacked at most for ROUND_MS, then drains. Each put is a new node {text: SIZE chars, n, by}. After a
-//    warm-up round (SHAPE=field: each put is field f<i> = text of one node per client), ROUNDS rounds per level, plexus and gun rounds interleaved (the machine is shared and
-//    noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
+//    unacked at most for ROUND_MS, then drains. Each put is a new node {text: SIZE chars, n, by} (SHAPE=field:
+//    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
+//    rounds interleaved (the machine is shared and noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
 //    to noise), the clients' CPU per put, and ack latency (median client p50, worst client p99).
 // 2. memory: NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
-// 3. reads/s: CLIENTS fresh gun clients `once` READS distinct nodes of those (250 in flight each).
+// 3. reads/s: CLIENTS fresh gun clients `once` READS nodes of those that were acked (250 in flight each).
 // Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
 // an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
 // file system, without fsync).
@@ -76,11 +76,11 @@ async function memoryAndReads(relay: Relay) {
   await Promise.all(writers.map((c) => c.close()));
   await new Promise((r) => setTimeout(r, 1000));
   const rss1 = rssMb(relay.pid);
-  // reads: fresh gun clients `once` distinct nodes written above
+  // reads: fresh gun clients `once` nodes written above (reader i reads nodes acked by writer i, so both relays are asked only for nodes they have)
   const readers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
   await Promise.all(readers.map((c) => c.ready()));
   const t2 = Date.now();
-  const rs = await Promise.all(readers.map((c, i) => c.benchNodes('bench-read', { prefix: 'node', n: Math.ceil(READS / CLIENTS), of: Math.max(1, Math.min(w.acked, per * CLIENTS)), start: i, inflight: 250, timeoutMs: 20_000 })));
+  const rs = await Promise.all(readers.map((c, i) => c.benchNodes('bench-read', { prefix: 'node', n: Math.ceil(READS / CLIENTS), of: Math.max(1, ws[i]!.ok), start: i * per, inflight: 250, timeoutMs: 20_000 })));
   const reads = { answered: rs.reduce((n, x) => n + x.ok, 0), ms: Date.now() - t2 };
   await Promise.all(readers.map((c) => c.close()));
   const r = { nodes: w.acked, nodesPerSec: (w.acked / w.ms) * 1000, rssBefore: rss0, rssAfter: rss1, rssGrowth: rss1 - rss0, readsPerSec: (reads.answered / reads.ms) * 1000, reads: reads.answered };

@@ -75,7 +75,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       setTimeout(() => { stop = true; if (finished === started) finish(); }, cmd.ms);
       setTimeout(finish, cmd.ms + (cmd.drainMs ?? 30000));
     } else if (op === 'bench-nodes' || op === 'bench-read') {
-      // write (or read with once) n distinct small nodes, at most `inflight` at a time
+      // write n distinct small nodes `${prefix}${start + i}` (or read with once n of `${prefix}${start}`..`${prefix}${start + of - 1}`), at most `inflight` at a time
       const t0 = Date.now();
       let started = 0, finished = 0, ok = 0, done = false;
       const finish = () => { if (!done) { done = true; out({ id, ok, ms: Date.now() - t0 }); } };
@@ -84,7 +84,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
           const i = started++;
           const cb = (x) => { finished++; if (op === 'bench-nodes' ? !x.err : x && x.n !== undefined) ok++; if (finished === cmd.n) finish(); else next(); };
           if (op === 'bench-nodes') gun.get(cmd.prefix + (cmd.start + i)).put({ name: 'item ' + i, n: i, tag: 'bench' }, cb);
-          else gun.get(cmd.prefix + ((i * 7919) % cmd.of)).once(cb, { wait: 0 });
+          else gun.get(cmd.prefix + (cmd.start + ((i * 7919) % cmd.of))).once(cb, { wait: 0 });
         }
       };
       next();

@@ -75,7 +75,7 @@ export class GunPeer {
     const r = await this.#call({ op: 'bench-flow', ...o }, o.ms + (o.drainMs ?? 30_000) + 10_000);
     return { acked: r.acked as number, errs: r.errs as number, lost: r.lost as number, ms: r.ms as number, p50: r.p50 as number | null, p99: r.p99 as number | null, max: r.max as number | null };
   }
-  /** Write (or read with once) n distinct small nodes `${prefix}${i}`, `inflight` at a time (bench). */
+  /** Write n distinct small nodes `${prefix}${start + i}` (or read with once n of the `of` nodes from `start`), `inflight` at a time (bench). */
   async benchNodes(op: 'bench-nodes' | 'bench-read', o: { prefix: string; n: number; start?: number; of?: number; inflight?: number; timeoutMs: number }): Promise<{ ok: number; ms: number }> {
     const r = await this.#call({ op, start: 0, of: o.n, inflight: 500, ...o }, o.timeoutMs + 10_000);
     return { ok: r.ok as number, ms: r.ms as number };
