@@ -1,6 +1,6 @@
 // plexus graph relay vs gun's own relay (gun 0.2020.1241), same gun clients, one machine, loopback.
 //   node --import tsx bench/graph.ts
-//   env: CLIENTS=4 INFLIGHT=16,256 ROUND_MS=3000 ROUNDS=3 SIZE=64 SHAPE=node|field NODES=100000 READS=10000 PHASE_MS=20000
+//   env: CLIENTS=4 INFLIGHT=16,256,1024 ROUND_MS=3000 ROUNDS=3 SIZE=64 SHAPE=node|field NODES=100000 READS=10000 PHASE_MS=20000
 // 1. acked puts/s: CLIENTS real gun clients (child processes) per relay, closed loop: each keeps INFLIGHT puts
 //    unacked at most for ROUND_MS, then drains. Each put is a new node {text: SIZE chars, n, by} (SHAPE=field:
 //    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
@@ -18,7 +18,7 @@ import { GunPeer, startGunRelay } from '../test/graph/helpers/gun.js';
 import { tmpDir } from '../test/helpers/tmp.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
-const INFLIGHT = (process.env.INFLIGHT ?? '16,256').split(',').map(Number);
+const INFLIGHT = (process.env.INFLIGHT ?? '16,256,1024').split(',').map(Number);
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SIZE = Number(process.env.SIZE ?? 64);
