@@ -6,7 +6,7 @@
 //    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
 //    rounds interleaved (the machine is shared and noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
 //    to noise), the clients' CPU per put, and ack latency (median client p50, worst client p99).
-// 2. memory: NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
+// 2. memory (fresh relays): NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
 // 3. reads/s: CLIENTS fresh gun clients `once` READS nodes of those that were acked (250 in flight each).
 // Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
 // an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
@@ -112,9 +112,10 @@ for (const inflight of INFLIGHT) {
   summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)! });
 }
 for (const c of [...clients.values()].flat()) await c.close();
-const mem = new Map<Relay, Awaited<ReturnType<typeof memoryAndReads>>>();
-for (const r of relays) { mem.set(r, await memoryAndReads(r)); await r.close(); }
-const p = mem.get(relays[0]!)!, g = mem.get(relays[1]!)!;
+for (const r of relays) await r.close();
+// memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
+const p = await startPlexus().then(async (r) => { try { return await memoryAndReads(r); } finally { await r.close(); } });
+const g = await startGunRelay().then(async (r) => { try { return await memoryAndReads({ name: 'gun', ...r }); } finally { await r.close(); } });
 for (const s of summary) {
   // if the box were CPU-saturated by clients + relay, puts/s would be proportional to 1 / (client + relay CPU per put)
   const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
