@@ -35,6 +35,7 @@ const cpuMs = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
 };
+const f0 = (x: number) => x.toFixed(0);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function startPlexus(): Promise<Relay> {
@@ -79,16 +80,15 @@ async function memoryAndReads(relay: Relay) {
   // reads: fresh gun clients `once` nodes written above (reader i reads nodes acked by writer i, so both relays are asked only for nodes they have)
   const readers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
   await Promise.all(readers.map((c) => c.ready()));
-  const t2 = Date.now();
+  const t2 = Date.now(), cpu2 = cpuMs(relay.pid), ccpu2 = readers.reduce((n, c) => n + cpuMs(c.pid!), 0);
   const rs = await Promise.all(readers.map((c, i) => c.benchNodes('bench-read', { prefix: 'node', n: Math.ceil(READS / CLIENTS), of: Math.max(1, ws[i]!.ok), start: i * per, inflight: 250, timeoutMs: 20_000 })));
-  const reads = { answered: rs.reduce((n, x) => n + x.ok, 0), ms: Date.now() - t2 };
+  const reads = { answered: rs.reduce((n, x) => n + x.ok, 0), ms: Date.now() - t2, relayCpu: cpuMs(relay.pid) - cpu2, clientCpu: readers.reduce((n, c) => n + cpuMs(c.pid!), 0) - ccpu2 };
   await Promise.all(readers.map((c) => c.close()));
   const r = { nodes: w.acked, nodesPerSec: (w.acked / w.ms) * 1000, rssBefore: rss0, rssAfter: rss1, rssGrowth: rss1 - rss0, readsPerSec: (reads.answered / reads.ms) * 1000, reads: reads.answered };
-  console.log(`${relay.name.padEnd(7)} nodes ${w.acked}/${NODES} at ${r.nodesPerSec.toFixed(0)}/s  RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB (+${r.rssGrowth.toFixed(0)})  reads/s ${r.readsPerSec.toFixed(0)} (${reads.answered}/${READS} answered with data)`);
+  console.log(`${relay.name.padEnd(7)} nodes ${w.acked}/${NODES} at ${r.nodesPerSec.toFixed(0)}/s  RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB (+${r.rssGrowth.toFixed(0)})  reads/s ${r.readsPerSec.toFixed(0)} (${reads.answered}/${READS} answered with data; relay CPU ${f0((reads.relayCpu * 1000) / Math.max(1, reads.answered))} us/read, clients ${f0((reads.clientCpu * 1000) / Math.max(1, reads.answered))} us/read)`);
   return r;
 }
 
-const f0 = (x: number) => x.toFixed(0);
 const started = Date.now();
 console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READS=${READS}`);
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
