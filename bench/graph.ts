@@ -1,75 +1,179 @@
-// plexus graph relay vs gun's own relay (gun 0.2020.1241), same clients, one machine, loopback.
-//   node --import tsx bench/graph.ts        (env: PUTS=5000 NODES=100000 READS=20000)
-// 1. acked puts/s: CLIENTS real gun clients (child processes) each fire PUTS/CLIENTS single-field puts at once and wait for every ack.
-// 2. memory: NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
-// 3. reads/s: CLIENTS fresh gun clients `once` READS distinct nodes of those (250 in flight each).
+// plexus graph relay vs gun's own relay (gun 0.2020.1241), same gun clients, one machine, loopback.
+//   node --import tsx bench/graph.ts
+//   env: CLIENTS=4 INFLIGHT=16,256,1024 ROUND_MS=3000 ROUNDS=3 SIZE=64 SHAPE=node|field NODES=100000 PHASE_MS=20000 READ_WAIT=1
+// 1. acked puts/s: CLIENTS real gun clients (child processes) per relay, closed loop: each keeps INFLIGHT puts
+//    unacked at most for ROUND_MS, then drains. Each put is a new node {text: SIZE chars, n, by} (SHAPE=field:
+//    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
+//    rounds interleaved (the machine is shared and noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
+//    to noise), the clients' CPU per put, and ack latency (median client p50, worst client p99).
+// 2. memory (fresh relays): NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
+// 3. reads/s on the same fresh relays, measured like the puts: closed loop, each of CLIENTS gun clients keeps
+//    INFLIGHT `once` reads (same options for both relays) in flight for ROUND_MS, each of a distinct node acked by
+//    both relays in 2.; fresh reader processes every round (no client cache); a read counts only when it returns
+//    that node's data. Warm-up round, then ROUNDS rounds per level, plexus and gun interleaved, median printed,
+//    with relay and client CPU per read and read latency (median client p50, worst client p99).
+// Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
+// an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
+// file system, without fsync).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { GunPeer, startGunRelay } from '../test/graph/helpers/gun.js';
 import { tmpDir } from '../test/helpers/tmp.js';
 
-const PUTS = Number(process.env.PUTS ?? 5000);
-const NODES = Number(process.env.NODES ?? 100_000);
-const READS = Number(process.env.READS ?? 20_000);
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
-const PHASE_MS = Number(process.env.PHASE_MS ?? 25_000); // cap of the node-writing phase per relay, to keep the run under 2 minutes
+const INFLIGHT = (process.env.INFLIGHT ?? '16,256,1024').split(',').map(Number);
+const ROUND_MS = Number(process.env.ROUND_MS ?? 3000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SIZE = Number(process.env.SIZE ?? 64);
+const SHAPE = process.env.SHAPE === 'field' ? 'field' : 'node'; // field: every put is one field of one node per client (issue 4's first bench)
+const NODES = Number(process.env.NODES ?? 100_000);
+const PHASE_MS = Number(process.env.PHASE_MS ?? 20_000);
+// `once(cb, {wait})` for both relays: gun calls back `wait || 99` ms after the data arrived (wait 0 means 99 ms),
+// a fixed client timer that caps reads/s at in-flight / 0.1 s whatever the relay; 1 ms keeps it out of the way.
+const READ_WAIT = Number(process.env.READ_WAIT ?? 1); // cap of the node-writing phase per relay, to keep the run short
+
+type Relay = { name: string; url: string; pid: number; close(): Promise<void> };
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+/** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+const f0 = (x: number) => x.toFixed(0);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function startPlexus(): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+async function startPlexus(): Promise<Relay> {
   const d = tmpDir('plexus-bench-');
   const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/graph/helpers/serve.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"url"')) resolve(JSON.parse(l).url); });
     p.once('exit', (c) => reject(new Error(`plexus exited ${c}`)));
   });
-  return { url: `${url}/gun`, pid: p.pid!, async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; d.rm(); } };
+  return { name: 'plexus', url: `${url}/gun`, pid: p.pid!, async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; d.rm(); } };
 }
 
-async function run(name: string, relay: { url: string; pid: number; close(): Promise<void> }) {
-  const clients = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
-  await Promise.all(clients.map((c) => c.ready()));
-  await Promise.all(clients.map((c, i) => c.benchPut(`warmup${i}`, 200, 20_000)));
-  const t0 = Date.now();
-  const each = await Promise.all(clients.map((c, i) => c.benchPut(`bench${i}`, Math.ceil(PUTS / CLIENTS), 30_000)));
-  const puts = { acked: each.reduce((n, x) => n + x.acked, 0), ms: Date.now() - t0 };
-  await Promise.all(clients.map((c) => c.close()));
+interface Round { rate: number; acked: number; errs: number; lost: number; relayUs: number; clientUs: number; p50: number; p99: number }
+
+/** One closed-loop round of every client of one relay; relay and client CPU measured over the round. */
+async function putRound(relay: Relay, clients: GunPeer[], tag: string, inflight: number, ms: number): Promise<Round> {
+  const r0 = cpuMs(relay.pid), c0 = clients.map((c) => cpuMs(c.pid!)), t0 = Date.now();
+  const res = await Promise.all(clients.map((c, i) => c.benchFlow({ prefix: `${tag}c${i}-`, ms, inflight, size: SIZE, shape: SHAPE })));
+  const wall = Date.now() - t0;
+  const relayCpu = cpuMs(relay.pid) - r0, clientCpu = clients.reduce((s, c, i) => s + cpuMs(c.pid!) - c0[i]!, 0);
+  const acked = res.reduce((n, x) => n + x.acked, 0);
+  return {
+    rate: (acked / wall) * 1000, acked, errs: res.reduce((n, x) => n + x.errs, 0), lost: res.reduce((n, x) => n + x.lost, 0),
+    relayUs: (relayCpu * 1000) / Math.max(1, acked), clientUs: (clientCpu * 1000) / Math.max(1, acked),
+    p50: median(res.map((x) => x.p50 ?? Infinity)), p99: Math.max(...res.map((x) => x.p99 ?? Infinity)),
+  };
+}
+
+/** Memory: NODES small nodes written by CLIENTS gun clients on a fresh relay (time-capped); relay RSS growth. Returns the nodes each writer got acked. */
+async function memory(relay: Relay) {
   await new Promise((r) => setTimeout(r, 500));
   const rss0 = rssMb(relay.pid);
-  // memory: NODES small nodes from CLIENTS gun clients (time-capped; growth is also given per 100k nodes)
   const writers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
   await Promise.all(writers.map((c) => c.ready()));
   const per = Math.ceil(NODES / CLIENTS);
   const t1 = Date.now();
-  const ws = await Promise.all(writers.map((c, i) => c.benchNodes('bench-nodes', { prefix: 'node', n: per, start: i * per, inflight: 250, timeoutMs: PHASE_MS })));
+  const ws = await Promise.all(writers.map((c, i) => c.benchNodes('bench-nodes', { prefix: 'node', n: per, start: i * per, inflight: 250, timeoutMs: PHASE_MS, listAcked: true })));
   const w = { acked: ws.reduce((n, x) => n + x.ok, 0), ms: Date.now() - t1 };
   await Promise.all(writers.map((c) => c.close()));
   await new Promise((r) => setTimeout(r, 1000));
   const rss1 = rssMb(relay.pid);
-  // reads: fresh gun clients `once` distinct nodes written above
-  const readers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
-  await Promise.all(readers.map((c) => c.ready()));
-  const t2 = Date.now();
-  const rs = await Promise.all(readers.map((c, i) => c.benchNodes('bench-read', { prefix: 'node', n: Math.ceil(READS / CLIENTS), of: Math.max(1, Math.min(w.acked, per * CLIENTS)), start: i, inflight: 250, timeoutMs: 20_000 })));
-  const reads = { answered: rs.reduce((n, x) => n + x.ok, 0), ms: Date.now() - t2 };
-  await Promise.all(readers.map((c) => c.close()));
-  await relay.close();
-  const r = {
-    name,
-    putsPerSec: (puts.acked / puts.ms) * 1000, putsAcked: puts.acked,
-    nodes: w.acked, nodesPerSec: (w.acked / w.ms) * 1000, rssBefore: rss0, rssAfter: rss1, rssGrowth: rss1 - rss0,
-    readsPerSec: (reads.answered / reads.ms) * 1000, reads: reads.answered,
-  };
-  console.log(`${name.padEnd(12)} acked puts/s ${r.putsPerSec.toFixed(0).padStart(7)} (${puts.acked}/${PUTS})  nodes ${w.acked}/${NODES} at ${r.nodesPerSec.toFixed(0)}/s  RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB (+${r.rssGrowth.toFixed(0)})  reads/s ${r.readsPerSec.toFixed(0)} (${reads.answered}/${READS})`);
+  const r = { nodes: w.acked, nodesPerSec: (w.acked / w.ms) * 1000, rssBefore: rss0, rssAfter: rss1, rssGrowth: rss1 - rss0, acked: ws.map((x) => x.acked ?? []) };
+  console.log(`${relay.name.padEnd(7)} nodes ${w.acked}/${NODES} at ${r.nodesPerSec.toFixed(0)}/s  RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB (+${r.rssGrowth.toFixed(0)})`);
   return r;
 }
 
+interface ReadRound { rate: number; answered: number; missed: number; lost: number; exhausted: number; relayUs: number; clientUs: number; p50: number; p99: number }
+
+/** One closed-loop read round of fresh gun clients (nothing cached) of one relay; relay and client CPU measured over the round. */
+async function readRound(relay: Relay, readers: GunPeer[], pools: number[][], offset: number, inflight: number, ms: number): Promise<ReadRound> {
+  const r0 = cpuMs(relay.pid), c0 = readers.map((c) => cpuMs(c.pid!)), t0 = Date.now();
+  const res = await Promise.all(readers.map((c, i) => c.benchReadFlow({ prefix: 'node', pool: pools[i]!, offset, ms, inflight, wait: READ_WAIT })));
+  const wall = Date.now() - t0;
+  const relayCpu = cpuMs(relay.pid) - r0, clientCpu = readers.reduce((s, c, i) => s + cpuMs(c.pid!) - c0[i]!, 0);
+  const answered = res.reduce((n, x) => n + x.answered, 0);
+  return {
+    rate: (answered / wall) * 1000, answered, missed: res.reduce((n, x) => n + x.missed, 0), lost: res.reduce((n, x) => n + x.lost, 0), exhausted: res.filter((x) => x.exhausted).length,
+    relayUs: (relayCpu * 1000) / Math.max(1, answered), clientUs: (clientCpu * 1000) / Math.max(1, answered),
+    p50: median(res.map((x) => x.p50 ?? Infinity)), p99: Math.max(...res.map((x) => x.p99 ?? Infinity)),
+  };
+}
+
+/** Fresh reader processes for every relay (connected), so no read is answered from a gun client's cache. */
+async function freshReaders(relays: Relay[]): Promise<Map<Relay, GunPeer[]>> {
+  const m = new Map(relays.map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
+  await Promise.all([...m.values()].flat().map((c) => c.ready()));
+  await new Promise((r) => setTimeout(r, 300)); // let the WebSockets connect before the clock starts
+  return m;
+}
+
 const started = Date.now();
-console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, PUTS=${PUTS} CLIENTS=${CLIENTS} NODES=${NODES} READS=${READS}`);
-const p = await run('plexus', await startPlexus());
-const g = await run('gun', await startGunRelay());
-console.log(`ratio plexus/gun: acked puts/s ${(p.putsPerSec / g.putsPerSec).toFixed(2)}x (goal >= 2x), reads/s ${(p.readsPerSec / g.readsPerSec).toFixed(2)}x (goal >= 2x)`);
+console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READ_WAIT=${READ_WAIT}`);
+const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
+const clients = new Map(relays.map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
+await Promise.all([...clients.values()].flat().map((c) => c.ready()));
+// warm-up (JIT, SQLite/radisk files, sockets): one short round at the highest level, not counted
+for (const r of relays) await putRound(r, clients.get(r)!, 'warm', Math.max(...INFLIGHT), 1500);
+const summary: { inflight: number; p: Round; g: Round }[] = [];
+for (const inflight of INFLIGHT) {
+  const rounds = new Map<Relay, Round[]>(relays.map((r) => [r, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const r of i % 2 ? [...relays].reverse() : relays) rounds.get(r)!.push(await putRound(r, clients.get(r)!, `f${inflight}r${i}`, inflight, ROUND_MS));
+  }
+  const med = new Map<Relay, Round>();
+  for (const r of relays) {
+    const rs = rounds.get(r)!;
+    const m = [...rs].sort((a, b) => a.rate - b.rate)[Math.floor(rs.length / 2)]!;
+    med.set(r, m);
+    console.log(`${r.name.padEnd(7)} ${String(inflight).padStart(4)} in flight x ${CLIENTS}: acked puts/s ${f0(m.rate).padStart(6)} (rounds ${rs.map((x) => f0(x.rate)).join(' ')}; ${m.acked} acked, ${m.errs} err, ${m.lost} unacked)  relay CPU ${f0(m.relayUs).padStart(4)} us/put (rounds ${rs.map((x) => f0(x.relayUs)).join(' ')})  clients CPU ${f0(m.clientUs)} us/put  ack p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms`);
+  }
+  summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)! });
+}
+for (const c of [...clients.values()].flat()) await c.close();
+for (const r of relays) await r.close();
+// memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
+const fresh = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
+const mem = new Map<Relay, Awaited<ReturnType<typeof memory>>>();
+for (const r of fresh) mem.set(r, await memory(r));
+const [p, g] = [mem.get(fresh[0]!)!, mem.get(fresh[1]!)!];
+// reads: reader i of either relay reads only nodes writer i got acked by BOTH relays (the same souls on both)
+const pools = p.acked.map((xs, i) => { const inG = new Set(g.acked[i]); return xs.filter((n) => inG.has(n)); });
+console.log(`reads: pools of ${pools.map((x) => x.length).join(', ')} nodes per reader (acked on both relays); fresh reader processes every round`);
+let offset = 0;
+{ const rd = await freshReaders(fresh); for (const r of fresh) await readRound(r, rd.get(r)!, pools, offset, Math.max(...INFLIGHT), 1500); for (const c of [...rd.values()].flat()) await c.close(); }
+const readSummary: { inflight: number; p: ReadRound; g: ReadRound }[] = [];
+for (const inflight of INFLIGHT) {
+  const rounds = new Map<Relay, ReadRound[]>(fresh.map((r) => [r, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    const rd = await freshReaders(fresh);
+    offset += 1009;
+    for (const r of i % 2 ? [...fresh].reverse() : fresh) rounds.get(r)!.push(await readRound(r, rd.get(r)!, pools, offset, inflight, ROUND_MS));
+    for (const c of [...rd.values()].flat()) await c.close();
+  }
+  const med = new Map<Relay, ReadRound>();
+  for (const r of fresh) {
+    const rs = rounds.get(r)!;
+    const m = [...rs].sort((a, b) => a.rate - b.rate)[Math.floor(rs.length / 2)]!;
+    med.set(r, m);
+    console.log(`${r.name.padEnd(7)} ${String(inflight).padStart(4)} in flight x ${CLIENTS}: reads/s ${f0(m.rate).padStart(6)} (rounds ${rs.map((x) => f0(x.rate)).join(' ')}; ${m.answered} answered with data, ${m.missed} missed, ${m.lost} unanswered${m.exhausted ? `, ${m.exhausted} pools used up` : ''})  relay CPU ${f0(m.relayUs).padStart(4)} us/read (rounds ${rs.map((x) => f0(x.relayUs)).join(' ')})  clients CPU ${f0(m.clientUs)} us/read  read p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms`);
+  }
+  readSummary.push({ inflight, p: med.get(fresh[0]!)!, g: med.get(fresh[1]!)! });
+}
+for (const r of fresh) await r.close();
+for (const s of summary) {
+  // if the box were CPU-saturated by clients + relay, puts/s would be proportional to 1 / (client + relay CPU per put)
+  const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
+  console.log(`ratio plexus/gun at ${s.inflight} in flight x ${CLIENTS}: acked puts/s ${(s.p.rate / s.g.rate).toFixed(2)}x (goal >= 2x); relay CPU per acked put gun/plexus ${(s.g.relayUs / s.p.relayUs).toFixed(2)}x; CPU-saturation bound of the puts/s ratio with these clients ${bound.toFixed(2)}x`);
+}
+for (const s of readSummary) {
+  const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
+  console.log(`ratio plexus/gun at ${s.inflight} in flight x ${CLIENTS}: reads/s ${(s.p.rate / s.g.rate).toFixed(2)}x (goal >= 2x); relay CPU per read gun/plexus ${(s.g.relayUs / s.p.relayUs).toFixed(2)}x; CPU-saturation bound of the reads/s ratio with these clients ${bound.toFixed(2)}x`);
+}
 const perNode = (x: typeof p) => x.rssGrowth / Math.max(1, x.nodes);
 console.log(`relay RSS growth per 100k nodes: plexus ${(perNode(p) * 1e5).toFixed(0)} MB, gun ${(perNode(g) * 1e5).toFixed(0)} MB`);
 console.log(`memory per node plexus/gun: ${(perNode(p) / perNode(g)).toFixed(2)}x (goal <= 0.5x); RSS after: plexus ${p.rssAfter.toFixed(0)} MB (${p.nodes} nodes), gun ${g.rssAfter.toFixed(0)} MB (${g.nodes} nodes)`);

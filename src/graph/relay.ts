@@ -55,7 +55,8 @@ interface Peer extends RelayPeer {
   pid?: string;
   pending: number;
   subs: Set<string>;
-  out: unknown[];
+  /** Replies queued for the next flush: message objects, or messages already serialised (acks). */
+  out: (Record<string, unknown> | string)[];
   open: boolean;
 }
 
@@ -154,7 +155,7 @@ export class GraphRelay {
     }
   }
 
-  #queueOut(peer: Peer, msg: Record<string, unknown>): void {
+  #queueOut(peer: Peer, msg: Record<string, unknown> | string): void {
     peer.out.push(msg);
   }
 
@@ -162,10 +163,10 @@ export class GraphRelay {
     if (peer.out.length === 0) return;
     const msgs = peer.out;
     peer.out = [];
-    if (msgs.length === 1) return this.#raw(peer, JSON.stringify(msgs[0]));
+    if (msgs.length === 1) return this.#raw(peer, typeof msgs[0] === 'string' ? msgs[0] : JSON.stringify(msgs[0]));
     let parts: string[] = [], size = 2;
     for (const m of msgs) {
-      const s = JSON.stringify(m);
+      const s = typeof m === 'string' ? m : JSON.stringify(m);
       if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, '[' + parts.join(',') + ']'); parts = []; size = 2; }
       parts.push(s); size += s.length + 1;
     }
@@ -311,7 +312,8 @@ export class GraphRelay {
     for (const p of puts) for (const w of p.writes) this.#subscribe(p.peer, w.soul, w.field);
     for (const p of puts) {
       touched.add(p.peer);
-      if (p.ack) { this.#stats.acks++; this.#queueOut(p.peer, { '#': messageId(), '@': p.msg.id, ok: true }); }
+      // the ack is built as text: messageId() is alphanumeric, the id is JSON-quoted
+      if (p.ack) { this.#stats.acks++; this.#queueOut(p.peer, `{"#":"${messageId()}","@":${JSON.stringify(p.msg.id)},"ok":true}`); }
     }
     const changed = new Map<string, { w: FieldWrite; from: Peer | undefined }>();
     let deferred = false;

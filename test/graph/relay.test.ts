@@ -72,6 +72,36 @@ describe('graph relay over raw WebSocket', () => {
     assert.ok(!p.msgs.some((m) => 'FOO' in m));
   });
 
+  it('acks carry the put id exactly, also ids with quotes, backslashes and unicode (acks are built as text)', async () => {
+    const p = await probe();
+    const ids = ['a"b\\c', 'ü\u2028é', '</script>', '12345'];
+    p.send(ids.map((id, i) => ({ '#': id, put: { [`q${i}`]: node(`q${i}`, { a: i }, Date.now()) } })));
+    for (const id of ids) {
+      const r = await p.reply(id);
+      assert.equal(r.ok, true);
+      assert.equal(typeof r['#'], 'string');
+      assert.notEqual(r['#'], id);
+    }
+  });
+
+  it('a batch that writes new and existing nodes resolves each field against what is stored', async () => {
+    const p = await probe();
+    const t = Date.now() - 1000;
+    p.send({ '#': 'ne1', put: { ne: node('ne', { a: 'old' }, t) } });
+    await p.reply('ne1');
+    // one frame: an older write to the stored field (loses), a new field of the stored node, a brand-new node
+    p.send([
+      { '#': 'ne2', put: { ne: node('ne', { a: 'older' }, t - 10) } },
+      { '#': 'ne3', put: { ne: node('ne', { b: 'new' }, t) } },
+      { '#': 'ne4', put: { ne5: node('ne5', { a: 1, b: 2 }, t) } },
+    ]);
+    for (const id of ['ne2', 'ne3', 'ne4']) assert.equal((await p.reply(id)).ok, true);
+    p.send({ '#': 'neg', get: { '#': 'ne' } });
+    assert.deepEqual((await p.reply('neg')).put, { ne: { _: { '#': 'ne', '>': { a: t, b: t } }, a: 'old', b: 'new' } });
+    p.send({ '#': 'neg5', get: { '#': 'ne5' } });
+    assert.deepEqual((await p.reply('neg5')).put, { ne5: node('ne5', { a: 1, b: 2 }, t) });
+  });
+
   it('dedups by message id', async () => {
     const p = await probe();
     const m = { '#': 'dup1', put: { d1: node('d1', { a: 1 }, Date.now()) } };

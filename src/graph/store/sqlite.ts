@@ -17,6 +17,7 @@ export class SqliteGraphStore implements GraphStore {
   #db: Database.Database;
   #getNode: Database.Statement<[string], Row>;
   #getField: Database.Statement<[string, string], { value: string; state: number }>;
+  #hasSoul: Database.Statement<[string], { x: number }>;
   #upsert: Database.Statement<[string, string, string, number]>;
   #defer: Database.Statement<[string, string, string, number]>;
   #due: Database.Statement<[number], { id: number; soul: string; field: string; value: string; state: number }>;
@@ -39,13 +40,21 @@ export class SqliteGraphStore implements GraphStore {
     `);
     this.#getNode = this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?');
     this.#getField = this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?');
+    this.#hasSoul = this.#db.prepare('SELECT 1 AS x FROM graph_fields WHERE soul = ? LIMIT 1');
     this.#upsert = this.#db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state');
     this.#defer = this.#db.prepare('INSERT INTO graph_deferred (soul, field, value, state) VALUES (?, ?, ?, ?)');
     this.#due = this.#db.prepare('SELECT id, soul, field, value, state FROM graph_deferred WHERE state <= ? ORDER BY state, id');
     this.#undefer = this.#db.prepare('DELETE FROM graph_deferred WHERE id = ?');
     this.#next = this.#db.prepare('SELECT MIN(state) AS s FROM graph_deferred');
     this.#putTx = this.#db.transaction((writes: readonly FieldWrite[], m: number) => {
-      const { resolutions, updates, deferred } = resolveBatch(writes, m, (s, f) => this.#read(s, f));
+      // one index probe per soul first: a soul with no stored field (a new node) needs no per-field reads
+      const known = new Map<string, boolean>();
+      const lookup = (s: string, f: string) => {
+        let has = known.get(s);
+        if (has === undefined) known.set(s, (has = this.#hasSoul.get(s) !== undefined));
+        return has ? this.#read(s, f) : undefined;
+      };
+      const { resolutions, updates, deferred } = resolveBatch(writes, m, lookup);
       for (const w of updates) this.#upsert.run(w.soul, w.field, JSON.stringify(w.value), w.state);
       for (const w of deferred) this.#defer.run(w.soul, w.field, JSON.stringify(w.value), w.state);
       return resolutions;

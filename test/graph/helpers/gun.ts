@@ -67,10 +67,31 @@ export class GunPeer {
     const r = await this.#call({ op: 'bench-put', soul, n, timeoutMs }, timeoutMs + 5000);
     return { acked: r.acked as number, ms: r.ms as number };
   }
-  /** Write (or read with once) n distinct small nodes `${prefix}${i}`, `inflight` at a time (bench). */
-  async benchNodes(op: 'bench-nodes' | 'bench-read', o: { prefix: string; n: number; start?: number; of?: number; inflight?: number; timeoutMs: number }): Promise<{ ok: number; ms: number }> {
+  /**
+   * Closed-loop acked puts for `ms` ms with at most `inflight` unacked (bench), then drain: each put writes
+   * a new node `${prefix}${i}` = {text (size chars), n, by} (shape 'field': field `f${i}` of node `${prefix}` = text). Latencies (ms) are from put to first ack.
+   */
+  async benchFlow(o: { prefix: string; ms: number; inflight: number; size?: number; shape?: 'node' | 'field'; drainMs?: number }): Promise<{ acked: number; errs: number; lost: number; ms: number; p50: number | null; p99: number | null; max: number | null }> {
+    const r = await this.#call({ op: 'bench-flow', ...o }, o.ms + (o.drainMs ?? 30_000) + 10_000);
+    return { acked: r.acked as number, errs: r.errs as number, lost: r.lost as number, ms: r.ms as number, p50: r.p50 as number | null, p99: r.p99 as number | null, max: r.max as number | null };
+  }
+  /**
+   * Write n distinct small nodes `${prefix}${start + i}` = {name, n: start + i, tag} (or read with once n of the `of` nodes from `start`), `inflight` at a time (bench).
+   * With listAcked, `acked` lists the node numbers whose put was acked without error.
+   */
+  async benchNodes(op: 'bench-nodes' | 'bench-read', o: { prefix: string; n: number; start?: number; of?: number; inflight?: number; timeoutMs: number; listAcked?: boolean }): Promise<{ ok: number; ms: number; acked?: number[] }> {
     const r = await this.#call({ op, start: 0, of: o.n, inflight: 500, ...o }, o.timeoutMs + 10_000);
-    return { ok: r.ok as number, ms: r.ms as number };
+    return { ok: r.ok as number, ms: r.ms as number, ...(r.acked ? { acked: r.acked as number[] } : {}) };
+  }
+  /**
+   * Closed-loop `once` reads for `ms` ms with at most `inflight` in flight (bench), then drain: read i is of node
+   * `${prefix}${pool[(offset + i * 7919) % pool.length]}`, each node at most once per process (a fresh gun client
+   * has nothing cached, so every read goes to the relay). A read is answered only when it returns that node's
+   * data (its `n`); `exhausted` when the pool ran out before `ms`. Latencies (ms) are from `once` to its callback.
+   */
+  async benchReadFlow(o: { prefix: string; pool: number[]; offset: number; ms: number; inflight: number; wait?: number; drainMs?: number }): Promise<{ answered: number; missed: number; lost: number; exhausted: boolean; ms: number; p50: number | null; p99: number | null }> {
+    const r = await this.#call({ op: 'bench-read-flow', ...o }, o.ms + (o.drainMs ?? 30_000) + 10_000);
+    return { answered: r.answered as number, missed: r.missed as number, lost: r.lost as number, exhausted: r.exhausted as boolean, ms: r.ms as number, p50: r.p50 as number | null, p99: r.p99 as number | null };
   }
   /** The child's process id (bench: memory). */
   get pid(): number | undefined { return this.#p.pid; }
