@@ -98,6 +98,14 @@ export interface StoreReader {
   hubRev(): Promise<Rev>;
 }
 
+/** The reads one publish makes, answered synchronously (an embedded store, or a snapshot taken under the lock). */
+export interface PublishReader {
+  maxRev(): Rev;
+  auditByTid(tid: string): Rev | undefined;
+  changedSince(sig: Sig, base: Rev, ignore: readonly Rev[]): boolean;
+  getRec(top: string, key: string): Rec | undefined;
+}
+
 /** The storage behind StoreLedger: one adapter per database. */
 export interface LedgerStore {
   /** Run fn with exclusive write access (DB lock across processes where needed); fn ends with at most one write. */
@@ -109,6 +117,13 @@ export interface LedgerStore {
   listRecs(top: string): Promise<Rec[]>;
   /** Run fn so that a throw undoes only its own writes (SAVEPOINT); enables group commit. */
   savepoint?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Optional synchronous tx (embedded stores): fn runs with exclusive write access and commits when it
+   * returns, rolls back when it throws. With `savepointSync`, publishes run without awaiting the store.
+   */
+  txSync?<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T;
+  /** savepoint's synchronous twin (inside txSync). */
+  savepointSync?<T>(fn: () => T): T;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
@@ -169,14 +184,52 @@ class Overlay {
     }
     this.set(ev.top, ev.key, data === undefined ? null : { top: ev.top, key: ev.key, rev: ev.rev, data });
   }
-  batch(): Map<string, Rec | Sig & { gone: true }> {
-    const out = new Map<string, Rec | Sig & { gone: true }>();
-    for (const [k, v] of this.m) {
-      if (v) out.set(k, v);
-      else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
-    }
-    return out;
+  batch(): Map<string, Rec | Sig & { gone: true }> { return recBatch(this.m); }
+}
+
+/** Touched records (null = absent) as a write batch's `recs`. */
+function recBatch(m: Map<string, Rec | null>): Map<string, Rec | Sig & { gone: true }> {
+  const out = new Map<string, Rec | Sig & { gone: true }>();
+  for (const [k, v] of m) {
+    if (v) out.set(k, v);
+    else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
   }
+  return out;
+}
+
+/** A publish with a non-zero base older than the ledger checks its records for later events. */
+function needsConflictCheck(base: Rev, last: Rev): boolean {
+  return base !== ZERO_TIME && base < last;
+}
+
+/** Everything StoreLedger.decide reads, read up front from an async store (inside its write transaction). */
+async function snapshot(r: StoreReader, input: TransInput, opts: PublishOptions): Promise<PublishReader> {
+  const tidRev = input.tid === undefined ? undefined : await r.auditByTid(input.tid);
+  const last = await r.maxRev();
+  const base = input.base ?? ZERO_TIME;
+  const changed = new Set<string>();
+  const recs = new Map<string, Rec | undefined>();
+  const snap: PublishReader = {
+    maxRev: () => last,
+    auditByTid: () => tidRev,
+    changedSince: (sig) => changed.has(sigKey(sig)),
+    getRec: (top, key) => recs.get(sigKey({ top, key })),
+  };
+  if (tidRev !== undefined || base > last) return snap; // decide throws before it reads more
+  if (needsConflictCheck(base, last)) {
+    const checked = new Set<string>();
+    for (const a of input.acts) {
+      const k = sigKey(a);
+      if (checked.has(k)) continue;
+      checked.add(k);
+      if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) { changed.add(k); return snap; }
+    }
+  }
+  const want: Sig[] = [];
+  for (const a of input.acts) { const k = sigKey(a); if (!recs.has(k)) { recs.set(k, undefined); want.push({ top: a.top, key: a.key }); } }
+  if (r.getRecs) { for (const rec of await r.getRecs(want)) recs.set(sigKey(rec), rec); }
+  else for (const w of want) recs.set(sigKey(w), await r.getRec(w.top, w.key));
+  return snap;
 }
 
 /**
@@ -276,7 +329,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         return { rev: evs.rev!, evs: [...evs] };
       });
     }
-    if (this.store.savepoint) {
+    if (this.store.savepoint || (this.store.txSync && this.store.savepointSync)) {
       // group commit: publishes queued while a commit is running share the next one (each in a savepoint)
       return new Promise<PublishResult>((resolve, reject) => {
         this.queued.push({ input, opts, resolve, reject });
@@ -291,13 +344,41 @@ export class StoreLedger implements Publisher, LocalPublisher {
   private async drain(): Promise<void> {
     const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
     if (!batch.length) return;
+    const st = this.store;
+    if (st.txSync && st.savepointSync) {
+      // embedded store: the whole group in one synchronous DB transaction (no await between BEGIN and COMMIT)
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        try { p.resolve(st.txSync((r, write) => this.publishSync(r, write, p.input, p.opts))); } catch (e) { p.reject(e); }
+        return;
+      }
+      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      try {
+        st.txSync((r, write) => {
+          for (const p of batch) {
+            try { results.push({ ok: true, v: st.savepointSync!(() => this.publishSync(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
+          }
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+        return;
+      }
+      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+      return;
+    }
+    if (batch.length === 1) {
+      // a lone publish needs no savepoint: a throw rolls the whole transaction back
+      const p = batch[0]!;
+      try { p.resolve(await this.store.tx((r, write) => this.publishIn(r, write, p.input, p.opts), { sigs: p.input.acts })); } catch (e) { p.reject(e); }
+      return;
+    }
     const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
     try {
       await this.store.tx(async (r, write) => {
         for (const p of batch) {
           try { results.push({ ok: true, v: await this.store.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
         }
-      }, batch.length === 1 ? { sigs: batch[0]!.input.acts } : undefined);
+      });
     } catch (e) {
       for (const p of batch) p.reject(e);
       return;
@@ -305,42 +386,52 @@ export class StoreLedger implements Publisher, LocalPublisher {
     batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
   }
 
-  /** One publish inside an open store transaction. */
+  /** One publish inside an open (async) store transaction: read what the rules need, then decide. */
   private async publishIn(r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>, input: TransInput, opts: PublishOptions): Promise<PublishResult> {
+    const { rev, batch } = this.decide(await snapshot(r, input, opts), input, opts);
+    return { rev, evs: await write(batch) };
+  }
+
+  /** One publish inside an open synchronous store transaction. */
+  private publishSync(r: PublishReader, write: (b: WriteBatch) => Event[], input: TransInput, opts: PublishOptions): PublishResult {
+    const { rev, batch } = this.decide(r, input, opts);
+    return { rev, evs: write(batch) };
+  }
+
+  /** The publish rules (written once): the revision and everything to write, or a typed error. */
+  private decide(r: PublishReader, input: TransInput, opts: PublishOptions): { rev: Rev; batch: WriteBatch } {
     if (input.tid !== undefined) {
-      const had = await r.auditByTid(input.tid);
+      const had = r.auditByTid(input.tid);
       if (had !== undefined) throw new PlexusError('DUPLICATE', `transaction ${input.tid} was already published`, { detail: { tid: input.tid, rev: had } });
     }
-    const last = await r.maxRev();
+    const last = r.maxRev();
     const base = input.base ?? ZERO_TIME;
     if (base > last) throw new PlexusError('INVALID_TRANS', 'sanity check publish future base revision');
     const t = this.clock();
     const rev = nextRev(last, t);
-    if (base !== ZERO_TIME && base < last) {
+    if (needsConflictCheck(base, last)) {
       const seen = new Set<string>();
       for (const a of input.acts) {
         const k = sigKey(a);
         if (seen.has(k)) continue;
         seen.add(k);
-        if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) {
+        if (r.changedSince(a, base, opts.ignoreRevs ?? [])) {
           throw new PlexusError('CONFLICT', `${a.top} ${a.key} changed after base revision`, { detail: { top: a.top, key: a.key } });
         }
       }
     }
-    const ov = new Overlay(r);
-    await ov.prefetch(input.acts);
-    for (const a of input.acts) await ov.apply(a, rev);
+    const state = new Map<string, Rec | null>();
+    for (const a of input.acts) {
+      const k = sigKey(a);
+      const prev = state.has(k) ? state.get(k) ?? undefined : r.getRec(a.top, a.key);
+      const next = applyAction(prev?.data, a);
+      state.set(k, next === undefined ? null : { top: a.top, key: a.key, rev, data: next });
+    }
     const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
     if (input.usr) audit.usr = input.usr;
     if (input.extra !== undefined) audit.extra = input.extra;
     if (input.tid !== undefined) audit.tid = input.tid;
-    const evs = await write({
-      events: input.acts.map((a) => ({ rev, ...copyAct(a) })),
-      audit,
-      recs: ov.batch(),
-      hubRev: rev,
-    });
-    return { rev, evs };
+    return { rev, batch: { events: input.acts.map((a) => ({ rev, ...copyAct(a) })), audit, recs: recBatch(state), hubRev: rev } };
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {
