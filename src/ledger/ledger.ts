@@ -241,6 +241,8 @@ export class StoreLedger implements Publisher, LocalPublisher {
   private readonly topicSet?: Set<string>;
   private readonly clock: () => Time;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations queued on `chain` and not yet settled. */
+  private busy = 0;
   private closed = false;
 
   constructor(protected readonly store: LedgerStore, opts: LedgerOptions = {}) {
@@ -254,8 +256,9 @@ export class StoreLedger implements Publisher, LocalPublisher {
   /** One operation at a time per process (the store adds a cross-process lock where needed). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
+    this.busy++;
     const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
+    this.chain = p.then(() => { this.busy--; }, () => { this.busy--; });
     return p;
   }
 
@@ -319,21 +322,27 @@ export class StoreLedger implements Publisher, LocalPublisher {
     return [...state.values()].sort((a, b) => (a.top < b.top ? -1 : a.top > b.top ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
-    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
-    this.checkActs(input.acts);
-    if (this.store.publish) {
-      const fast = this.store.publish.bind(this.store);
+  publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
+    if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
+    try { this.checkActs(input.acts); } catch (err) { return Promise.reject(err); }
+    const st = this.store;
+    if (st.publish) {
+      const fast = st.publish.bind(st);
       return this.serial(async () => {
         const evs = await fast(input, this.clock(), opts.ignoreRevs ?? []);
         return { rev: evs.rev!, evs: [...evs] };
       });
     }
-    if (this.store.savepoint || (this.store.txSync && this.store.savepointSync)) {
-      // group commit: publishes queued while a commit is running share the next one (each in a savepoint)
+    const sync = st.txSync !== undefined && st.savepointSync !== undefined;
+    if (st.savepoint || sync) {
+      // group commit: publishes queued while a commit is running (or in the same tick) share the next
+      // commit, each in a savepoint; a lone one commits alone without a savepoint
       return new Promise<PublishResult>((resolve, reject) => {
         this.queued.push({ input, opts, resolve, reject });
-        if (this.queued.length === 1) void this.serial(() => this.drain()).catch(() => undefined);
+        if (this.queued.length !== 1) return;
+        // nothing else running: drain in a microtask, synchronously (no other operation can interleave)
+        if (sync && this.busy === 0) queueMicrotask(() => this.drainSync());
+        else void this.serial(() => this.drain()).catch(() => undefined);
       });
     }
     return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
@@ -341,49 +350,56 @@ export class StoreLedger implements Publisher, LocalPublisher {
 
   private queued: Array<{ input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
 
+  /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {
-    const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
-    if (!batch.length) return;
     const st = this.store;
-    if (st.txSync && st.savepointSync) {
-      // embedded store: the whole group in one synchronous DB transaction (no await between BEGIN and COMMIT)
+    if (st.txSync && st.savepointSync) { this.drainSync(); return; }
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
       if (batch.length === 1) {
+        // a lone publish needs no savepoint: a throw rolls the whole transaction back
         const p = batch[0]!;
-        try { p.resolve(st.txSync((r, write) => this.publishSync(r, write, p.input, p.opts))); } catch (e) { p.reject(e); }
-        return;
+        try { p.resolve(await st.tx((r, write) => this.publishIn(r, write, p.input, p.opts), { sigs: p.input.acts })); } catch (e) { p.reject(e); }
+        continue;
       }
       const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
       try {
-        st.txSync((r, write) => {
+        await st.tx(async (r, write) => {
+          for (const p of batch) {
+            try { results.push({ ok: true, v: await st.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
+          }
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+        continue;
+      }
+      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+    }
+  }
+
+  /** drain for embedded stores: each group is one synchronous DB transaction (nothing awaited between BEGIN and COMMIT). */
+  private drainSync(): void {
+    const st = this.store;
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        try { p.resolve(st.txSync!((r, write) => this.publishSync(r, write, p.input, p.opts))); } catch (e) { p.reject(e); }
+        continue;
+      }
+      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      try {
+        st.txSync!((r, write) => {
           for (const p of batch) {
             try { results.push({ ok: true, v: st.savepointSync!(() => this.publishSync(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
           }
         });
       } catch (e) {
         for (const p of batch) p.reject(e);
-        return;
+        continue;
       }
       batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
-      return;
     }
-    if (batch.length === 1) {
-      // a lone publish needs no savepoint: a throw rolls the whole transaction back
-      const p = batch[0]!;
-      try { p.resolve(await this.store.tx((r, write) => this.publishIn(r, write, p.input, p.opts), { sigs: p.input.acts })); } catch (e) { p.reject(e); }
-      return;
-    }
-    const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
-    try {
-      await this.store.tx(async (r, write) => {
-        for (const p of batch) {
-          try { results.push({ ok: true, v: await this.store.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
-        }
-      });
-    } catch (e) {
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
   }
 
   /** One publish inside an open (async) store transaction: read what the rules need, then decide. */
