@@ -436,18 +436,23 @@ export class StoreLedger implements Publisher, LocalPublisher {
         }
       }
     }
-    const state = new Map<string, Rec | null>();
+    const recs = new Map<string, Rec | Sig & { gone: true }>();
+    const events: Array<Omit<Event, 'id'>> = [];
     for (const a of input.acts) {
       const k = sigKey(a);
-      const prev = state.has(k) ? state.get(k) ?? undefined : r.getRec(a.top, a.key);
+      const had = recs.get(k);
+      const prev = had === undefined ? r.getRec(a.top, a.key) : 'gone' in had ? undefined : had;
       const next = applyAction(prev?.data, a);
-      state.set(k, next === undefined ? null : { top: a.top, key: a.key, rev, data: next });
+      recs.set(k, next === undefined ? { top: a.top, key: a.key, gone: true } : { top: a.top, key: a.key, rev, data: next });
+      const e: Omit<Event, 'id'> = { rev, top: a.top, key: a.key, cmd: a.cmd };
+      if (a.arg !== undefined) e.arg = a.arg;
+      events.push(e);
     }
     const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
     if (input.usr) audit.usr = input.usr;
     if (input.extra !== undefined) audit.extra = input.extra;
     if (input.tid !== undefined) audit.tid = input.tid;
-    return { rev, batch: { events: input.acts.map((a) => ({ rev, ...copyAct(a) })), audit, recs: recBatch(state), hubRev: rev } };
+    return { rev, batch: { events, audit, recs, hubRev: rev } };
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {
