@@ -124,6 +124,11 @@ export interface LedgerStore {
   txSync?<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T;
   /** savepoint's synchronous twin (inside txSync). */
   savepointSync?<T>(fn: () => T): T;
+  /**
+   * Optional: a promise to await before the next write while the store catches up (SQLite: its WAL is
+   * over its bound and a background checkpoint must run first); undefined when writes may go ahead.
+   */
+  room?(): Promise<void> | undefined;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
@@ -341,7 +346,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         this.queued.push({ input, opts, resolve, reject });
         if (this.queued.length !== 1) return;
         // nothing else running: drain in a microtask, synchronously (no other operation can interleave)
-        if (sync && this.busy === 0) queueMicrotask(() => this.drainSync());
+        if (sync && this.busy === 0 && !st.room?.()) queueMicrotask(() => { if (this.drainSync()) void this.serial(() => this.drain()).catch(() => undefined); });
         else void this.serial(() => this.drain()).catch(() => undefined);
       });
     }
@@ -353,7 +358,11 @@ export class StoreLedger implements Publisher, LocalPublisher {
   /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {
     const st = this.store;
-    if (st.txSync && st.savepointSync) { this.drainSync(); return; }
+    if (st.txSync && st.savepointSync) {
+      // wait while the store catches up (before the first group, and whenever drainSync stops for it)
+      do { const wait = st.room?.(); if (wait) await wait; } while (this.drainSync());
+      return;
+    }
     while (this.queued.length) {
       const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
       if (batch.length === 1) {
@@ -377,10 +386,15 @@ export class StoreLedger implements Publisher, LocalPublisher {
     }
   }
 
-  /** drain for embedded stores: each group is one synchronous DB transaction (nothing awaited between BEGIN and COMMIT). */
-  private drainSync(): void {
+  /**
+   * drain for embedded stores: each group is one synchronous DB transaction (nothing awaited between
+   * BEGIN and COMMIT). Returns true when it stopped after a group because the store asks writers to wait
+   * (`room()`), with publishes still queued: the caller awaits it and drains again.
+   */
+  private drainSync(): boolean {
     const st = this.store;
-    while (this.queued.length) {
+    for (let first = true; this.queued.length; first = false) {
+      if (!first && st.room?.()) return true;
       const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
       if (batch.length === 1) {
         const p = batch[0]!;
@@ -400,6 +414,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
       }
       batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
     }
+    return false;
   }
 
   /** One publish inside an open (async) store transaction: read what the rules need, then decide. */

@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import { PlexusError } from '../errors.js';
+import { LEDGER_SQLITE_CHECKPOINT_PAGES, LEDGER_SQLITE_WAL_MAX_PAGES } from '../limits.js';
+import { SqliteCheckpointer } from '../sqlite-checkpointer.js';
 import type { Arg, Event, Rec } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
@@ -54,20 +56,51 @@ function toEvent(r: EventRow): Event {
   return e;
 }
 
-/** SQLite storage (better-sqlite3, WAL). One write transaction at a time across processes (BEGIN IMMEDIATE). */
+/** SqliteLedger tuning (tests, benchmarks); the defaults are the limits in src/limits.ts. */
+export interface SqliteLedgerOptions extends LedgerOptions {
+  /** Pages committed after which a background WAL checkpoint starts (LEDGER_SQLITE_CHECKPOINT_PAGES). */
+  checkpointPages?: number;
+  /** WAL pages after which publishes wait for a checkpoint (LEDGER_SQLITE_WAL_MAX_PAGES). */
+  walMaxPages?: number;
+}
+
+/**
+ * Pages a write batch dirties, estimated (the checkpointer measures the WAL at each checkpoint): per
+ * event its row and its (top, key) index entry, the tid index entry, the projection rows, the local rows,
+ * and one for the b-tree and header pages a commit touches now and then (measured: ~4.25 a publish).
+ */
+function pagesOf(b: WriteBatch): number {
+  const evs = b.events?.length ?? 0;
+  return 1 + 2 * evs + (b.audit?.tid !== undefined ? 1 : 0) + (b.recs?.size ?? 0) + (b.addLocal ? 1 : 0)
+    + (b.dropLocals?.length ?? 0) + (b.updateLocals?.length ?? 0) + (b.hubRev !== undefined && !b.audit ? 1 : 0);
+}
+
+/**
+ * SQLite storage (better-sqlite3, WAL). One write transaction at a time across processes (BEGIN IMMEDIATE).
+ * A file's WAL checkpoints run on a worker thread (SqliteCheckpointer), not inside a publish's COMMIT.
+ */
 class SqliteStore implements LedgerStore {
   private readonly db: Database.Database;
+  /** Background checkpoints (file databases only: ':memory:' has no WAL). */
+  private readonly ckpt: SqliteCheckpointer | undefined;
   private readonly q;
   private readonly r: StoreReader;
   private readonly s: PublishReader;
   /** evt_audit rows that could not be moved onto events remain (see migrate); read them too. */
   private readonly legacyAudit: boolean;
 
-  constructor(path: string) {
+  constructor(path: string, opts: SqliteLedgerOptions = {}) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
+    if (path !== ':memory:' && path !== '') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.ckpt = new SqliteCheckpointer(path, {
+        checkpointPages: opts.checkpointPages ?? LEDGER_SQLITE_CHECKPOINT_PAGES,
+        walMaxPages: opts.walMaxPages ?? LEDGER_SQLITE_WAL_MAX_PAGES,
+      });
+    }
     this.db.exec(SCHEMA);
     this.legacyAudit = migrate(this.db);
     const p = (s: string) => this.db.prepare(s);
@@ -128,11 +161,17 @@ class SqliteStore implements LedgerStore {
 
   reader(): StoreReader { return this.r; }
 
+  room(): Promise<void> | undefined { return this.ckpt?.room(); }
+
   async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
+    const wait = this.ckpt?.room();
+    if (wait) await wait;
     this.q.begin.run();
+    this.pages = 0;
     try {
       const out = await fn(this.r, async (b) => this.write(b));
       this.q.commit.run();
+      this.ckpt?.wrote(this.pages);
       return out;
     } catch (err) {
       if (this.db.inTransaction) this.q.rollback.run();
@@ -142,9 +181,11 @@ class SqliteStore implements LedgerStore {
 
   txSync<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T {
     this.q.begin.run();
+    this.pages = 0;
     try {
       const out = fn(this.s, (b) => this.write(b));
       this.q.commit.run();
+      this.ckpt?.wrote(this.pages);
       return out;
     } catch (err) {
       if (this.db.inTransaction) this.q.rollback.run();
@@ -178,8 +219,12 @@ class SqliteStore implements LedgerStore {
     }
   }
 
+  /** Pages the open transaction wrote (estimated, see pagesOf; a rolled-back savepoint's count too). */
+  private pages = 0;
+
   private write(b: WriteBatch): Event[] {
     const q = this.q;
+    if (this.ckpt) this.pages += pagesOf(b);
     const out: Event[] = [];
     const evs = b.events ?? [];
     const a = b.audit;
@@ -255,12 +300,15 @@ class SqliteStore implements LedgerStore {
     return a;
   }
 
-  async close(): Promise<void> { this.db.close(); }
+  async close(): Promise<void> {
+    await this.ckpt?.close();
+    this.db.close();
+  }
 }
 
 /** The embedded default ledger: SQLite file at `path` (`:memory:` for tests). */
 export class SqliteLedger extends StoreLedger {
-  constructor(path: string, opts: LedgerOptions = {}) {
-    super(new SqliteStore(path), opts);
+  constructor(path: string, opts: SqliteLedgerOptions = {}) {
+    super(new SqliteStore(path, opts), opts);
   }
 }

@@ -1,5 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { PlexusError } from '../../src/errors.js';
@@ -51,5 +53,61 @@ describe('sqlite ledger storage', () => {
       assert.equal(new Set(rs.map((r) => r.rev)).size, 600);
       assert.equal((await l.list('burst')).length, 600);
     } finally { await l.close(); }
+  });
+
+  describe('background WAL checkpoints', () => {
+    const walPages = (path: string) => existsSync(`${path}-wal`) ? Math.round((statSync(`${path}-wal`).size - 32) / (4096 + 24)) : 0;
+
+    it('keeps the WAL bounded over many publishes and loses nothing across a reopen', async () => {
+      const path = join(d.path, 'ckpt.db');
+      const l = new SqliteLedger(path, { checkpointPages: 50, walMaxPages: 200 });
+      let most = 0;
+      try {
+        for (let i = 0; i < 3000; i++) {
+          await l.publish({ acts: [{ top: 'ck', key: String(i), cmd: 'new', arg: { i, pad: 'x'.repeat(100) } }], tid: `t${i}` });
+          if (i % 25 === 0) most = Math.max(most, walPages(path));
+        }
+        // bursts (group commits) too
+        for (let b = 0; b < 5; b++) {
+          await Promise.all(Array.from({ length: 100 }, (_, j) => l.publish({ acts: [{ top: 'ck', key: `b${b}.${j}`, cmd: 'new', arg: { b, j } }] })));
+          most = Math.max(most, walPages(path));
+        }
+      } finally { await l.close(); }
+      // ~4.5 frames a publish: unchecked, 3,500 publishes would leave a WAL of ~15,000 pages
+      assert.ok(most > 0 && most <= 600, `WAL reached ${most} pages (bound 200 + what one drain and the estimate add)`);
+      assert.equal(existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0, 0, 'the last close checkpoints and removes the WAL');
+      const again = new SqliteLedger(path);
+      try {
+        const recs = await again.list('ck');
+        assert.equal(recs.length, 3500);
+        assert.deepEqual((await again.get('ck', '2999'))!.data, { i: 2999, pad: 'x'.repeat(100) });
+        let evs = 0;
+        for await (const e of again.events(0, ['ck'])) if (e.top === 'ck') evs++;
+        assert.equal(evs, 3500);
+        assert.ok(await again.audit((await again.get('ck', '1234'))!.rev));
+      } finally { await again.close(); }
+    });
+
+    it('close() stops the checkpoint thread: a process that closes its ledger exits by itself', async () => {
+      const path = join(d.path, 'exit.db');
+      const script = `
+const { SqliteLedger } = await import('./src/ledger/sqlite.ts');
+const l = new SqliteLedger(process.argv.at(-1), { checkpointPages: 10, walMaxPages: 40 });
+for (let i = 0; i < 300; i++) await l.publish({ acts: [{ top: 'x', key: String(i), cmd: 'new', arg: { i } }] });
+await l.close();
+process.stdout.write('closed');
+`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (c) => { out += c; });
+      const code = await new Promise<number | string>((resolve) => {
+        const t = setTimeout(() => { child.kill('SIGKILL'); resolve('still running after 30 s'); }, 30_000);
+        child.on('exit', (c) => { clearTimeout(t); resolve(c ?? -1); });
+      });
+      assert.equal(code, 0);
+      assert.equal(out, 'closed');
+      const l = new SqliteLedger(path);
+      try { assert.equal((await l.list('x')).length, 300); } finally { await l.close(); }
+    });
   });
 });
