@@ -79,6 +79,8 @@ export class SqliteCheckpointer {
   #walPages = 0;
   #sinceStart = 0;
   #duringRun = 0;
+  /** walPages at which writers wait next: walMaxPages, raised by walMaxPages after a catch-up that could not restart the WAL. */
+  #waitAt: number;
   /** Checkpoints run so far. */
   checkpoints = 0;
   /** The last checkpoint failure, if any (writers are never failed by one: the WAL then just grows). */
@@ -89,6 +91,7 @@ export class SqliteCheckpointer {
     this.#every = Math.max(1, opts.checkpointPages);
     this.#max = Math.max(this.#every, opts.walMaxPages);
     this.#sync = opts.synchronous ?? 'NORMAL';
+    this.#waitAt = this.#max;
   }
 
   /** Pages the WAL is estimated to hold since it last restarted. */
@@ -110,13 +113,17 @@ export class SqliteCheckpointer {
    * Never rejects: a failed checkpoint is kept in `lastError` and the write goes ahead.
    */
   room(): Promise<void> | undefined {
-    if (this.#walPages < this.#max || this.#closed) return undefined;
+    if (this.#walPages < this.#waitAt || this.#closed) return undefined;
     return this.#drain ??= this.#catchUp().finally(() => { this.#drain = null; });
   }
 
   async #catchUp(): Promise<void> {
     if (this.#running) await this.#running.catch(() => undefined);
-    if (this.#walPages >= this.#max) await this.checkpoint().catch(() => undefined);
+    if (this.#walPages >= this.#waitAt) await this.checkpoint().catch(() => undefined);
+    // still full (a reader pins the WAL, or a checkpoint failed): let another walMaxPages be written
+    // before waiting again instead of waiting at every write; the WAL grows meanwhile, as it would
+    // with SQLite's own checkpoints
+    if (this.#walPages >= this.#waitAt) this.#waitAt = this.#walPages + this.#max;
   }
 
   /** Run one PASSIVE checkpoint on the worker now (or join the running one). */
@@ -137,10 +144,11 @@ export class SqliteCheckpointer {
       if ('error' in r) {
         this.lastError = r.error;
         this.#walPages = 0; // re-arm the bound after another walMaxPages instead of stalling every write
+        this.#waitAt = this.#max;
         throw new Error(`SQLite checkpoint of ${this.path} failed: ${r.error}`);
       }
       // all copied and nothing written meanwhile: the next write restarts the WAL from its beginning
-      if (r.log < 0 || (r.busy === 0 && r.log === r.checkpointed && this.#duringRun === 0)) this.#walPages = 0;
+      if (r.log < 0 || (r.busy === 0 && r.log === r.checkpointed && this.#duringRun === 0)) { this.#walPages = 0; this.#waitAt = this.#max; }
       else this.#walPages = r.log + this.#duringRun;
     });
     return this.#running;

@@ -46,6 +46,34 @@ describe('SqliteCheckpointer', () => {
     check.close();
   });
 
+  it('a reader pinning the WAL makes writers wait once per walMaxPages, not at every write', async () => {
+    const path = join(d.path, 'pinned.db');
+    const db = open(path);
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    ins.run('first');
+    const reader = new Database(path);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT count(*) FROM t').get(); // holds its snapshot: no checkpoint can copy past it
+    const ck = new SqliteCheckpointer(path, { checkpointPages: 20, walMaxPages: 100 });
+    let waits = 0;
+    const write = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const wait = ck.room();
+        if (wait) { waits++; await wait; }
+        ins.run('z'.repeat(1500));
+        ck.wrote(2);
+      }
+    };
+    await write(1000);
+    assert.ok(waits >= 5 && waits <= 2 * 1000 / 100 + 2, `${waits} waits for 2,000 pages`);
+    reader.prepare('COMMIT').run();
+    reader.close();
+    await write(400); // the pin gone, the WAL restarts: it is back under its bound
+    assert.ok(ck.walPages < 200, `${ck.walPages} pages in the WAL`);
+    await ck.close();
+    db.close();
+  });
+
   it('without writes it starts no thread; close() is then immediate', async () => {
     const ck = new SqliteCheckpointer(join(d.path, 'none.db'), { checkpointPages: 1, walMaxPages: 1 });
     assert.equal(ck.room(), undefined);
