@@ -145,3 +145,7 @@ export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
 export const LEDGER_MAX_EVENTS_PER_UPDATE = 1_000;
 /** Bytes the hub lets queue on one WebSocket (slow consumer); beyond that it closes the connection (1013). */
 export const LEDGER_MAX_BUFFERED_BYTES = 16 * MiB;
+/** SQLite ledger: pages committed after which a background (worker thread) WAL checkpoint starts (SQLite's own default). */
+export const LEDGER_SQLITE_CHECKPOINT_PAGES = 1_000;
+/** SQLite ledger: WAL pages after which publishes wait for a checkpoint so the WAL restarts (64 MiB at 4 KiB pages). */
+export const LEDGER_SQLITE_WAL_MAX_PAGES = 16_384;

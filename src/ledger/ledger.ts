@@ -98,6 +98,14 @@ export interface StoreReader {
   hubRev(): Promise<Rev>;
 }
 
+/** The reads one publish makes, answered synchronously (an embedded store, or a snapshot taken under the lock). */
+export interface PublishReader {
+  maxRev(): Rev;
+  auditByTid(tid: string): Rev | undefined;
+  changedSince(sig: Sig, base: Rev, ignore: readonly Rev[]): boolean;
+  getRec(top: string, key: string): Rec | undefined;
+}
+
 /** The storage behind StoreLedger: one adapter per database. */
 export interface LedgerStore {
   /** Run fn with exclusive write access (DB lock across processes where needed); fn ends with at most one write. */
@@ -109,6 +117,18 @@ export interface LedgerStore {
   listRecs(top: string): Promise<Rec[]>;
   /** Run fn so that a throw undoes only its own writes (SAVEPOINT); enables group commit. */
   savepoint?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Optional synchronous tx (embedded stores): fn runs with exclusive write access and commits when it
+   * returns, rolls back when it throws. With `savepointSync`, publishes run without awaiting the store.
+   */
+  txSync?<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T;
+  /** savepoint's synchronous twin (inside txSync). */
+  savepointSync?<T>(fn: () => T): T;
+  /**
+   * Optional: a promise to await before the next write while the store catches up (SQLite: its WAL is
+   * over its bound and a background checkpoint must run first); undefined when writes may go ahead.
+   */
+  room?(): Promise<void> | undefined;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
@@ -169,14 +189,52 @@ class Overlay {
     }
     this.set(ev.top, ev.key, data === undefined ? null : { top: ev.top, key: ev.key, rev: ev.rev, data });
   }
-  batch(): Map<string, Rec | Sig & { gone: true }> {
-    const out = new Map<string, Rec | Sig & { gone: true }>();
-    for (const [k, v] of this.m) {
-      if (v) out.set(k, v);
-      else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
-    }
-    return out;
+  batch(): Map<string, Rec | Sig & { gone: true }> { return recBatch(this.m); }
+}
+
+/** Touched records (null = absent) as a write batch's `recs`. */
+function recBatch(m: Map<string, Rec | null>): Map<string, Rec | Sig & { gone: true }> {
+  const out = new Map<string, Rec | Sig & { gone: true }>();
+  for (const [k, v] of m) {
+    if (v) out.set(k, v);
+    else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
   }
+  return out;
+}
+
+/** A publish with a non-zero base older than the ledger checks its records for later events. */
+function needsConflictCheck(base: Rev, last: Rev): boolean {
+  return base !== ZERO_TIME && base < last;
+}
+
+/** Everything StoreLedger.decide reads, read up front from an async store (inside its write transaction). */
+async function snapshot(r: StoreReader, input: TransInput, opts: PublishOptions): Promise<PublishReader> {
+  const tidRev = input.tid === undefined ? undefined : await r.auditByTid(input.tid);
+  const last = await r.maxRev();
+  const base = input.base ?? ZERO_TIME;
+  const changed = new Set<string>();
+  const recs = new Map<string, Rec | undefined>();
+  const snap: PublishReader = {
+    maxRev: () => last,
+    auditByTid: () => tidRev,
+    changedSince: (sig) => changed.has(sigKey(sig)),
+    getRec: (top, key) => recs.get(sigKey({ top, key })),
+  };
+  if (tidRev !== undefined || base > last) return snap; // decide throws before it reads more
+  if (needsConflictCheck(base, last)) {
+    const checked = new Set<string>();
+    for (const a of input.acts) {
+      const k = sigKey(a);
+      if (checked.has(k)) continue;
+      checked.add(k);
+      if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) { changed.add(k); return snap; }
+    }
+  }
+  const want: Sig[] = [];
+  for (const a of input.acts) { const k = sigKey(a); if (!recs.has(k)) { recs.set(k, undefined); want.push({ top: a.top, key: a.key }); } }
+  if (r.getRecs) { for (const rec of await r.getRecs(want)) recs.set(sigKey(rec), rec); }
+  else for (const w of want) recs.set(sigKey(w), await r.getRec(w.top, w.key));
+  return snap;
 }
 
 /**
@@ -188,6 +246,8 @@ export class StoreLedger implements Publisher, LocalPublisher {
   private readonly topicSet?: Set<string>;
   private readonly clock: () => Time;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations queued on `chain` and not yet settled. */
+  private busy = 0;
   private closed = false;
 
   constructor(protected readonly store: LedgerStore, opts: LedgerOptions = {}) {
@@ -201,8 +261,9 @@ export class StoreLedger implements Publisher, LocalPublisher {
   /** One operation at a time per process (the store adds a cross-process lock where needed). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
+    this.busy++;
     const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
+    this.chain = p.then(() => { this.busy--; }, () => { this.busy--; });
     return p;
   }
 
@@ -266,21 +327,27 @@ export class StoreLedger implements Publisher, LocalPublisher {
     return [...state.values()].sort((a, b) => (a.top < b.top ? -1 : a.top > b.top ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
-    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
-    this.checkActs(input.acts);
-    if (this.store.publish) {
-      const fast = this.store.publish.bind(this.store);
+  publish(input: TransInput, opts: PublishOptions = {}): Promise<PublishResult> {
+    if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
+    try { this.checkActs(input.acts); } catch (err) { return Promise.reject(err); }
+    const st = this.store;
+    if (st.publish) {
+      const fast = st.publish.bind(st);
       return this.serial(async () => {
         const evs = await fast(input, this.clock(), opts.ignoreRevs ?? []);
         return { rev: evs.rev!, evs: [...evs] };
       });
     }
-    if (this.store.savepoint) {
-      // group commit: publishes queued while a commit is running share the next one (each in a savepoint)
+    const sync = st.txSync !== undefined && st.savepointSync !== undefined;
+    if (st.savepoint || sync) {
+      // group commit: publishes queued while a commit is running (or in the same tick) share the next
+      // commit, each in a savepoint; a lone one commits alone without a savepoint
       return new Promise<PublishResult>((resolve, reject) => {
         this.queued.push({ input, opts, resolve, reject });
-        if (this.queued.length === 1) void this.serial(() => this.drain()).catch(() => undefined);
+        if (this.queued.length !== 1) return;
+        // nothing else running: drain in a microtask, synchronously (no other operation can interleave)
+        if (sync && this.busy === 0 && !st.room?.()) queueMicrotask(() => { if (this.drainSync()) void this.serial(() => this.drain()).catch(() => undefined); });
+        else void this.serial(() => this.drain()).catch(() => undefined);
       });
     }
     return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
@@ -288,59 +355,119 @@ export class StoreLedger implements Publisher, LocalPublisher {
 
   private queued: Array<{ input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
 
+  /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {
-    const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
-    if (!batch.length) return;
-    const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
-    try {
-      await this.store.tx(async (r, write) => {
-        for (const p of batch) {
-          try { results.push({ ok: true, v: await this.store.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
-        }
-      }, batch.length === 1 ? { sigs: batch[0]!.input.acts } : undefined);
-    } catch (e) {
-      for (const p of batch) p.reject(e);
+    const st = this.store;
+    if (st.txSync && st.savepointSync) {
+      // wait while the store catches up (before the first group, and whenever drainSync stops for it)
+      do { const wait = st.room?.(); if (wait) await wait; } while (this.drainSync());
       return;
     }
-    batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+      if (batch.length === 1) {
+        // a lone publish needs no savepoint: a throw rolls the whole transaction back
+        const p = batch[0]!;
+        try { p.resolve(await st.tx((r, write) => this.publishIn(r, write, p.input, p.opts), { sigs: p.input.acts })); } catch (e) { p.reject(e); }
+        continue;
+      }
+      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      try {
+        await st.tx(async (r, write) => {
+          for (const p of batch) {
+            try { results.push({ ok: true, v: await st.savepoint!(() => this.publishIn(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
+          }
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+        continue;
+      }
+      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+    }
   }
 
-  /** One publish inside an open store transaction. */
+  /**
+   * drain for embedded stores: each group is one synchronous DB transaction (nothing awaited between
+   * BEGIN and COMMIT). Returns true when it stopped after a group because the store asks writers to wait
+   * (`room()`), with publishes still queued: the caller awaits it and drains again.
+   */
+  private drainSync(): boolean {
+    const st = this.store;
+    for (let first = true; this.queued.length; first = false) {
+      if (!first && st.room?.()) return true;
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        try { p.resolve(st.txSync!((r, write) => this.publishSync(r, write, p.input, p.opts))); } catch (e) { p.reject(e); }
+        continue;
+      }
+      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      try {
+        st.txSync!((r, write) => {
+          for (const p of batch) {
+            try { results.push({ ok: true, v: st.savepointSync!(() => this.publishSync(r, write, p.input, p.opts)) }); } catch (e) { results.push({ ok: false, e }); }
+          }
+        });
+      } catch (e) {
+        for (const p of batch) p.reject(e);
+        continue;
+      }
+      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+    }
+    return false;
+  }
+
+  /** One publish inside an open (async) store transaction: read what the rules need, then decide. */
   private async publishIn(r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>, input: TransInput, opts: PublishOptions): Promise<PublishResult> {
+    const { rev, batch } = this.decide(await snapshot(r, input, opts), input, opts);
+    return { rev, evs: await write(batch) };
+  }
+
+  /** One publish inside an open synchronous store transaction. */
+  private publishSync(r: PublishReader, write: (b: WriteBatch) => Event[], input: TransInput, opts: PublishOptions): PublishResult {
+    const { rev, batch } = this.decide(r, input, opts);
+    return { rev, evs: write(batch) };
+  }
+
+  /** The publish rules (written once): the revision and everything to write, or a typed error. */
+  private decide(r: PublishReader, input: TransInput, opts: PublishOptions): { rev: Rev; batch: WriteBatch } {
     if (input.tid !== undefined) {
-      const had = await r.auditByTid(input.tid);
+      const had = r.auditByTid(input.tid);
       if (had !== undefined) throw new PlexusError('DUPLICATE', `transaction ${input.tid} was already published`, { detail: { tid: input.tid, rev: had } });
     }
-    const last = await r.maxRev();
+    const last = r.maxRev();
     const base = input.base ?? ZERO_TIME;
     if (base > last) throw new PlexusError('INVALID_TRANS', 'sanity check publish future base revision');
     const t = this.clock();
     const rev = nextRev(last, t);
-    if (base !== ZERO_TIME && base < last) {
+    if (needsConflictCheck(base, last)) {
       const seen = new Set<string>();
       for (const a of input.acts) {
         const k = sigKey(a);
         if (seen.has(k)) continue;
         seen.add(k);
-        if (await r.changedSince(a, base, opts.ignoreRevs ?? [])) {
+        if (r.changedSince(a, base, opts.ignoreRevs ?? [])) {
           throw new PlexusError('CONFLICT', `${a.top} ${a.key} changed after base revision`, { detail: { top: a.top, key: a.key } });
         }
       }
     }
-    const ov = new Overlay(r);
-    await ov.prefetch(input.acts);
-    for (const a of input.acts) await ov.apply(a, rev);
+    const recs = new Map<string, Rec | Sig & { gone: true }>();
+    const events: Array<Omit<Event, 'id'>> = [];
+    for (const a of input.acts) {
+      const k = sigKey(a);
+      const had = recs.get(k);
+      const prev = had === undefined ? r.getRec(a.top, a.key) : 'gone' in had ? undefined : had;
+      const next = applyAction(prev?.data, a);
+      recs.set(k, next === undefined ? { top: a.top, key: a.key, gone: true } : { top: a.top, key: a.key, rev, data: next });
+      const e: Omit<Event, 'id'> = { rev, top: a.top, key: a.key, cmd: a.cmd };
+      if (a.arg !== undefined) e.arg = a.arg;
+      events.push(e);
+    }
     const audit: AuditRow = { rev, created: input.created ?? t, arrived: input.arrived ?? t };
     if (input.usr) audit.usr = input.usr;
     if (input.extra !== undefined) audit.extra = input.extra;
     if (input.tid !== undefined) audit.tid = input.tid;
-    const evs = await write({
-      events: input.acts.map((a) => ({ rev, ...copyAct(a) })),
-      audit,
-      recs: ov.batch(),
-      hubRev: rev,
-    });
-    return { rev, evs };
+    return { rev, batch: { events, audit, recs, hubRev: rev } };
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {

@@ -4,11 +4,25 @@ import { sigKey, type Arg, type Event, type Rec, type Sig, type TransInput } fro
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
+// The audit fields of a published transaction live on its first event row (created is NOT NULL exactly
+// there): one table and two index entries less to write per publish than a separate audit table. A
+// schema from before (evt_audit) is migrated once: columns added, rows moved, evt_audit dropped.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS evt_event (id bigserial PRIMARY KEY, rev bigint NOT NULL, top text NOT NULL, key text NOT NULL, cmd text NOT NULL, arg jsonb);
+CREATE TABLE IF NOT EXISTS evt_event (id bigserial PRIMARY KEY, rev bigint NOT NULL, top text NOT NULL, key text NOT NULL, cmd text NOT NULL, arg jsonb,
+  created double precision, arrived double precision, usr text, extra jsonb, tid text);
+ALTER TABLE evt_event ADD COLUMN IF NOT EXISTS created double precision, ADD COLUMN IF NOT EXISTS arrived double precision,
+  ADD COLUMN IF NOT EXISTS usr text, ADD COLUMN IF NOT EXISTS extra jsonb, ADD COLUMN IF NOT EXISTS tid text;
 CREATE INDEX IF NOT EXISTS evt_event_rev ON evt_event (rev);
 CREATE INDEX IF NOT EXISTS evt_event_top_key ON evt_event (top, key, rev);
-CREATE TABLE IF NOT EXISTS evt_audit (rev bigint PRIMARY KEY, created double precision NOT NULL, arrived double precision NOT NULL, usr text, extra jsonb, tid text UNIQUE);
+CREATE UNIQUE INDEX IF NOT EXISTS evt_event_tid ON evt_event (tid) WHERE tid IS NOT NULL;
+DO $mig$ BEGIN
+  IF to_regclass('evt_audit') IS NOT NULL THEN
+    UPDATE evt_event e SET created = a.created, arrived = a.arrived, usr = a.usr, extra = a.extra, tid = a.tid
+      FROM evt_audit a, (SELECT min(id) AS id, rev FROM evt_event GROUP BY rev) f WHERE f.rev = a.rev AND e.id = f.id;
+    DELETE FROM evt_audit a WHERE EXISTS (SELECT 1 FROM evt_event e WHERE e.rev = a.rev AND e.created IS NOT NULL);
+    IF NOT EXISTS (SELECT 1 FROM evt_audit) THEN DROP TABLE evt_audit; END IF;
+  END IF;
+END $mig$;
 CREATE TABLE IF NOT EXISTS evt_record (top text NOT NULL, key text NOT NULL, rev bigint NOT NULL, data jsonb NOT NULL, PRIMARY KEY (top, key));
 CREATE TABLE IF NOT EXISTS evt_local (id bigserial PRIMARY KEY, trans jsonb NOT NULL, undo jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
@@ -22,7 +36,7 @@ BEGIN
   -- the same rules as StoreLedger.publish (src/ledger/ledger.ts), in one round trip
   PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'));
   IF p_tid IS NOT NULL THEN
-    SELECT a.rev INTO v_had FROM evt_audit a WHERE a.tid = p_tid;
+    SELECT e.rev INTO v_had FROM evt_event e WHERE e.tid = p_tid;
     IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'EVT04', MESSAGE = 'transaction ' || p_tid || ' was already published', DETAIL = v_had::text; END IF;
   END IF;
   SELECT max(e.rev) INTO v_last FROM evt_event e;
@@ -55,11 +69,12 @@ BEGIN
         ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data;
     END IF;
   END LOOP;
-  -- events last, so a failed action burns no ids; ids follow action order
-  WITH ins AS (INSERT INTO evt_event (rev, top, key, cmd, arg)
-      SELECT v_rev, x->>'top', x->>'key', x->>'cmd', x->'arg' FROM jsonb_array_elements(p_acts) WITH ORDINALITY AS t(x, n) ORDER BY n RETURNING id)
+  -- events last, so a failed action burns no ids; ids follow action order; the first carries the audit fields
+  WITH ins AS (INSERT INTO evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
+      SELECT v_rev, x->>'top', x->>'key', x->>'cmd', x->'arg', CASE WHEN n = 1 THEN coalesce(p_created, p_t) END,
+        CASE WHEN n = 1 THEN coalesce(p_arrived, p_t) END, CASE WHEN n = 1 THEN p_usr END, CASE WHEN n = 1 THEN p_extra END, CASE WHEN n = 1 THEN p_tid END
+      FROM jsonb_array_elements(p_acts) WITH ORDINALITY AS t(x, n) ORDER BY n RETURNING id)
     SELECT array_agg(ins.id ORDER BY ins.id) INTO v_ids FROM ins;
-  INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES (v_rev, coalesce(p_created, p_t), coalesce(p_arrived, p_t), p_usr, p_extra, p_tid);
   PERFORM pg_notify(p_channel, '');
   RETURN QUERY SELECT v_rev, v_ids;
 END $fn$;
@@ -77,10 +92,13 @@ function toEvent(r: EventRow): Event {
   return e;
 }
 
-function reader(q: Q): StoreReader {
+/** Audit rows of a schema from before that could not be moved onto events (see SCHEMA) are read from evt_audit too. */
+const LEGACY_TID = ' UNION ALL SELECT rev FROM evt_audit WHERE tid = $1';
+
+function reader(q: Q, legacy: boolean): StoreReader {
   return {
     maxRev: async () => { const r = await q('SELECT max(rev) AS r FROM evt_event'); return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r); },
-    auditByTid: async (tid) => { const r = await q('SELECT rev FROM evt_audit WHERE tid = $1', [tid]); return r.rows.length ? Number(r.rows[0].rev) : undefined; },
+    auditByTid: async (tid) => { const r = await q(`SELECT rev FROM evt_event WHERE tid = $1${legacy ? LEGACY_TID : ''}`, [tid]); return r.rows.length ? Number(r.rows[0].rev) : undefined; },
     changedSince: async (sig, base, ignore) => {
       const r = await q('SELECT 1 FROM evt_event WHERE top = $1 AND key = $2 AND rev > $3 AND NOT (rev = ANY($4::bigint[])) LIMIT 1', [sig.top, sig.key, base, ignore]);
       return r.rows.length > 0;
@@ -111,6 +129,8 @@ class PgStore implements LedgerStore {
   private readonly pool: pg.Pool;
   private ready: Promise<void>;
   private channel = '';
+  /** evt_audit survived the migration (rows without events): read it too. */
+  private legacy = false;
   private listener?: pg.Client;
   private readonly listeners = new Set<() => void>();
   private closed = false;
@@ -127,14 +147,15 @@ class PgStore implements LedgerStore {
     try {
       await c.query('SELECT pg_advisory_lock(hashtext(current_schema() || \'.evt_schema\'))');
       try { await c.query(SCHEMA); } finally { await c.query('SELECT pg_advisory_unlock(hashtext(current_schema() || \'.evt_schema\'))'); }
-      const s = await c.query('SELECT current_schema() AS s');
+      const s = await c.query("SELECT current_schema() AS s, to_regclass('evt_audit') IS NOT NULL AS legacy");
+      this.legacy = s.rows[0].legacy === true;
       this.channel = `plexus_evt_${String(s.rows[0].s)}`.slice(0, 63);
     } finally { c.release(); }
   }
 
   private q: Q = async (text, values) => { await this.ready; return this.pool.query(text, values); };
 
-  reader(): StoreReader { return reader(this.q); }
+  reader(): StoreReader { return reader(this.q, this.legacy); }
 
   async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>, hint?: { sigs: readonly Sig[] }): Promise<T> {
     await this.ready;
@@ -148,7 +169,7 @@ class PgStore implements LedgerStore {
       const pre = sigs ? `; SELECT top, key, rev, data FROM evt_record WHERE (top, key) IN (${sigs.map((x) => `(${c.escapeLiteral(x.top)}, ${c.escapeLiteral(x.key)})`).join(', ')})` : '';
       const res = (await c.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write')); SELECT max(rev) AS r FROM evt_event${pre}`)) as unknown as pg.QueryResult[];
       const max = res[2]!.rows[0].r;
-      const r = reader(q);
+      const r = reader(q, this.legacy);
       r.maxRev = async () => (max === null ? ZERO_TIME : Number(max));
       if (sigs) {
         const recs = res[3]!.rows.map((x) => ({ top: x.top as string, key: x.key as string, rev: Number(x.rev), data: (typeof x.data === 'string' ? JSON.parse(x.data) : x.data) as Arg }));
@@ -204,10 +225,11 @@ class PgStore implements LedgerStore {
     const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
     for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
     const r = await q(`WITH e AS (
-        INSERT INTO evt_event (rev, top, key, cmd, arg)
-        SELECT rev, top, key, cmd, arg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n
+        INSERT INTO evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
+        SELECT rev, top, key, cmd, arg, CASE WHEN n = 1 THEN $7::float8 END, CASE WHEN n = 1 THEN $8::float8 END, CASE WHEN n = 1 THEN $9::text END,
+          CASE WHEN n = 1 THEN $10::jsonb END, CASE WHEN n = 1 AND $6::bigint = rev THEN $11::text END
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n
         RETURNING id),
-      a AS (INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES ($6, $7, $8, $9, $10, $11)),
       p AS (INSERT INTO evt_record (top, key, rev, data) SELECT * FROM unnest($12::text[], $13::text[], $14::bigint[], $15::jsonb[])
         ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data),
       d AS (DELETE FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($16::text[], $17::text[])))
@@ -227,6 +249,7 @@ class PgStore implements LedgerStore {
     if (b.audit && b.events?.length && b.events.every((e) => e.id === undefined) && !b.addLocal && !b.dropLocals?.length && !b.updateLocals?.length) {
       return this.writePublish(q, b);
     }
+    if (b.audit) throw new PlexusError('INTERNAL', 'an audit row is written with its new events (writePublish)');
     await q('SELECT pg_notify($1, \'\')', [this.channel]);
     const out: Event[] = [];
     const evs = b.events ?? [];
@@ -244,11 +267,6 @@ class PgStore implements LedgerStore {
         out.push(ev);
       });
       if (!hubIds) out.sort((x, y) => x.id - y.id);
-    }
-    if (b.audit) {
-      const a = b.audit;
-      await q('INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES ($1, $2, $3, $4, $5, $6)',
-        [a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null]);
     }
     const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
     for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
@@ -291,7 +309,8 @@ class PgStore implements LedgerStore {
   }
 
   async audit(rev: Rev): Promise<AuditRow | undefined> {
-    const r = await this.q('SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = $1', [rev]);
+    const r = await this.q(`SELECT rev, created, arrived, usr, extra, tid FROM evt_event WHERE rev = $1 AND created IS NOT NULL${
+      this.legacy ? ' UNION ALL SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = $1' : ''} LIMIT 1`, [rev]);
     if (!r.rows.length) return undefined;
     const x = r.rows[0];
     const a: AuditRow = { rev: Number(x.rev), created: x.created, arrived: x.arrived };

@@ -1,17 +1,52 @@
 import Database from 'better-sqlite3';
+import { PlexusError } from '../errors.js';
+import { LEDGER_SQLITE_CHECKPOINT_PAGES, LEDGER_SQLITE_WAL_MAX_PAGES } from '../limits.js';
+import { SqliteCheckpointer } from '../sqlite-checkpointer.js';
 import type { Arg, Event, Rec } from './event.js';
-import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
+import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
+// The audit fields of a published transaction live on its first event row (created is NOT NULL exactly
+// there): one b-tree less to write per publish than a separate audit table. Replicated hub events carry
+// no audit fields, as before.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS evt_event (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL, key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT);
+CREATE TABLE IF NOT EXISTS evt_event (id INTEGER PRIMARY KEY, rev INTEGER NOT NULL, top TEXT NOT NULL, key TEXT NOT NULL, cmd TEXT NOT NULL, arg TEXT,
+  created REAL, arrived REAL, usr TEXT, extra TEXT, tid TEXT);
 CREATE INDEX IF NOT EXISTS evt_event_sig ON evt_event (top, key);
-CREATE TABLE IF NOT EXISTS evt_audit (rev INTEGER PRIMARY KEY, created REAL NOT NULL, arrived REAL NOT NULL, usr TEXT, extra TEXT, tid TEXT);
-CREATE UNIQUE INDEX IF NOT EXISTS evt_audit_tid ON evt_audit (tid) WHERE tid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS evt_record (top TEXT NOT NULL, key TEXT NOT NULL, rev INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (top, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS evt_local (id INTEGER PRIMARY KEY AUTOINCREMENT, trans TEXT NOT NULL, undo TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
+/** Created after the migration below (a file from before has evt_event without the tid column). */
+const TID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS evt_event_tid ON evt_event (tid) WHERE tid IS NOT NULL';
+const AUDIT_COLUMNS = ['created REAL', 'arrived REAL', 'usr TEXT', 'extra TEXT', 'tid TEXT'];
+
+/**
+ * Bring a ledger file written before audit rows moved onto events up to date (once, under the write
+ * lock): add the columns, copy each evt_audit row onto its transaction's first event, drop evt_audit.
+ * Returns true when evt_audit rows without events remain (never written by plexus; still readable).
+ */
+function migrate(db: Database.Database): boolean {
+  db.prepare('BEGIN IMMEDIATE').run();
+  try {
+    const cols = new Set((db.prepare('PRAGMA table_info(evt_event)').all() as Array<{ name: string }>).map((c) => c.name));
+    for (const c of AUDIT_COLUMNS) if (!cols.has(c.split(' ')[0]!)) db.exec(`ALTER TABLE evt_event ADD COLUMN ${c}`);
+    db.exec(TID_INDEX);
+    let legacy = false;
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evt_audit'").get()) {
+      db.exec(`UPDATE evt_event SET created = a.created, arrived = a.arrived, usr = a.usr, extra = a.extra, tid = a.tid
+        FROM (SELECT min(id) AS id, rev FROM evt_event GROUP BY rev) f JOIN evt_audit a ON a.rev = f.rev WHERE evt_event.id = f.id`);
+      db.exec('DELETE FROM evt_audit WHERE rev IN (SELECT rev FROM evt_event WHERE created IS NOT NULL)');
+      if (db.prepare('SELECT 1 FROM evt_audit LIMIT 1').get()) legacy = true;
+      else db.exec('DROP TABLE evt_audit');
+    }
+    db.prepare('COMMIT').run();
+    return legacy;
+  } catch (err) {
+    if (db.inTransaction) db.prepare('ROLLBACK').run();
+    throw err;
+  }
+}
 
 interface EventRow { id: number; rev: number; top: string; key: string; cmd: string; arg: string | null }
 
@@ -21,18 +56,53 @@ function toEvent(r: EventRow): Event {
   return e;
 }
 
-/** SQLite storage (better-sqlite3, WAL). One write transaction at a time across processes (BEGIN IMMEDIATE). */
+/** SqliteLedger tuning (tests, benchmarks); the defaults are the limits in src/limits.ts. */
+export interface SqliteLedgerOptions extends LedgerOptions {
+  /** Pages committed after which a background WAL checkpoint starts (LEDGER_SQLITE_CHECKPOINT_PAGES). */
+  checkpointPages?: number;
+  /** WAL pages after which publishes wait for a checkpoint (LEDGER_SQLITE_WAL_MAX_PAGES). */
+  walMaxPages?: number;
+}
+
+/**
+ * Pages a write batch dirties, estimated (the checkpointer measures the WAL at each checkpoint): per
+ * event its row and its (top, key) index entry, the tid index entry, the projection rows, the local rows,
+ * and one for the b-tree and header pages a commit touches now and then (measured: ~4.25 a publish).
+ */
+function pagesOf(b: WriteBatch): number {
+  const evs = b.events?.length ?? 0;
+  return 1 + 2 * evs + (b.audit?.tid !== undefined ? 1 : 0) + (b.recs?.size ?? 0) + (b.addLocal ? 1 : 0)
+    + (b.dropLocals?.length ?? 0) + (b.updateLocals?.length ?? 0) + (b.hubRev !== undefined && !b.audit ? 1 : 0);
+}
+
+/**
+ * SQLite storage (better-sqlite3, WAL). One write transaction at a time across processes (BEGIN IMMEDIATE).
+ * A file's WAL checkpoints run on a worker thread (SqliteCheckpointer), not inside a publish's COMMIT.
+ */
 class SqliteStore implements LedgerStore {
   private readonly db: Database.Database;
+  /** Background checkpoints (file databases only: ':memory:' has no WAL). */
+  private readonly ckpt: SqliteCheckpointer | undefined;
   private readonly q;
   private readonly r: StoreReader;
+  private readonly s: PublishReader;
+  /** evt_audit rows that could not be moved onto events remain (see migrate); read them too. */
+  private readonly legacyAudit: boolean;
 
-  constructor(path: string) {
+  constructor(path: string, opts: SqliteLedgerOptions = {}) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
+    if (path !== ':memory:' && path !== '') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.ckpt = new SqliteCheckpointer(path, {
+        checkpointPages: opts.checkpointPages ?? LEDGER_SQLITE_CHECKPOINT_PAGES,
+        walMaxPages: opts.walMaxPages ?? LEDGER_SQLITE_WAL_MAX_PAGES,
+      });
+    }
     this.db.exec(SCHEMA);
+    this.legacyAudit = migrate(this.db);
     const p = (s: string) => this.db.prepare(s);
     this.q = {
       begin: p('BEGIN IMMEDIATE'), commit: p('COMMIT'), rollback: p('ROLLBACK'),
@@ -45,13 +115,14 @@ class SqliteStore implements LedgerStore {
       maxId: p('SELECT max(id) AS m FROM evt_event'),
       meta: p("SELECT value FROM evt_meta WHERE name = 'hubRev'"),
       setMeta: p("INSERT INTO evt_meta (name, value) VALUES ('hubRev', ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)"),
-      tid: p('SELECT rev FROM evt_audit WHERE tid = ?'),
+      tid: p('SELECT rev FROM evt_event WHERE tid = ?'),
+      legacyTid: this.legacyAudit ? p('SELECT rev FROM evt_audit WHERE tid = ?') : undefined,
       changed: p('SELECT rev FROM evt_event WHERE top = ? AND key = ? AND rev > ?'),
       getRec: p('SELECT rev, data FROM evt_record WHERE top = ? AND key = ?'),
       hasEvent: p('SELECT 1 FROM evt_event WHERE id = ?'),
       locals: p('SELECT id, trans, undo FROM evt_local ORDER BY id'),
       insEvent: p('INSERT INTO evt_event (id, rev, top, key, cmd, arg) VALUES (?, ?, ?, ?, ?, ?)'),
-      insAudit: p('INSERT INTO evt_audit (rev, created, arrived, usr, extra, tid) VALUES (?, ?, ?, ?, ?, ?)'),
+      insAudited: p('INSERT INTO evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       putRec: p('INSERT INTO evt_record (top, key, rev, data) VALUES (?, ?, ?, ?) ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data'),
       delRec: p('DELETE FROM evt_record WHERE top = ? AND key = ?'),
       insLocal: p('INSERT INTO evt_local (trans, undo) VALUES (?, ?)'),
@@ -59,17 +130,25 @@ class SqliteStore implements LedgerStore {
       updLocal: p('UPDATE evt_local SET undo = ? WHERE id = ?'),
       delLocal: p('DELETE FROM evt_local WHERE id = ?'),
       listRecs: p('SELECT top, key, rev, data FROM evt_record WHERE top = ? ORDER BY key'),
-      audit: p('SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = ?'),
+      // the first event at or after the bound is the transaction's first one (it holds the audit fields)
+      audit: p('SELECT rev, created, arrived, usr, extra, tid FROM evt_event WHERE id >= ? ORDER BY id LIMIT 1'),
+      legacyAudit: this.legacyAudit ? p('SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = ?') : undefined,
     };
     const q = this.q;
-    this.r = {
-      maxRev: async () => (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME,
-      auditByTid: async (tid) => (q.tid.get(tid) as { rev: number } | undefined)?.rev,
-      changedSince: async (sig, base, ignore) => (q.changed.all(sig.top, sig.key, base) as Array<{ rev: number }>).some((x) => !ignore.includes(x.rev)),
-      getRec: async (top, key) => {
+    const s: PublishReader = this.s = {
+      maxRev: () => (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME,
+      auditByTid: (tid) => ((q.tid.get(tid) ?? q.legacyTid?.get(tid)) as { rev: number } | undefined)?.rev,
+      changedSince: (sig, base, ignore) => (q.changed.all(sig.top, sig.key, base) as Array<{ rev: number }>).some((x) => !ignore.includes(x.rev)),
+      getRec: (top, key) => {
         const row = q.getRec.get(top, key) as { rev: number; data: string } | undefined;
         return row ? { top, key, rev: row.rev, data: JSON.parse(row.data) as Arg } : undefined;
       },
+    };
+    this.r = {
+      maxRev: async () => s.maxRev(),
+      auditByTid: async (tid) => s.auditByTid(tid),
+      changedSince: async (sig, base, ignore) => s.changedSince(sig, base, ignore),
+      getRec: async (top, key) => s.getRec(top, key),
       hasEvent: async (id) => q.hasEvent.get(id) !== undefined,
       locals: async () => (q.locals.all() as Array<{ id: number; trans: string; undo: string }>).map((l) => ({ id: l.id, trans: { ...JSON.parse(l.trans), id: l.id }, undo: JSON.parse(l.undo) }) as LocalRow),
       hubRev: async () => {
@@ -82,14 +161,47 @@ class SqliteStore implements LedgerStore {
 
   reader(): StoreReader { return this.r; }
 
+  room(): Promise<void> | undefined { return this.ckpt?.room(); }
+
   async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
+    const wait = this.ckpt?.room();
+    if (wait) await wait;
     this.q.begin.run();
+    this.pages = 0;
     try {
       const out = await fn(this.r, async (b) => this.write(b));
       this.q.commit.run();
+      this.ckpt?.wrote(this.pages);
       return out;
     } catch (err) {
       if (this.db.inTransaction) this.q.rollback.run();
+      throw err;
+    }
+  }
+
+  txSync<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T {
+    this.q.begin.run();
+    this.pages = 0;
+    try {
+      const out = fn(this.s, (b) => this.write(b));
+      this.q.commit.run();
+      this.ckpt?.wrote(this.pages);
+      return out;
+    } catch (err) {
+      if (this.db.inTransaction) this.q.rollback.run();
+      throw err;
+    }
+  }
+
+  savepointSync<T>(fn: () => T): T {
+    this.q.save.run();
+    try {
+      const out = fn();
+      this.q.release.run();
+      return out;
+    } catch (err) {
+      this.q.undo.run();
+      this.q.release.run();
       throw err;
     }
   }
@@ -107,18 +219,25 @@ class SqliteStore implements LedgerStore {
     }
   }
 
+  /** Pages the open transaction wrote (estimated, see pagesOf; a rolled-back savepoint's count too). */
+  private pages = 0;
+
   private write(b: WriteBatch): Event[] {
     const q = this.q;
+    if (this.ckpt) this.pages += pagesOf(b);
     const out: Event[] = [];
-    for (const e of b.events ?? []) {
-      const r = q.insEvent.run(e.id ?? null, e.rev, e.top, e.key, e.cmd, e.arg === undefined ? null : JSON.stringify(e.arg));
+    const evs = b.events ?? [];
+    const a = b.audit;
+    if (a && (evs.length === 0 || evs[0]!.rev !== a.rev || evs[0]!.id !== undefined)) throw new PlexusError('INTERNAL', 'an audit row needs its new events');
+    for (let i = 0; i < evs.length; i++) {
+      const e = evs[i]!;
+      const arg = e.arg === undefined ? null : JSON.stringify(e.arg);
+      const r = i === 0 && a
+        ? q.insAudited.run(e.rev, e.top, e.key, e.cmd, arg, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null)
+        : q.insEvent.run(e.id ?? null, e.rev, e.top, e.key, e.cmd, arg);
       const ev: Event = { id: Number(r.lastInsertRowid), rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
       if (e.arg !== undefined) ev.arg = e.arg;
       out.push(ev);
-    }
-    if (b.audit) {
-      const a = b.audit;
-      q.insAudit.run(a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null);
     }
     for (const v of (b.recs ?? new Map()).values()) {
       if ('gone' in v) q.delRec.run(v.top, v.key);
@@ -130,7 +249,7 @@ class SqliteStore implements LedgerStore {
       const r = q.insLocal.run(JSON.stringify(b.addLocal.trans), JSON.stringify(b.addLocal.undo));
       b.addLocal.trans.id = Number(r.lastInsertRowid);
     }
-    if (b.hubRev !== undefined && !b.audit) q.setMeta.run(b.hubRev);
+    if (b.hubRev !== undefined && !a) q.setMeta.run(b.hubRev);
     return out;
   }
 
@@ -170,8 +289,10 @@ class SqliteStore implements LedgerStore {
   }
 
   async audit(rev: Rev): Promise<AuditRow | undefined> {
-    const r = this.q.audit.get(rev) as { rev: number; created: number; arrived: number; usr: string | null; extra: string | null; tid: string | null } | undefined;
-    if (!r) return undefined;
+    type Row = { rev: number; created: number | null; arrived: number; usr: string | null; extra: string | null; tid: string | null };
+    let r = this.q.audit.get(this.firstIdAfterRev(rev - 1)) as Row | undefined;
+    if (!r || r.rev !== rev || r.created === null) r = this.q.legacyAudit?.get(rev) as Row | undefined;
+    if (!r || r.created === null) return undefined;
     const a: AuditRow = { rev: r.rev, created: r.created, arrived: r.arrived };
     if (r.usr) a.usr = r.usr;
     if (r.extra !== null) a.extra = JSON.parse(r.extra) as Arg;
@@ -179,12 +300,15 @@ class SqliteStore implements LedgerStore {
     return a;
   }
 
-  async close(): Promise<void> { this.db.close(); }
+  async close(): Promise<void> {
+    await this.ckpt?.close();
+    this.db.close();
+  }
 }
 
 /** The embedded default ledger: SQLite file at `path` (`:memory:` for tests). */
 export class SqliteLedger extends StoreLedger {
-  constructor(path: string, opts: LedgerOptions = {}) {
-    super(new SqliteStore(path), opts);
+  constructor(path: string, opts: SqliteLedgerOptions = {}) {
+    super(new SqliteStore(path, opts), opts);
   }
 }

@@ -3,6 +3,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
 import { LEDGER_MAX_BUFFERED_BYTES, LEDGER_MAX_FRAME_BYTES } from '../limits.js';
 import { Hub } from '../ledger/hub.js';
+import { ZERO_TIME } from '../ledger/time.js';
 import type { StoreLedger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite.js';
 import { PgLedger } from '../ledger/postgres.js';
@@ -70,7 +71,8 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
         });
         return true;
       },
-      stats: async () => ({ ...hub.stats, rev: await ledger.rev() }),
+      // an empty ledger's revision is ZERO_TIME (Go's zero time); the stats say null instead
+      stats: async () => { const rev = await ledger.rev(); return { ...hub.stats, rev: rev === ZERO_TIME ? null : rev }; },
       async close() {
         await hub.close();
         for (const ws of sockets) ws.terminate();
