@@ -19,7 +19,7 @@ import { MemoryLedger } from '../src/ledger/memory.js';
 import { tmpDir } from '../test/helpers/tmp.js';
 import { freshPgSchema } from '../test/helpers/pg.js';
 
-const N_SQLITE = Number(process.env.N_SQLITE ?? 5000);
+const N_SQLITE = Number(process.env.N_SQLITE ?? 20_000); // a sustained run (checkpoints included), not a 0.5 s burst
 const N_PG = Number(process.env.N_PG ?? 2000);
 const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
