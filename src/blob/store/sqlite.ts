@@ -1,15 +1,16 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { PlexusError } from '../../errors.js';
+import { SqliteCheckpointer } from '../../sqlite-checkpointer.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { BlobStore, PutResult } from '../store.js';
 import { decodeHistory, encodeHistory } from './history-json.js';
 
 const PAGE = 1000;
+/** The database's page size (set on a new file; big pages suit blobs). */
+const PAGE_SIZE = 65536;
 /** Blob bytes written after which the background checkpointer copies the WAL into the database (SQLite's default is 1000 pages, 64 MiB at our page size). */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 /**
@@ -30,30 +31,7 @@ export interface SqliteStoreOptions {
   walMaxBytes?: number;
 }
 
-/** The checkpointer thread: its own connection, so checkpoint writes and fsyncs never block puts. */
-const CHECKPOINTER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path);
-db.pragma('busy_timeout = 10000');
-db.pragma('synchronous = ' + workerData.synchronous);
-parentPort.on('message', (m) => {
-  if (m === 'close') { db.close(); parentPort.close(); return; }
-  try {
-    const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
-    parentPort.postMessage({ busy: r.busy, log: r.log, checkpointed: r.checkpointed });
-  } catch (err) {
-    parentPort.postMessage({ error: String(err && err.message || err) });
-  }
-});
-`;
 
-interface CheckpointResult {
-  busy?: number;
-  log?: number;
-  checkpointed?: number;
-  error?: string;
-}
 
 /**
  * SQLite store (better-sqlite3), the embedded default. WAL mode: a crash of the process never loses a
@@ -74,30 +52,31 @@ export class SqliteStore extends AnchorStore implements BlobStore {
   #names: Database.Statement<[string, number], { name: string }>;
 
   readonly synchronous: 'normal' | 'full';
-  readonly #walMax: number;
-  #worker: Worker | undefined;
-  #replies: ((r: CheckpointResult) => void)[] = [];
-  #ckpt: Promise<void> | null = null;
-  #drain: Promise<void> | null = null;
-  #walBytes = 0;
-  #sinceCkpt = 0;
-  #writesDuringCkpt = 0;
+  /** Background checkpoints (file databases only; ':memory:' has no WAL). */
+  readonly #ckpt: SqliteCheckpointer | undefined;
 
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     super();
     this.path = path;
     this.synchronous = opts.synchronous ?? 'normal';
-    this.#walMax = opts.walMaxBytes ?? WAL_MAX_BYTES;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
     // Big pages: blobs are large; 64 KiB pages make 1 MiB puts ~1.6x faster than the 4 KiB default.
     // (Takes effect only on a new database, before WAL mode is set.)
-    this.#db.pragma('page_size = 65536');
+    this.#db.pragma(`page_size = ${PAGE_SIZE}`);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${this.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.pragma('busy_timeout = 10000');
-    // In-memory databases have no WAL; files get their checkpoints from #checkpoint (off the put path).
-    if (path !== ':memory:') this.#db.pragma('wal_autocheckpoint = 0');
+    // In-memory databases have no WAL; files get their checkpoints on a worker thread (off the put path).
+    if (path !== ':memory:') {
+      this.#db.pragma('wal_autocheckpoint = 0');
+      const walMaxPages = Math.ceil((opts.walMaxBytes ?? WAL_MAX_BYTES) / PAGE_SIZE);
+      this.#ckpt = new SqliteCheckpointer(path, {
+        checkpointPages: Math.min(CHECKPOINT_BYTES / PAGE_SIZE, walMaxPages),
+        walMaxPages,
+        synchronous: this.synchronous === 'full' ? 'FULL' : 'NORMAL',
+      });
+    }
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS blobs (ref BLOB PRIMARY KEY NOT NULL, data BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS anchors (name TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, history TEXT NOT NULL);
@@ -121,55 +100,12 @@ export class SqliteStore extends AnchorStore implements BlobStore {
 
   async put(bytes: Uint8Array): Promise<PutResult> {
     const ref = refOf(bytes);
-    if (this.#walBytes >= this.#walMax) await (this.#drain ??= this.#catchUp().finally(() => (this.#drain = null)));
+    const room = this.#ckpt?.room();
+    if (room) await room;
     const info = this.#put.run(refToBytes(ref), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    if (info.changes > 0) this.#wrote(bytes.byteLength);
+    // the blob's overflow pages, its b-tree leaf and (roughly) the index page
+    if (info.changes > 0) this.#ckpt?.wrote(Math.ceil(bytes.byteLength / PAGE_SIZE) + 2);
     return { ref, added: info.changes > 0 };
-  }
-
-  #wrote(n: number): void {
-    if (this.path === ':memory:') return;
-    this.#walBytes += n;
-    this.#sinceCkpt += n;
-    if (this.#ckpt) this.#writesDuringCkpt++;
-    else if (this.#sinceCkpt >= CHECKPOINT_BYTES) void this.#checkpoint().catch(() => {});
-  }
-
-  /** Run one PASSIVE checkpoint on the worker thread (starting it on first use). */
-  #checkpoint(): Promise<void> {
-    if (this.#ckpt) return this.#ckpt;
-    this.#sinceCkpt = 0;
-    this.#writesDuringCkpt = 0;
-    if (!this.#worker) {
-      const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-      this.#worker = new Worker(CHECKPOINTER, { eval: true, workerData: { driver, path: this.path, synchronous: this.synchronous === 'full' ? 'FULL' : 'NORMAL' } });
-      this.#worker.unref();
-      this.#worker.on('message', (r: CheckpointResult) => this.#replies.shift()?.(r));
-      this.#worker.on('error', (err) => { for (const f of this.#replies.splice(0)) f({ error: String(err) }); });
-    }
-    const worker = this.#worker;
-    worker.ref(); // keep the process alive while a checkpoint is pending (idle, the thread holds nothing up)
-    this.#ckpt = new Promise<CheckpointResult>((resolve) => {
-      this.#replies.push(resolve);
-      worker.postMessage('checkpoint');
-    }).then((r) => {
-      worker.unref();
-      this.#ckpt = null;
-      if (r.error !== undefined) throw new PlexusError('INTERNAL', `blob store checkpoint failed: ${r.error}`);
-      // All of the WAL copied and nothing written meanwhile: the next write restarts the WAL.
-      if (r.busy === 0 && r.log === r.checkpointed && this.#writesDuringCkpt === 0) this.#walBytes = 0;
-    }, (err: unknown) => {
-      worker.unref();
-      this.#ckpt = null;
-      throw err;
-    });
-    return this.#ckpt;
-  }
-
-  /** Too much WAL: let the running checkpoint finish, then run one with no write in between. */
-  async #catchUp(): Promise<void> {
-    if (this.#ckpt) await this.#ckpt.catch(() => {});
-    await this.#checkpoint();
   }
 
   async has(ref: Ref): Promise<boolean> {
@@ -216,15 +152,7 @@ export class SqliteStore extends AnchorStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    await this.#ckpt?.catch(() => {});
-    const worker = this.#worker;
-    this.#worker = undefined;
-    if (worker) {
-      worker.ref();
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.postMessage('close');
-      await exited;
-    }
+    await this.#ckpt?.close();
     if (this.#db.open) this.#db.close();
   }
 }
