@@ -1,11 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteCheckpointer } from '../src/sqlite-checkpointer.js';
 import { tmpDir } from './helpers/tmp.js';
+import { runScript } from './helpers/child.js';
 
 const walPages = (path: string) => existsSync(`${path}-wal`) ? Math.round((statSync(`${path}-wal`).size - 32) / (4096 + 24)) : 0;
 
@@ -99,13 +99,7 @@ await ck.close();
 process.stdout.write(JSON.stringify({ checkpoints: ck.checkpoints, before, after: statSync(path).size }));
 db.close();
 `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (c) => { out += c; });
-    const code = await new Promise<number | string>((resolve) => {
-      const t = setTimeout(() => { child.kill('SIGKILL'); resolve('still running after 30 s'); }, 30_000);
-      child.on('exit', (c) => { clearTimeout(t); resolve(c ?? -1); });
-    });
+    const { code, out } = await runScript(script, [path]);
     assert.equal(code, 0);
     // no checkpoint was due; close() ran the last one: the rows (~600 KB) are in the database file
     const r = JSON.parse(out) as { checkpoints: number; before: number; after: number };

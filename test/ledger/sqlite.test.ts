@@ -1,6 +1,5 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,6 +7,7 @@ import type { PlexusError } from '../../src/errors.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import { ledgerConformance } from '../conformance/ledger.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { runScript } from '../helpers/child.js';
 
 const d = tmpDir('plexus-ledger-');
 let n = 0;
@@ -97,13 +97,7 @@ for (let i = 0; i < 300; i++) await l.publish({ acts: [{ top: 'x', key: String(i
 await l.close();
 process.stdout.write('closed');
 `;
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (c) => { out += c; });
-      const code = await new Promise<number | string>((resolve) => {
-        const t = setTimeout(() => { child.kill('SIGKILL'); resolve('still running after 30 s'); }, 30_000);
-        child.on('exit', (c) => { clearTimeout(t); resolve(c ?? -1); });
-      });
+      const { code, out } = await runScript(script, [path]);
       assert.equal(code, 0);
       assert.equal(out, 'closed');
       const l = new SqliteLedger(path);
