@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
+import { BLOB_SQLITE_CHECKPOINT_BYTES, BLOB_SQLITE_WAL_MAX_BYTES } from '../../limits.js';
 import { SqliteCheckpointer } from '../../sqlite-checkpointer.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
@@ -11,13 +12,6 @@ import { decodeHistory, encodeHistory } from './history-json.js';
 const PAGE = 1000;
 /** The database's page size (set on a new file; big pages suit blobs). */
 const PAGE_SIZE = 65536;
-/** Blob bytes written after which the background checkpointer copies the WAL into the database (SQLite's default is 1000 pages, 64 MiB at our page size). */
-const CHECKPOINT_BYTES = 64 * 1024 * 1024;
-/**
- * Blob bytes in the WAL since it last restarted after which puts wait for a checkpoint to catch up, so
- * the WAL can restart (it cannot while writes keep coming). Bounds the WAL file and the checkpoint debt.
- */
-const WAL_MAX_BYTES = 1024 * 1024 * 1024;
 
 /** SqliteStore options. */
 export interface SqliteStoreOptions {
@@ -27,7 +21,7 @@ export interface SqliteStoreOptions {
    * 'full': synchronous=FULL, the WAL is fsynced at every commit, so puts survive a power loss too.
    */
   synchronous?: 'normal' | 'full';
-  /** Tuning: blob bytes the WAL may hold before puts wait for a checkpoint (default WAL_MAX_BYTES, 1 GiB). */
+  /** Tuning: blob bytes the WAL may hold before puts wait for a checkpoint (default BLOB_SQLITE_WAL_MAX_BYTES, 1 GiB). */
   walMaxBytes?: number;
 }
 
@@ -70,9 +64,9 @@ export class SqliteStore extends AnchorStore implements BlobStore {
     // In-memory databases have no WAL; files get their checkpoints on a worker thread (off the put path).
     if (path !== ':memory:') {
       this.#db.pragma('wal_autocheckpoint = 0');
-      const walMaxPages = Math.ceil((opts.walMaxBytes ?? WAL_MAX_BYTES) / PAGE_SIZE);
+      const walMaxPages = Math.ceil((opts.walMaxBytes ?? BLOB_SQLITE_WAL_MAX_BYTES) / PAGE_SIZE);
       this.#ckpt = new SqliteCheckpointer(path, {
-        checkpointPages: Math.min(CHECKPOINT_BYTES / PAGE_SIZE, walMaxPages),
+        checkpointPages: Math.min(BLOB_SQLITE_CHECKPOINT_BYTES / PAGE_SIZE, walMaxPages),
         walMaxPages,
         synchronous: this.synchronous === 'full' ? 'FULL' : 'NORMAL',
       });
