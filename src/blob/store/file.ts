@@ -69,16 +69,6 @@ export class FileStore extends AnchorStore implements BlobStore {
     return join(this.root, 'tmp', this.#tmpPrefix + (this.#tmpSeq++).toString(36));
   }
 
-  async #writeDurable(path: string, data: Uint8Array | string): Promise<void> {
-    const fh = await fs.open(path, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-
   async #syncDir(dir: string): Promise<void> {
     const fh = await fs.open(dir, 'r');
     try {
@@ -146,7 +136,7 @@ export class FileStore extends AnchorStore implements BlobStore {
           this.#dirs.add(dir);
         });
       }
-      await Promise.all([this.#writeTemp(tmp, bytes), made]);
+      await Promise.all([this.#writeNew(tmp, bytes, this.fsync), made]);
       if (st) {
         renameSync(tmp, final); // atomic replace of the damaged file
       } else {
@@ -173,12 +163,13 @@ export class FileStore extends AnchorStore implements BlobStore {
     }
   }
 
-  /** Write a new temp file with one write call (fsynced with the `fsync` option). */
-  async #writeTemp(path: string, bytes: Uint8Array): Promise<void> {
+  /** Write a new file (temp name) with one write call (writeFile would cut it in 512 KiB writes); fsync it when `sync`. */
+  async #writeNew(path: string, data: Uint8Array | string, sync: boolean): Promise<void> {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fh = await fs.open(path, 'wx');
     try {
       for (let off = 0; off < bytes.byteLength; ) off += (await fh.write(bytes, off, bytes.byteLength - off)).bytesWritten;
-      if (this.fsync) await fh.sync();
+      if (sync) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -241,7 +232,7 @@ export class FileStore extends AnchorStore implements BlobStore {
       const current = (await this.readAnchors(name)).version;
       if (current !== version) throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} changed concurrently`);
       const tmp = this.#tmp();
-      await this.#writeDurable(tmp, JSON.stringify({ name, version: version + 1, history: JSON.parse(encodeHistory(history)) }));
+      await this.#writeNew(tmp, JSON.stringify({ name, version: version + 1, history: JSON.parse(encodeHistory(history)) }), true); // anchors: always fsynced
       await fs.rename(tmp, file);
       return version + 1;
     } finally {
