@@ -237,6 +237,15 @@ async function snapshot(r: StoreReader, input: TransInput, opts: PublishOptions)
   return snap;
 }
 
+/** A publish waiting for the group commit, and what became of one inside a group. */
+type Queued = { input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void };
+type Outcome = { ok: true; v: PublishResult } | { ok: false; e: unknown };
+
+/** Resolve or reject each publish of a committed group with its own outcome. */
+function settle(batch: Queued[], results: Outcome[]): void {
+  batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+}
+
 /**
  * The ledger logic (publish with optimistic concurrency and idempotent tids, projection, replication,
  * local publishing with rebase) written once over a LedgerStore. Adapters only store and query.
@@ -353,7 +362,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
     return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
   }
 
-  private queued: Array<{ input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
+  private queued: Queued[] = [];
 
   /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {
@@ -371,7 +380,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         try { p.resolve(await st.tx((r, write) => this.publishIn(r, write, p.input, p.opts), { sigs: p.input.acts })); } catch (e) { p.reject(e); }
         continue;
       }
-      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      const results: Outcome[] = [];
       try {
         await st.tx(async (r, write) => {
           for (const p of batch) {
@@ -382,7 +391,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         for (const p of batch) p.reject(e);
         continue;
       }
-      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+      settle(batch, results);
     }
   }
 
@@ -401,7 +410,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         try { p.resolve(st.txSync!((r, write) => this.publishSync(r, write, p.input, p.opts))); } catch (e) { p.reject(e); }
         continue;
       }
-      const results: Array<{ ok: true; v: PublishResult } | { ok: false; e: unknown }> = [];
+      const results: Outcome[] = [];
       try {
         st.txSync!((r, write) => {
           for (const p of batch) {
@@ -412,7 +421,7 @@ export class StoreLedger implements Publisher, LocalPublisher {
         for (const p of batch) p.reject(e);
         continue;
       }
-      batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
+      settle(batch, results);
     }
     return false;
   }

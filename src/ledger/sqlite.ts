@@ -164,33 +164,45 @@ class SqliteStore implements LedgerStore {
   room(): Promise<void> | undefined { return this.ckpt?.room(); }
 
   async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
-    const wait = this.ckpt?.room();
+    const wait = this.room();
     if (wait) await wait;
-    this.q.begin.run();
-    this.pages = 0;
+    this.begin();
     try {
       const out = await fn(this.r, async (b) => this.write(b));
-      this.q.commit.run();
-      this.ckpt?.wrote(this.pages);
+      this.commit();
       return out;
     } catch (err) {
-      if (this.db.inTransaction) this.q.rollback.run();
+      this.abort();
       throw err;
     }
   }
 
   txSync<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T {
-    this.q.begin.run();
-    this.pages = 0;
+    this.begin();
     try {
       const out = fn(this.s, (b) => this.write(b));
-      this.q.commit.run();
-      this.ckpt?.wrote(this.pages);
+      this.commit();
       return out;
     } catch (err) {
-      if (this.db.inTransaction) this.q.rollback.run();
+      this.abort();
       throw err;
     }
+  }
+
+  /** BEGIN, counting the pages this transaction writes for the checkpointer. */
+  private begin(): void {
+    this.q.begin.run();
+    this.pages = 0;
+  }
+
+  /** COMMIT, then tell the checkpointer what went into the WAL. */
+  private commit(): void {
+    this.q.commit.run();
+    this.ckpt?.wrote(this.pages);
+  }
+
+  private abort(): void {
+    if (this.db.inTransaction) this.q.rollback.run();
   }
 
   savepointSync<T>(fn: () => T): T {
