@@ -10,6 +10,8 @@ export interface FieldRef { soul: string; field: string }
  * `machineState` are persisted as deferred and applied by `applyDue` once due (never early, never lost).
  */
 export interface GraphStore {
+  /** Up to `limit` souls, those changed last (highest field state) first: what a restarted relay asks its reconnecting clients about. */
+  recentSouls?(limit: number): Promise<string[]>;
   /** Every stored field of a node (tombstones included), or undefined for a soul never written. */
   get(soul: string): Promise<NodeFields | undefined>;
   /** One stored field, or undefined. */
