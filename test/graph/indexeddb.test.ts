@@ -1,8 +1,5 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../e2e/helpers.js';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
@@ -10,41 +7,11 @@ import { graphMount } from '../../src/server/graph.js';
 import { Graph } from '../../src/graph/node.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { eventually } from './helpers/gun.js';
+import { bundleForPage as bundle, servePages as pages } from '../helpers/browser/page.js';
 
 // IndexedDbGraphStore runs only in a browser: the graph store conformance suite runs in Chromium (its
 // node:test and node:assert imports mapped to small page shims), and the browser client keeps its data
 // and unacked writes across a reload.
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const shims: Plugin = {
-  name: 'node-shims',
-  setup(b) {
-    b.onResolve({ filter: /^node:test$/ }, () => ({ path: root + 'test/helpers/browser/node-test-shim.ts' }));
-    b.onResolve({ filter: /^node:assert\/strict$/ }, () => ({ path: root + 'test/helpers/browser/assert-shim.ts' }));
-  },
-};
-async function bundle(contents: string): Promise<string> {
-  const r = await build({
-    stdin: { contents, resolveDir: root, sourcefile: 'page.ts', loader: 'ts' }, bundle: true, write: false, format: 'esm',
-    platform: 'browser', target: ['es2022'], logLevel: 'silent', plugins: [shims], define: { 'process.env.SEED': 'undefined' },
-  });
-  return r.outputFiles[0]!.text;
-}
-
-/** A static page server (another origin than the relay): `/` is a page that loads `/app.js` as a module. */
-async function pages(files: Record<string, string>): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    if (path === '/') { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><meta charset="utf-8"><script type="module" src="/app.js"></script>'); return; }
-    const body = files[path];
-    if (body === undefined) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': 'text/javascript' });
-    res.end(body);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://localhost:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
-}
-
 describe('IndexedDbGraphStore in Chromium', () => {
   let browser: Browser;
   before(async () => { browser = await launchChromium(); });
