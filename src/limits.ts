@@ -6,6 +6,10 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+// ---- text (every module) -------------------------------------------------------------------------
+/** Deepest nesting of arrays / objects accepted in any structured input (graph messages, ledger bodies, bus payloads, JSON request bodies); deeper → BAD_REQUEST. */
+export const MAX_NESTING_DEPTH = 64;
+
 // ---- server ---------------------------------------------------------------------------------------
 /** Largest HTTP request body accepted by JSON endpoints (anchors, api). */
 export const MAX_JSON_BODY_BYTES = 1 * MiB;

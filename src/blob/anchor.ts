@@ -1,5 +1,6 @@
 import { PlexusError, isPlexusError, throwIfAborted } from '../errors.js';
 import { ANCHOR_UPDATE_RETRIES, MAX_ANCHOR_NAME_BYTES } from '../limits.js';
+import { isWellFormedText } from '../text.js';
 import { parseRef, type Ref } from './ref.js';
 
 /**
@@ -50,7 +51,7 @@ export function parseAnchorName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new PlexusError('INVALID_NAME', 'anchor name must be a non-empty string');
   if (Buffer.byteLength(name, 'utf8') > MAX_ANCHOR_NAME_BYTES) throw new PlexusError('INVALID_NAME', `anchor name longer than ${MAX_ANCHOR_NAME_BYTES} bytes`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name) || name.isWellFormed?.() === false) throw new PlexusError('INVALID_NAME', 'anchor name contains control characters or broken UTF-16');
+  if (/[\u0000-\u001f\u007f]/.test(name) || !isWellFormedText(name)) throw new PlexusError('INVALID_NAME', 'anchor name contains control characters or broken UTF-16');
   return name;
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PlexusError, toPlexusError } from '../errors.js';
 import { MAX_JSON_BODY_BYTES, REQUEST_BODY_TIMEOUT_MS } from '../limits.js';
+import { checkText } from '../text.js';
 
 /** Send a JSON reply. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -68,5 +69,5 @@ export async function readJsonObject(req: IncomingMessage, limit = MAX_JSON_BODY
     throw new PlexusError('BAD_REQUEST', 'body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PlexusError('BAD_REQUEST', 'body must be a JSON object');
-  return value as Record<string, unknown>;
+  return checkText(value as Record<string, unknown>, 'body');
 }
