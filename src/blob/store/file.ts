@@ -217,7 +217,7 @@ export class FileStore extends AnchorStore implements BlobStore {
     }
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const file = this.#anchorFile(name);
     const lock = file + '.lock';
     try {

@@ -83,7 +83,7 @@ export class PgStore extends AnchorStore implements BlobStore {
     return row ? { version: Number(row.version), history: decodeHistory(row.history) } : { version: 0, history: [] };
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const text = encodeHistory(history);
     const r = version === 0
       ? await this.#pool.query('INSERT INTO anchors (name, version, history) VALUES ($1, 1, $2::jsonb) ON CONFLICT DO NOTHING', [name, text])

@@ -121,7 +121,7 @@ export class SqliteStore extends AnchorStore implements BlobStore {
     return row ? { version: row.version, history: decodeHistory(row.history) } : { version: 0, history: [] };
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const text = encodeHistory(history);
     const changed = version === 0 ? this.#insA.run(name, text).changes : this.#updA.run(version + 1, text, name, version).changes;
     if (changed === 0) throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} changed concurrently`);
