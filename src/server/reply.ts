@@ -14,6 +14,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendError(res: ServerResponse, err: unknown): void {
   const e = toPlexusError(err);
   if (res.headersSent) { res.destroy(); return; }
+  // a body that timed out is not read further: close the connection after the 408
+  if (e.code === 'TIMEOUT' && res.req && !res.req.complete) res.setHeader('connection', 'close');
   // INTERNAL messages may carry driver details; keep them out of replies.
   const body = e.code === 'INTERNAL' ? { code: e.code, message: 'internal error' } : e.toJSON();
   sendJson(res, e.status, { error: body });
