@@ -6,6 +6,10 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+// ---- text (every module) -------------------------------------------------------------------------
+/** Deepest nesting of arrays / objects accepted in any structured input (graph messages, ledger bodies, bus payloads, JSON request bodies); deeper → BAD_REQUEST. */
+export const MAX_NESTING_DEPTH = 64;
+
 // ---- server ---------------------------------------------------------------------------------------
 /** Largest HTTP request body accepted by JSON endpoints (anchors, api). */
 export const MAX_JSON_BODY_BYTES = 1 * MiB;
@@ -49,6 +53,8 @@ export const CHUNK_FANOUT = 64;
 export const CHUNK_NODE_MAX_CHILDREN = 8 * CHUNK_FANOUT;
 /** Blob puts (putStream) and gets (getStream read-ahead) a stream keeps in flight at once. */
 export const CHUNK_IO_CONCURRENCY = 4;
+/** Blobs are read, streamed and (in SQLite and PostgreSQL) stored in parts of this size, so a GET or an upload holds at most one part in memory. */
+export const BLOB_PART_BYTES = 1 * MiB;
 /** SQLite blob store: blob bytes committed after which a background (worker thread) WAL checkpoint starts (SQLite's default 1,000 pages at our 64 KiB pages). */
 export const BLOB_SQLITE_CHECKPOINT_BYTES = 64 * MiB;
 /** SQLite blob store: WAL bytes after which puts wait for a checkpoint so the WAL restarts (bounds the WAL file); `walMaxBytes` overrides it. */
