@@ -10,6 +10,7 @@ import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
+import { createLogger } from './log.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -34,8 +35,6 @@ export interface StartOptions extends Partial<ServerConfig> {
   /** Environment to read PLEXUS_* settings from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
-
-const LEVEL_RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 } as const;
 
 /** A token bucket: `rate` per second, holding at most `burst`. */
 class Bucket {
@@ -105,10 +104,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const config: ResolvedServerConfig = resolveConfig(partial, env, file);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
-  const write = logger ?? ((line) => process.stderr.write(JSON.stringify(line) + '\n'));
-  const log: MountContext['log'] = (level, msg, fields) => {
-    if (LEVEL_RANK[level] >= LEVEL_RANK[config.logLevel]) write({ time: new Date().toISOString(), level, msg, ...fields });
-  };
+  const log: MountContext['log'] = createLogger({ level: config.logLevel, ...(logger ? { sink: logger } : {}) });
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
