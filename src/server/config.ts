@@ -27,6 +27,8 @@ export interface ServerConfig {
   authReads: boolean;
   /** Log level. Env PLEXUS_LOG_LEVEL. Default info. */
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Log line format on stderr: `json` (one object per line) or `pretty` (for humans). Env PLEXUS_LOG_FORMAT. Default json. */
+  logFormat?: 'json' | 'pretty';
   /** Open connections in total (default MAX_CONNECTIONS). */
   maxConnections?: number;
   /** Open connections per client IP (default MAX_CONNECTIONS_PER_IP). */
@@ -53,7 +55,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -78,6 +80,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'tokensFile', kind: 'path', flag: '--tokens-file', env: 'PLEXUS_TOKENS_FILE', help: 'JSON file of tokens with scopes [{"name","token"|"sha256","scopes":["read","write"]}]' },
   { key: 'authReads', kind: 'boolean', flag: '--auth-reads', env: 'PLEXUS_AUTH_READS', default: false, help: 'require a token with read scope for reads too' },
   { key: 'logLevel', kind: 'level', flag: '--log-level', env: 'PLEXUS_LOG_LEVEL', default: 'info', help: 'JSON log lines on stderr: debug | info | warn | error | silent' },
+  { key: 'logFormat', kind: 'log-format', flag: '--log-format', env: 'PLEXUS_LOG_FORMAT', default: 'json', help: 'stderr log lines: json (one object per line) | pretty (for humans)' },
   { key: 'maxConnections', kind: 'count', flag: '--max-connections', env: 'PLEXUS_MAX_CONNECTIONS', default: MAX_CONNECTIONS, help: 'open connections in total' },
   { key: 'maxConnectionsPerIp', kind: 'count', flag: '--max-connections-per-ip', env: 'PLEXUS_MAX_CONNECTIONS_PER_IP', default: MAX_CONNECTIONS_PER_IP, help: 'open connections per client IP' },
   { key: 'httpRequestsPerSecond', kind: 'count', flag: '--http-requests-per-second', env: 'PLEXUS_HTTP_REQUESTS_PER_SECOND', default: HTTP_REQUESTS_PER_SECOND, help: 'HTTP requests per second per connection' },
@@ -116,6 +119,9 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
       return bad(where, k, 'true or false', v);
     case 'level':
       if (!LEVELS.includes(v as ServerConfig['logLevel'])) bad(where, k, `one of ${LEVELS.join(', ')}`, v);
+      return v;
+    case 'log-format':
+      if (v !== 'json' && v !== 'pretty') bad(where, k, 'json or pretty', v);
       return v;
     case 'postgres-url':
       if (typeof v !== 'string' || !/^postgres(ql)?:\/\//.test(v)) bad(where, k, 'a URL starting with postgres:// or postgresql://', v);

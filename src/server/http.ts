@@ -10,7 +10,7 @@ import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -21,6 +21,8 @@ export interface PlexusServer {
   mounts: readonly Mount[];
   /** Prometheus metrics of this server (also served on /metrics). */
   metrics: ServerMetrics;
+  /** The server's logger (JSON lines on stderr unless `logger` was given), for embedders' own lines. */
+  log: Logger;
   /** Graceful shutdown: stop accepting, let requests finish (up to SHUTDOWN_GRACE_MS), close stores. */
   close(): Promise<void>;
 }
@@ -104,7 +106,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const config: ResolvedServerConfig = resolveConfig(partial, env, file);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
-  const log: MountContext['log'] = createLogger({ level: config.logLevel, ...(logger ? { sink: logger } : {}) });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', ...(logger ? { sink: logger } : {}) });
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
@@ -155,7 +157,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     if (why) {
       refused.set(s, why);
       metrics.connectionsRejected.inc({ reason: sockets.size > config.maxConnections ? 'total' : 'per_ip' });
-      log('warn', 'connection refused', { ip, code: why.code, msg: why.message });
+      log('warn', 'connection refused', { ip, code: why.code, error: why.message });
       setTimeout(() => s.destroy(), 5000).unref();
     }
   };
@@ -299,7 +301,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
 
   let closing: Promise<void> | undefined;
   return {
-    config, url, port, mounts, metrics,
+    config, url, port, mounts, metrics, log,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((r) => server.close(() => r()));
@@ -311,6 +313,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         clearTimeout(grace);
         metrics.close();
         log('info', 'plexus stopped');
+        log.flush();
       })();
       return closing;
     },
