@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
-import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
+import { checkDataDir, findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
 import { ServerMetrics, routeOf } from './metrics.js';
 import { findWebDir, serveWeb } from './dashboard.js';
@@ -104,6 +104,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const { mounts: factories = defaultMounts, logger, configFile, env = process.env, ...partial } = opts;
   const file = configFile ? loadConfigFile(findConfigFile(configFile)!) : {};
   const config: ResolvedServerConfig = resolveConfig(partial, env, file);
+  checkDataDir(config);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
   const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', ...(logger ? { sink: logger } : {}) });
