@@ -65,14 +65,10 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
       } else if (parts.length === 2) {
         const ref = parseRef(parts[1]);
         if (method === 'GET' || method === 'HEAD') {
-          if (method === 'HEAD') {
-            if (!(await store.has(ref))) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
-            res.writeHead(200, { 'content-type': 'application/octet-stream', etag: `"${ref}"` });
-            return void res.end();
-          }
+          // HEAD answers GET's headers (content-length included: stores know a blob's size only by reading it).
           const data = await store.get(ref);
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
-          return void res.end(data);
+          return void res.end(method === 'HEAD' ? undefined : data);
         }
         if (method === 'PUT') {
           const body = await readBody(req, MAX_BLOB_BYTES);
