@@ -4,7 +4,7 @@ import { isWellFormedText } from '../text.js';
 import { parseRef, type Ref } from './ref.js';
 
 /**
- * Anchors: named, timestamped refs with history, with bs's semantics (../shared/protocols/anchor.md).
+ * Anchors: named, timestamped refs with history, with bs's semantics.
  * Times are integer milliseconds since the Unix epoch (bs keeps nanoseconds; plexus keeps ms).
  */
 

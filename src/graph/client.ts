@@ -569,9 +569,25 @@ export class GraphRef {
     let stopped = false;
     const stops: (() => void)[] = [];
     const watchNode = (soul: string, key?: string) => {
+      // A put of n fields notifies n times and a peer's answer may repeat what is known: read the node
+      // once per burst (one read in flight, one more if notified meanwhile) and deliver only changes.
+      let last: string | undefined;
+      let reading = false;
+      let again = false;
       const emit = async () => {
-        const d = nodeData(await this.graph.read(soul, undefined, { source: 'local' }).catch(() => undefined));
-        if (!stopped && d !== undefined) cb(d, key === undefined ? { value: d, soul } : { value: d, soul, key });
+        if (reading) { again = true; return; }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const d = nodeData(await this.graph.read(soul, undefined, { source: 'local' }).catch(() => undefined));
+            const seen = d === undefined ? undefined : JSON.stringify(d);
+            if (!stopped && d !== undefined && seen !== last) {
+              last = seen;
+              cb(d, key === undefined ? { value: d, soul } : { value: d, soul, key });
+            }
+          } while (again && !stopped);
+        } finally { reading = false; }
       };
       stops.push(this.graph.watch(soul, undefined, () => void emit()));
       void emit();
@@ -584,8 +600,11 @@ export class GraphRef {
         const field = this.path.at(-1)!;
         let inner: (() => void) | undefined;
         let linked: string | undefined;
+        let lastField: FieldState | undefined;
         const onField = (f: FieldState | undefined) => {
           if (stopped || !f) return;
+          if (lastField && lastField.state === f.state && JSON.stringify(lastField.value) === JSON.stringify(f.value)) return; // seen
+          lastField = f;
           if (isRelation(f.value)) {
             if (linked === f.value['#']) return;
             inner?.();
@@ -656,6 +675,14 @@ export class GraphMap {
     let stopped = false;
     const stops: (() => void)[] = [];
     const itemStops = new Map<string, () => void>();
+    // Each item change once: a field seen again (the local read and a peer's answer) is not a change.
+    const delivered = new Map<string, string>();
+    const deliver = (v: Value | NodeData | undefined, key: string) => {
+      const seen = v === undefined ? 'undefined' : JSON.stringify(v);
+      if (delivered.get(key) === seen) return;
+      delivered.set(key, seen);
+      cb(v, key);
+    };
     void (async () => {
       const soul = await this.ref.soul({ source: 'any' }).catch(() => undefined);
       if (soul === undefined || stopped) return;
@@ -665,8 +692,8 @@ export class GraphMap {
         itemStops.delete(field);
         if (isRelation(f.value)) {
           const r = new GraphRef(this.ref.graph, [f.value['#']]);
-          itemStops.set(field, r.on((v) => cb(v, field)));
-        } else cb(f.value, field);
+          itemStops.set(field, r.on((v) => deliver(v, field)));
+        } else deliver(f.value, field);
       };
       stops.push(this.ref.graph.watch(soul, undefined, (_s, field, f) => onField(field, f)));
       const n = await this.ref.graph.store.get(soul).catch(() => undefined);

@@ -81,14 +81,10 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
       } else if (parts.length === 2) {
         const ref = parseRef(parts[1]);
         if (method === 'GET' || method === 'HEAD') {
-          if (method === 'HEAD') {
-            if (!(await store.has(ref))) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
-            res.writeHead(200, { 'content-type': 'application/octet-stream', etag: `"${ref}"` });
-            return void res.end();
-          }
-          // streamed one part at a time; the last part goes out only after the hash verified (see BlobReader)
+          // HEAD answers GET's headers; GET streams one part at a time, the last part only after the hash verified (see BlobReader)
           const blob = await openReadAny(store, ref);
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.size, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
+          if (method === 'HEAD') return void res.end(); // the parts are lazy: nothing was read
           return sendParts(res, blob.parts);
         }
         if (method === 'PUT') {

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { PlexusError } from '../errors.js';
 import {
   HTTP_REQUESTS_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, WS_BYTES_PER_SECOND, WS_MAX_FRAME_BYTES, WS_MESSAGES_PER_SECOND,
@@ -27,6 +28,8 @@ export interface ServerConfig {
   authReads: boolean;
   /** Log level. Env PLEXUS_LOG_LEVEL. Default info. */
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Log line format on stderr: `json` (one object per line) or `pretty` (for humans). Env PLEXUS_LOG_FORMAT. Default json. */
+  logFormat?: 'json' | 'pretty';
   /** Open connections in total (default MAX_CONNECTIONS). */
   maxConnections?: number;
   /** Open connections per client IP (default MAX_CONNECTIONS_PER_IP). */
@@ -55,7 +58,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count' | 'peer-urls';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count' | 'peer-urls';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -80,6 +83,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'tokensFile', kind: 'path', flag: '--tokens-file', env: 'PLEXUS_TOKENS_FILE', help: 'JSON file of tokens with scopes [{"name","token"|"sha256","scopes":["read","write"]}]' },
   { key: 'authReads', kind: 'boolean', flag: '--auth-reads', env: 'PLEXUS_AUTH_READS', default: false, help: 'require a token with read scope for reads too' },
   { key: 'logLevel', kind: 'level', flag: '--log-level', env: 'PLEXUS_LOG_LEVEL', default: 'info', help: 'JSON log lines on stderr: debug | info | warn | error | silent' },
+  { key: 'logFormat', kind: 'log-format', flag: '--log-format', env: 'PLEXUS_LOG_FORMAT', default: 'json', help: 'stderr log lines: json (one object per line) | pretty (for humans)' },
   { key: 'maxConnections', kind: 'count', flag: '--max-connections', env: 'PLEXUS_MAX_CONNECTIONS', default: MAX_CONNECTIONS, help: 'open connections in total' },
   { key: 'maxConnectionsPerIp', kind: 'count', flag: '--max-connections-per-ip', env: 'PLEXUS_MAX_CONNECTIONS_PER_IP', default: MAX_CONNECTIONS_PER_IP, help: 'open connections per client IP' },
   { key: 'httpRequestsPerSecond', kind: 'count', flag: '--http-requests-per-second', env: 'PLEXUS_HTTP_REQUESTS_PER_SECOND', default: HTTP_REQUESTS_PER_SECOND, help: 'HTTP requests per second per connection' },
@@ -119,6 +123,9 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
       return bad(where, k, 'true or false', v);
     case 'level':
       if (!LEVELS.includes(v as ServerConfig['logLevel'])) bad(where, k, `one of ${LEVELS.join(', ')}`, v);
+      return v;
+    case 'log-format':
+      if (v !== 'json' && v !== 'pretty') bad(where, k, 'json or pretty', v);
       return v;
     case 'postgres-url':
       if (typeof v !== 'string' || !/^postgres(ql)?:\/\//.test(v)) bad(where, k, 'a URL starting with postgres:// or postgresql://', v);
@@ -193,4 +200,22 @@ export function resolveConfig(input: Partial<ServerConfig> = {}, env: NodeJS.Pro
     if (v !== undefined) out[k.key] = v;
   }
   return out as unknown as ResolvedServerConfig;
+}
+
+/**
+ * The embedded stores need `dataDir` to be a directory (made when missing): a path naming a file is a
+ * BAD_REQUEST that says so, instead of an EEXIST from mkdir. Nothing to check when PostgreSQL is used.
+ */
+export function checkDataDir(config: Pick<ServerConfig, 'dataDir' | 'postgres'>): void {
+  if (config.postgres) return;
+  // The path itself, or the first of its parents that exists, must be a directory.
+  for (let p = resolve(config.dataDir); ; p = dirname(p)) {
+    let st: ReturnType<typeof statSync>;
+    try { st = statSync(p, { throwIfNoEntry: false }); } catch { st = undefined; } // ENOTDIR: a parent is a file
+    if (st && !st.isDirectory()) {
+      const what = p === resolve(config.dataDir) ? 'is a file' : `is under ${p}, which is a file`;
+      throw new PlexusError('BAD_REQUEST', `data directory ${config.dataDir} (--data / PLEXUS_DATA) ${what}, not a directory: name a directory (it is created when missing)`);
+    }
+    if (st || dirname(p) === p) return;
+  }
 }

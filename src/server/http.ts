@@ -3,13 +3,14 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
-import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
+import { checkDataDir, findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
 import { ServerMetrics, routeOf } from './metrics.js';
 import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
+import { createLogger, type Logger } from './log.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -20,6 +21,8 @@ export interface PlexusServer {
   mounts: readonly Mount[];
   /** Prometheus metrics of this server (also served on /metrics). */
   metrics: ServerMetrics;
+  /** The server's logger (JSON lines on stderr unless `logger` was given), for embedders' own lines. */
+  log: Logger;
   /** Graceful shutdown: stop accepting, let requests finish (up to SHUTDOWN_GRACE_MS), close stores. */
   close(): Promise<void>;
 }
@@ -34,8 +37,6 @@ export interface StartOptions extends Partial<ServerConfig> {
   /** Environment to read PLEXUS_* settings from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
-
-const LEVEL_RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 } as const;
 
 /** A token bucket: `rate` per second, holding at most `burst`. */
 class Bucket {
@@ -103,12 +104,10 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const { mounts: factories = defaultMounts, logger, configFile, env = process.env, ...partial } = opts;
   const file = configFile ? loadConfigFile(findConfigFile(configFile)!) : {};
   const config: ResolvedServerConfig = resolveConfig(partial, env, file);
+  checkDataDir(config);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
-  const write = logger ?? ((line) => process.stderr.write(JSON.stringify(line) + '\n'));
-  const log: MountContext['log'] = (level, msg, fields) => {
-    if (LEVEL_RANK[level] >= LEVEL_RANK[config.logLevel]) write({ time: new Date().toISOString(), level, msg, ...fields });
-  };
+  const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', ...(logger ? { sink: logger } : {}) });
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
@@ -159,7 +158,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     if (why) {
       refused.set(s, why);
       metrics.connectionsRejected.inc({ reason: sockets.size > config.maxConnections ? 'total' : 'per_ip' });
-      log('warn', 'connection refused', { ip, code: why.code, msg: why.message });
+      log('warn', 'connection refused', { ip, code: why.code, error: why.message });
       setTimeout(() => s.destroy(), 5000).unref();
     }
   };
@@ -303,7 +302,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
 
   let closing: Promise<void> | undefined;
   return {
-    config, url, port, mounts, metrics,
+    config, url, port, mounts, metrics, log,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((r) => server.close(() => r()));
@@ -315,6 +314,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         clearTimeout(grace);
         metrics.close();
         log('info', 'plexus stopped');
+        log.flush();
       })();
       return closing;
     },
