@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   CONFLICT: 409, // optimistic-lock failure: someone else wrote first; re-read and retry
   TOO_LARGE: 413, // an input over a limit in limits.ts
   UNSUPPORTED: 415, // unknown content type / encoding
+  MISDIRECTED: 421, // the Host header names no address of this server (DNS-rebinding defence, --allow-host)
   RATE_LIMITED: 429, // too many requests or connections
   ABORTED: 499, // the caller's AbortSignal fired
   INTERNAL: 500, // a bug or an unexpected failure of a dependency

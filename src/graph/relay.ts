@@ -51,6 +51,8 @@ export interface RelayPeer {
 
 interface Peer extends RelayPeer {
   id: number;
+  /** What a write of a read-only peer answers (FORBIDDEN for a valid read-only token). */
+  writeDenied?: PlexusError;
   conn: RelayConnection;
   pid?: string;
   pending: number;
@@ -131,10 +133,11 @@ export class GraphRelay {
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */
-  connect(conn: RelayConnection, opts: { readOnly?: boolean } = {}): RelayPeer {
+  connect(conn: RelayConnection, opts: { readOnly?: boolean | PlexusError } = {}): RelayPeer {
     if (this.#closed) throw new PlexusError('CLOSED', 'relay is closed');
     const peer: Peer = {
-      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly ?? false,
+      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly !== undefined && opts.readOnly !== false,
+      ...(opts.readOnly instanceof PlexusError ? { writeDenied: opts.readOnly } : {}),
       receive: (text) => this.#receive(peer, text),
       closed: () => this.#drop(peer),
     };
@@ -231,7 +234,7 @@ export class GraphRelay {
         this.#stats.gets++;
         this.#queue.push({ kind: 'get', peer, msg, get: msg.get });
       } else if (msg.put) {
-        if (peer.readOnly) { this.#error(peer, msg.id, new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
+        if (peer.readOnly) { this.#error(peer, msg.id, peer.writeDenied ?? new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
         const user = this.#allowUser ? undefined : msg.put.find((w) => w.soul.startsWith('~'));
         if (user) { this.#error(peer, msg.id, new PlexusError('FORBIDDEN', `user space souls (~...) need SEA signatures, which this relay does not verify: ${user.soul.slice(0, 64)}`)); continue; }
         if (!this.#admit(peer, msg)) continue;

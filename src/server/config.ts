@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { PlexusError } from '../errors.js';
+import { parseAllowedHost, parseAllowedOrigin } from './origin.js';
 import {
   HTTP_REQUESTS_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, WS_BYTES_PER_SECOND, WS_MAX_FRAME_BYTES, WS_MESSAGES_PER_SECOND,
 } from '../limits.js';
@@ -41,6 +42,10 @@ export interface ServerConfig {
   wsBytesPerSecond?: number;
   /** Directory of the built dashboard and browser bundles (default: dist/ of the package). */
   webDir?: string;
+  /** More origins that may call the server (CORS, WebSockets); `*` = any. Env PLEXUS_ALLOW_ORIGIN (comma separated). */
+  allowOrigin?: string[];
+  /** More Host names accepted while bound to loopback (DNS-rebinding defence); `*` = any. Env PLEXUS_ALLOW_HOST. */
+  allowHost?: string[];
 }
 
 /** A config with every limit filled in (what `resolveConfig` returns). */
@@ -53,7 +58,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count' | 'origins' | 'hosts';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -85,6 +90,8 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
+  { key: 'allowOrigin', kind: 'origins', flag: '--allow-origin', env: 'PLEXUS_ALLOW_ORIGIN', help: 'also let web pages from this origin (https://app.example.com) write and read, with CORS; repeatable, env comma separated; "*" = any origin (loopback origins are always allowed)' },
+  { key: 'allowHost', kind: 'hosts', flag: '--allow-host', env: 'PLEXUS_ALLOW_HOST', help: 'also accept this Host name while bound to loopback (a name behind a proxy; *.domain for a suffix); repeatable, env comma separated; "*" = any' },
 ];
 
 /** Parse a port number from untrusted text. */
@@ -128,6 +135,16 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
         throw new PlexusError('BAD_REQUEST', `token from ${where} must be at least 8 characters without spaces`);
       }
       return v;
+    case 'origins':
+    case 'hosts': {
+      const list = typeof v === 'string' ? v.split(',') : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : bad(where, k, 'a string or an array of strings', v);
+      const parse = k.kind === 'origins' ? parseAllowedOrigin : parseAllowedHost;
+      try {
+        return [...new Set(list.map((x) => x.trim()).filter((x) => x !== '').flatMap((x) => x.split(',')).map((x) => parse(x)))];
+      } catch (err) {
+        throw new PlexusError('BAD_REQUEST', `invalid ${k.key} from ${where}: ${(err as Error).message}`);
+      }
+    }
     case 'string':
     case 'path':
       if (typeof v !== 'string' || v === '') bad(where, k, 'a non-empty string', v);
