@@ -43,6 +43,23 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** scheme://user:PASSWORD@ (greedy to the last @ of the word: a password may hold @). */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s"'`\/:@]*:)[^\s"'`]*@/gi;
+/** password=... in a query string or a key=value connection string. */
+const PASSWORD_PARAM = /((?:^|[?&;\s])(?:password|passwd|pwd)=)[^&;\s"'`]*/gi;
+
+/**
+ * Hide credentials in text that is about to be printed, logged or put into an error: the password of
+ * every URL (`postgres://u:***@host`), `password=` parameters, and any of `secrets` (e.g. the token).
+ * The one masking function of plexus: errors (every PlexusError message), log lines, config dumps and
+ * printed store URLs all go through it.
+ */
+export function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text.replace(URL_PASSWORD, '$1***@').replace(PASSWORD_PARAM, '$1***');
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('***');
+  return out;
+}
+
 export interface PlexusErrorOptions {
   cause?: unknown;
   /** Extra structured detail (safe to show a client; never secrets). */
@@ -56,7 +73,7 @@ export class PlexusError extends Error {
   readonly detail?: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: PlexusErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(maskSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options.detail) this.detail = options.detail;
   }

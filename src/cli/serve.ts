@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { startServer } from '../server/http.js';
 import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
 import { authFromConfig } from '../server/auth.js';
+import { maskSecrets } from '../errors.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
 export function registerServe(program: Command): void {
@@ -28,7 +29,10 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
     const file = findConfigFile(o.config as string | undefined);
     if (o.checkConfig) {
       const cfg: Record<string, unknown> = { ...resolveConfig(given as Partial<ServerConfig>, process.env, file ? loadConfigFile(file) : {}) };
-      for (const k of CONFIG_SCHEMA) if (k.secret && cfg[k.key] !== undefined) cfg[k.key] = '(set)';
+      for (const k of CONFIG_SCHEMA) {
+        if (k.secret && cfg[k.key] !== undefined) cfg[k.key] = '(set)';
+        else if (typeof cfg[k.key] === 'string') cfg[k.key] = maskSecrets(cfg[k.key] as string); // URL passwords
+      }
       if (cfg.tokensFile) authFromConfig(cfg as unknown as ServerConfig); // validates the tokens file too
       process.stdout.write(JSON.stringify({ configFile: file ?? null, ...cfg }, null, 2) + '\n');
       return;

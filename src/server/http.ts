@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PlexusError } from '../errors.js';
+import { maskSecrets, PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
 import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
@@ -108,7 +108,8 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const webDir = findWebDir(config.webDir);
   const write = logger ?? ((line) => process.stderr.write(JSON.stringify(line) + '\n'));
   const log: MountContext['log'] = (level, msg, fields) => {
-    if (LEVEL_RANK[level] >= LEVEL_RANK[config.logLevel]) write({ time: new Date().toISOString(), level, msg, ...fields });
+    // every line goes through the one masking function: URL passwords and the token never reach the log
+    if (LEVEL_RANK[level] >= LEVEL_RANK[config.logLevel]) write(JSON.parse(maskSecrets(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }), [config.token])) as Record<string, unknown>);
   };
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
