@@ -12,14 +12,20 @@ export function registerServe(program: Command): void {
     .addOption(new Option('-c, --config <file>', `read settings from this JSON file (default: ./${CONFIG_FILE_NAME} when present)`).env('PLEXUS_CONFIG'))
     .addOption(new Option('--check-config', 'validate the settings, print the resulting config as JSON (secrets hidden) and exit'));
   for (const k of CONFIG_SCHEMA) {
-    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : 'host'}>`}`;
+    const list = k.kind === 'origins' || k.kind === 'hosts';
+    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : k.kind === 'origins' ? 'origin' : 'host'}>`}`;
     const dflt = k.default === undefined || k.secret ? '' : ` (default: ${JSON.stringify(k.default)})`;
     // No commander defaults and no .env(): precedence (flag > env > file > default) is resolveConfig's job.
-    cmd.addOption(new Option(flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`));
+    const opt = new Option(flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`);
+    if (list) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]); // repeatable
+    cmd.addOption(opt);
   }
   cmd.addHelpText('after', `
 Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Tokens are sent as
-"Authorization: Bearer TOKEN" or "?token=TOKEN"; a token from --token has read and write scope.`);
+"Authorization: Bearer TOKEN" or "?token=TOKEN"; a token from --token has read and write scope.
+Web pages may call the server only from its own origin, from loopback origins (http://localhost:*,
+http://127.0.0.1:*, http://[::1]:*) and from --allow-origin; while bound to loopback, only loopback
+Host names, the bound address and --allow-host are answered (DNS-rebinding defence).`);
   cmd.action(async (o: Record<string, unknown>) => {
     const given: Record<string, unknown> = {};
     for (const k of CONFIG_SCHEMA) {

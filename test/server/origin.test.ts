@@ -2,6 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -227,6 +228,20 @@ describe('allowOrigin / allowHost settings', () => {
       assert.deepEqual(resolveConfig({}, {}, file).allowHost, ['plexus.lan']);
     } finally { d.rm(); }
     assert.equal(resolveConfig({}, {}).allowOrigin, undefined);
+  });
+
+  it('plexus serve: --allow-origin / --allow-host are repeatable, PLEXUS_ALLOW_ORIGIN is comma separated, --help lists them', () => {
+    const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PLEXUS_ALLOW_ORIGIN: '', PLEXUS_ALLOW_HOST: '', ...env } });
+    const a = run(['--check-config', '--allow-origin', 'https://a.example', '--allow-origin', 'http://b.example:81', '--allow-host', 'plexus.lan', '--allow-host', '*.corp.example']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.deepEqual(JSON.parse(a.stdout).allowOrigin, ['https://a.example', 'http://b.example:81']);
+    assert.deepEqual(JSON.parse(a.stdout).allowHost, ['plexus.lan', '*.corp.example']);
+    const b = run(['--check-config'], { PLEXUS_ALLOW_ORIGIN: 'https://c.example,https://d.example' });
+    assert.deepEqual(JSON.parse(b.stdout).allowOrigin, ['https://c.example', 'https://d.example']);
+    const h = run(['--help']);
+    assert.match(h.stdout, /--allow-origin <origin>/);
+    assert.match(h.stdout, /--allow-host <host>/);
+    assert.match(h.stdout, /PLEXUS_ALLOW_ORIGIN/);
   });
 
   it('bad values are refused naming the key', () => {
