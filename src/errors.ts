@@ -45,12 +45,13 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** scheme://user:PASSWORD@ (greedy to the last @ of the word: a password may hold @). */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s"'`\/:@]*:)[^\s"'`]*@/gi;
-/** password=... in a query string or a key=value connection string. */
-const PASSWORD_PARAM = /((?:^|[?&;\s])(?:password|passwd|pwd)=)[^&;\s"'`]*/gi;
+/** password=... / token=... in a query string or a key=value connection string. */
+const PASSWORD_PARAM = /((?:^|[?&;\s])(?:password|passwd|pwd|token|access_token)=)(?!TOKEN\b|\.\.\.)[^&;\s"'`)]+/gi;
 
 /**
  * Hide credentials in text that is about to be printed, logged or put into an error: the password of
- * every URL (`postgres://u:***@host`), `password=` parameters, and any of `secrets` (e.g. the token).
+ * every URL (`postgres://u:***@host`), `password=` and `token=` parameters (`ws://h/evt?token=***`),
+ * and any of `secrets` (e.g. the server's token).
  * The one masking function of plexus: errors (every PlexusError message), log lines, config dumps and
  * printed store URLs all go through it.
  */

@@ -19,6 +19,8 @@ describe('secrets are masked in every printed URL, config dump, error and log li
     assert.equal(maskSecrets('amqps://guest:p@ss@mq/vh and more'), 'amqps://guest:***@mq/vh and more');
     assert.equal(maskSecrets('"postgresql://u:secret@h/d?password=two&x=1"'), '"postgresql://u:***@h/d?password=***&x=1"');
     assert.equal(maskSecrets('host=db password=hunter2 user=u'), 'host=db password=*** user=u');
+    assert.equal(maskSecrets('cannot reach ws://h:1/evt?token=abc123&x=1'), 'cannot reach ws://h:1/evt?token=***&x=1');
+    assert.equal(maskSecrets('needs a token (Bearer TOKEN or ?token=TOKEN), (?token=...)'), 'needs a token (Bearer TOKEN or ?token=TOKEN), (?token=...)');
     assert.equal(maskSecrets('token is abcdefgh12', ['abcdefgh12']), 'token is ***');
     assert.equal(maskSecrets('http://127.0.0.1:8765/blob and postgres://u@h/d'), 'http://127.0.0.1:8765/blob and postgres://u@h/d');
     assert.equal(describeStore('postgres://u:secret@h/d'), 'postgres://u:***@h/d');
