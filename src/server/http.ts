@@ -108,8 +108,12 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const webDir = findWebDir(config.webDir);
   const write = logger ?? ((line) => process.stderr.write(JSON.stringify(line) + '\n'));
   const log: MountContext['log'] = (level, msg, fields) => {
+    if (LEVEL_RANK[level] < LEVEL_RANK[config.logLevel]) return;
     // every line goes through the one masking function: URL passwords and the token never reach the log
-    if (LEVEL_RANK[level] >= LEVEL_RANK[config.logLevel]) write(JSON.parse(maskSecrets(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }), [config.token])) as Record<string, unknown>);
+    const line = { time: new Date().toISOString(), level, msg, ...fields };
+    let safe: Record<string, unknown>;
+    try { safe = JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { safe = { time: line.time, level, msg: maskSecrets(msg, [config.token]) }; }
+    write(safe);
   };
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
