@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   CONFLICT: 409, // optimistic-lock failure: someone else wrote first; re-read and retry
   TOO_LARGE: 413, // an input over a limit in limits.ts
   UNSUPPORTED: 415, // unknown content type / encoding
+  MISDIRECTED: 421, // the Host header names no address of this server (DNS-rebinding defence, --allow-host)
   RATE_LIMITED: 429, // too many requests or connections
   ABORTED: 499, // the caller's AbortSignal fired
   INTERNAL: 500, // a bug or an unexpected failure of a dependency
@@ -42,6 +43,24 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** scheme://user:PASSWORD@ (greedy to the last @ of the word: a password may hold @). */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s"'`\/:@]*:)[^\s"'`]*@/gi;
+/** password=... / token=... in a query string or a key=value connection string. */
+const PASSWORD_PARAM = /((?:^|[?&;\s])(?:password|passwd|pwd|token|access_token)=)(?!TOKEN\b|\.\.\.)[^&;\s"'`)]+/gi;
+
+/**
+ * Hide credentials in text that is about to be printed, logged or put into an error: the password of
+ * every URL (`postgres://u:***@host`), `password=` and `token=` parameters (`ws://h/evt?token=***`),
+ * and any of `secrets` (e.g. the server's token).
+ * The one masking function of plexus: errors (every PlexusError message), log lines, config dumps and
+ * printed store URLs all go through it.
+ */
+export function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text.replace(URL_PASSWORD, '$1***@').replace(PASSWORD_PARAM, '$1***');
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('***');
+  return out;
+}
+
 export interface PlexusErrorOptions {
   cause?: unknown;
   /** Extra structured detail (safe to show a client; never secrets). */
@@ -55,7 +74,7 @@ export class PlexusError extends Error {
   readonly detail?: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: PlexusErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(maskSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options.detail) this.detail = options.detail;
   }

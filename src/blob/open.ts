@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { PlexusError } from '../errors.js';
+import { maskSecrets, PlexusError } from '../errors.js';
 import type { Store } from './store.js';
 import { MemoryStore } from './store/memory.js';
 import { FileStore } from './store/file.js';
@@ -23,11 +23,5 @@ export async function openStore(spec: string, opts: { token?: string } = {}): Pr
 
 /** A short description of a store spec that never shows passwords. */
 export function describeStore(spec: string): string {
-  try {
-    const u = new URL(spec);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return spec;
-  }
+  return maskSecrets(spec);
 }

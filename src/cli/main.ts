@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isPlexusError } from '../errors.js';
+import { isPlexusError, maskSecrets } from '../errors.js';
 import { registerServe } from './serve.js';
 import { registerBus } from './bus.js';
 import { registerBlob } from './blob.js';
@@ -31,7 +31,7 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) { process.exitCode = err.exitCode; return; }
     if (isPlexusError(err)) process.stderr.write(`plexus: ${err.code}: ${err.message}\n`);
-    else process.stderr.write(`plexus: ${err instanceof Error ? err.message : String(err)}\n`);
+    else process.stderr.write(`plexus: ${maskSecrets(err instanceof Error ? err.message : String(err))}\n`);
     process.exitCode = 1;
   }
 }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { startServer } from '../server/http.js';
 import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
 import { authFromConfig } from '../server/auth.js';
+import { maskSecrets } from '../errors.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
 export function registerServe(program: Command): void {
@@ -11,16 +12,20 @@ export function registerServe(program: Command): void {
     .addOption(new Option('-c, --config <file>', `read settings from this JSON file (default: ./${CONFIG_FILE_NAME} when present)`).env('PLEXUS_CONFIG'))
     .addOption(new Option('--check-config', 'validate the settings, print the resulting config as JSON (secrets hidden) and exit'));
   for (const k of CONFIG_SCHEMA) {
-    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'log-format' ? 'format' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : 'host'}>`}`;
+    const list = k.kind === 'origins' || k.kind === 'hosts' || k.kind === 'peer-urls';
+    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') || k.kind === 'peer-urls' ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'log-format' ? 'format' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : k.kind === 'origins' ? 'origin' : 'host'}>`}`;
     const dflt = k.default === undefined || k.secret ? '' : ` (default: ${JSON.stringify(k.default)})`;
     // No commander defaults and no .env(): precedence (flag > env > file > default) is resolveConfig's job.
-    const opt = new Option(k.kind === 'peer-urls' ? `${k.flag} <url>` : flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`);
-    if (k.kind === 'peer-urls') opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    const opt = new Option(flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`);
+    if (list) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]); // repeatable
     cmd.addOption(opt);
   }
   cmd.addHelpText('after', `
 Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Tokens are sent as
-"Authorization: Bearer TOKEN" or "?token=TOKEN"; a token from --token has read and write scope.`);
+"Authorization: Bearer TOKEN" or "?token=TOKEN"; a token from --token has read and write scope.
+Web pages may call the server only from its own origin, from loopback origins (http://localhost:*,
+http://127.0.0.1:*, http://[::1]:*) and from --allow-origin; while bound to loopback, only loopback
+Host names, the bound address and --allow-host are answered (DNS-rebinding defence).`);
   cmd.action(async (o: Record<string, unknown>) => {
     const given: Record<string, unknown> = {};
     for (const k of CONFIG_SCHEMA) {
@@ -30,7 +35,10 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
     const file = findConfigFile(o.config as string | undefined);
     if (o.checkConfig) {
       const cfg: Record<string, unknown> = { ...resolveConfig(given as Partial<ServerConfig>, process.env, file ? loadConfigFile(file) : {}) };
-      for (const k of CONFIG_SCHEMA) if (k.secret && cfg[k.key] !== undefined) cfg[k.key] = '(set)';
+      for (const k of CONFIG_SCHEMA) {
+        if (k.secret && cfg[k.key] !== undefined) cfg[k.key] = '(set)';
+        else if (typeof cfg[k.key] === 'string') cfg[k.key] = maskSecrets(cfg[k.key] as string); // URL passwords
+      }
       if (cfg.tokensFile) authFromConfig(cfg as unknown as ServerConfig); // validates the tokens file too
       process.stdout.write(JSON.stringify({ configFile: file ?? null, ...cfg }, null, 2) + '\n');
       return;

@@ -52,12 +52,15 @@ export interface RelayPeer {
 
 /** How a connection takes part: `mesh` marks another relay (plexus or gun), which gets every change and is asked on gets. */
 export interface ConnectOptions {
-  readOnly?: boolean;
+  /** Writes are refused: true (UNAUTHORIZED) or the error to answer (FORBIDDEN for a valid read-only token). */
+  readOnly?: boolean | PlexusError;
   mesh?: boolean;
 }
 
 interface Peer extends RelayPeer {
   id: number;
+  /** What a write of a read-only peer answers (FORBIDDEN for a valid read-only token). */
+  writeDenied?: PlexusError;
   conn: RelayConnection;
   pid?: string;
   pending: number;
@@ -162,7 +165,8 @@ export class GraphRelay {
   connect(conn: RelayConnection, opts: ConnectOptions = {}): RelayPeer {
     if (this.#closed) throw new PlexusError('CLOSED', 'relay is closed');
     const peer: Peer = {
-      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly ?? false,
+      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly !== undefined && opts.readOnly !== false,
+      ...(opts.readOnly instanceof PlexusError ? { writeDenied: opts.readOnly } : {}),
       mesh: opts.mesh ?? false, since: Date.now(), asked: new Set(), wrote: new Set(),
       receive: (text) => this.#receive(peer, text),
       closed: () => this.#drop(peer),
@@ -262,7 +266,7 @@ export class GraphRelay {
         this.#stats.gets++;
         this.#queue.push({ kind: 'get', peer, msg, get: msg.get });
       } else if (msg.put) {
-        if (peer.readOnly) { this.#error(peer, msg.id, new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
+        if (peer.readOnly) { this.#error(peer, msg.id, peer.writeDenied ?? new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
         const user = this.#allowUser ? undefined : msg.put.find((w) => w.soul.startsWith('~'));
         if (user) { this.#error(peer, msg.id, new PlexusError('FORBIDDEN', `user space souls (~...) need SEA signatures, which this relay does not verify: ${user.soul.slice(0, 64)}`)); continue; }
         if (!this.#admit(peer, msg)) continue;

@@ -37,6 +37,8 @@ interface Sub {
   id: number;
   user?: string;
   readOnly: boolean;
+  /** What a publish of a read-only connection answers (FORBIDDEN for a valid read-only token). */
+  writeDenied?: PlexusError;
   rev: Rev;
   tops: Set<string>;
   mons: Map<number, Monitor>;
@@ -88,10 +90,11 @@ export class Hub {
   }
 
   /** Attach a transport connection. `user` is the authenticated user (default `usr` of publishes). */
-  connect(sock: HubSocket, info: { user?: string; readOnly?: boolean } = {}): HubConn {
+  connect(sock: HubSocket, info: { user?: string; readOnly?: boolean | PlexusError } = {}): HubConn {
     const id = ++this.connSeq;
-    const sub: Sub = { conn: sock, id, readOnly: info.readOnly ?? false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false };
+    const sub: Sub = { conn: sock, id, readOnly: info.readOnly !== undefined && info.readOnly !== false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false };
     if (info.user) sub.user = info.user;
+    if (info.readOnly instanceof PlexusError) sub.writeDenied = info.readOnly;
     this.subs.set(id, sub);
     this.stats.connections++;
     return {
@@ -172,7 +175,7 @@ export class Hub {
   }
 
   private async doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
-    if (sub.readOnly) throw new PlexusError('UNAUTHORIZED', 'publishing needs a valid token');
+    if (sub.readOnly) throw sub.writeDenied ?? new PlexusError('UNAUTHORIZED', 'publishing needs a valid token');
     if (sub.user) t.usr = sub.user; // the authenticated user wins over a client-supplied usr (evt B23)
     t.arrived = now();
     if (this.opts.publish) return this.opts.publish(t, sub.user ? { id: sub.id, user: sub.user } : { id: sub.id });

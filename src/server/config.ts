@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PlexusError } from '../errors.js';
+import { parseAllowedHost, parseAllowedOrigin } from './origin.js';
 import {
   HTTP_REQUESTS_PER_SECOND, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, WS_BYTES_PER_SECOND, WS_MAX_FRAME_BYTES, WS_MESSAGES_PER_SECOND,
 } from '../limits.js';
@@ -46,6 +47,10 @@ export interface ServerConfig {
   webDir?: string;
   /** Other graph relays (plexus or gun) to dial and sync with, ws(s):// or http(s):// URLs. Env PLEXUS_PEERS (comma-separated). */
   peers?: string[];
+  /** More origins that may call the server (CORS, WebSockets); `*` = any. Env PLEXUS_ALLOW_ORIGIN (comma separated). */
+  allowOrigin?: string[];
+  /** More Host names accepted while bound to loopback (DNS-rebinding defence); `*` = any. Env PLEXUS_ALLOW_HOST. */
+  allowHost?: string[];
 }
 
 /** A config with every limit filled in (what `resolveConfig` returns). */
@@ -58,7 +63,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count' | 'peer-urls';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count' | 'peer-urls' | 'origins' | 'hosts';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -92,6 +97,8 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
   { key: 'peers', kind: 'peer-urls', flag: '--peer', env: 'PLEXUS_PEERS', help: 'graph relay (plexus or gun) to dial and sync with, e.g. ws://host:8765/gun; repeatable (env: comma-separated)' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
+  { key: 'allowOrigin', kind: 'origins', flag: '--allow-origin', env: 'PLEXUS_ALLOW_ORIGIN', help: 'also let web pages from this origin (https://app.example.com) write and read, with CORS; repeatable, env comma separated; "*" = any origin (loopback origins are always allowed)' },
+  { key: 'allowHost', kind: 'hosts', flag: '--allow-host', env: 'PLEXUS_ALLOW_HOST', help: 'also accept this Host name while bound to loopback (a name behind a proxy; *.domain for a suffix); repeatable, env comma separated; "*" = any' },
 ];
 
 /** Parse a port number from untrusted text. */
@@ -142,6 +149,16 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
       const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
       if (!Array.isArray(list) || list.some((u) => typeof u !== 'string' || !/^(wss?|https?):\/\/[^\s]+$/.test(u))) bad(where, k, 'ws://, wss://, http:// or https:// URLs', v);
       return list;
+    }
+    case 'origins':
+    case 'hosts': {
+      const list = typeof v === 'string' ? v.split(',') : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : bad(where, k, 'a string or an array of strings', v);
+      const parse = k.kind === 'origins' ? parseAllowedOrigin : parseAllowedHost;
+      try {
+        return [...new Set(list.map((x) => x.trim()).filter((x) => x !== '').flatMap((x) => x.split(',')).map((x) => parse(x)))];
+      } catch (err) {
+        throw new PlexusError('BAD_REQUEST', `invalid ${k.key} from ${where}: ${(err as Error).message}`);
+      }
     }
     case 'string':
     case 'path':

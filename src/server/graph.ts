@@ -41,8 +41,8 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
           socket.end(`HTTP/1.1 ${status} Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
           return true;
         }
-        let readOnly = false;
-        try { ctx.checkWrite(req); } catch { readOnly = true; }
+        let readOnly: boolean | PlexusError = false;
+        try { ctx.checkWrite(req); } catch (err) { readOnly = err instanceof PlexusError ? err : true; }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
           const peer = relay.connect({ send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) }, { readOnly });

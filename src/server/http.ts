@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PlexusError } from '../errors.js';
+import { maskSecrets, PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
 import { checkDataDir, findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
@@ -10,7 +10,8 @@ import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, stderrJsonSink, stderrPrettySink, type LogSink, type Logger } from './log.js';
+import { isLoopbackName, OriginPolicy } from './origin.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -93,7 +94,7 @@ function closeFrame(code: number, reason: string): Buffer {
 /** An HTTP error reply written straight on a socket (for refused connections and upgrades). */
 function rawError(socket: Duplex, err: PlexusError, extra = ''): void {
   const body = JSON.stringify({ error: err.toJSON() });
-  const reason = err.status === 429 ? 'Too Many Requests' : err.status === 401 ? 'Unauthorized' : err.status === 403 ? 'Forbidden' : err.status === 404 ? 'Not Found' : 'Error';
+  const reason = err.status === 429 ? 'Too Many Requests' : err.status === 401 ? 'Unauthorized' : err.status === 403 ? 'Forbidden' : err.status === 404 ? 'Not Found' : err.status === 421 ? 'Misdirected Request' : 'Error';
   socket.on('error', () => {});
   socket.end(`HTTP/1.1 ${err.status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`);
   setTimeout(() => socket.destroy(), 2000).unref();
@@ -107,7 +108,15 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   checkDataDir(config);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
-  const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', ...(logger ? { sink: logger } : {}) });
+  // every line goes through the one masking function: URL passwords and the token never reach the log
+  const sink: LogSink = logger ?? (config.logFormat === 'pretty' ? stderrPrettySink : stderrJsonSink);
+  const masked: LogSink = (line) => {
+    let safe: Record<string, unknown>;
+    try { safe = JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { safe = { time: line.time, level: line.level, msg: maskSecrets(String(line.msg), [config.token]) }; }
+    sink(safe);
+  };
+  const log = createLogger({ level: config.logLevel, sink: masked });
+  const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
@@ -185,6 +194,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         throw new PlexusError('BAD_REQUEST', 'malformed URL');
       }
       route = routeOf(url.pathname);
+      if (policy.screen(req, res, url.pathname)) return; // Host, Origin, Content-Type; answers CORS preflights
       if (url.pathname === '/healthz') {
         // Liveness stays open for load balancers; the figures need read access when reads are protected.
         if (!auth.allows(req, 'read')) return sendJson(res, 200, { ok: true, uptimeMs: Date.now() - started });
@@ -224,6 +234,8 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
 
   // ---- WebSockets: metered and limited per connection, whichever module owns the path ------------
   const frameLimit = config.wsMaxFrameBytes;
+  /** Open WebSockets (raw sockets), told 1001 "going away" on shutdown before the modules close. */
+  const webSockets = new Set<Socket>();
   const watchWebSocket = (socket: Socket, path: string) => {
     let open = false;
     let dead = false;
@@ -255,6 +267,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     };
     const attach = () => {
       open = true;
+      webSockets.add(socket);
       sentAtOpen = socket.bytesWritten;
       metrics.wsOpened(path);
       socket.prependListener('data', onData);
@@ -266,10 +279,10 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       const onNew = (ev: string | symbol) => { if (ev === 'data' && !open) { socket.off('newListener', onNew); attach(); } };
       socket.on('newListener', onNew);
     }
-    socket.once('close', () => { if (open) metrics.wsClosed(path, socket.bytesWritten - sentAtOpen); });
+    socket.once('close', () => { webSockets.delete(socket); if (open) metrics.wsClosed(path, socket.bytesWritten - sentAtOpen); });
   };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    const no = refused.get(socket);
+    const no = refused.get(socket) ?? policy.denial(req);
     if (no) return rawError(socket, no);
     let url: URL;
     try {
@@ -299,6 +312,9 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     url, modules: mounts.map((m) => m.name), data: config.postgres ? 'postgres' : config.dataDir, bus: config.amqp ? 'amqp' : 'memory',
     auth: auth.enabled ? (auth.authReads ? 'token (reads and writes)' : 'token (writes)') : 'open',
   });
+  if (!isLoopbackName(config.host) && !auth.enabled) {
+    log('warn', 'bound to a non-loopback address without a token: anyone who can reach it can write; set --token or --tokens-file', { host: config.host });
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -308,6 +324,10 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         const grace = setTimeout(() => { for (const s of sockets) s.destroy(); }, SHUTDOWN_GRACE_MS);
+        // WebSockets hear 1001 (going away) and get the grace time to answer the close handshake;
+        // only then do the modules close (and cut what is left).
+        const wsGone = [...webSockets].map((s) => new Promise<void>((r) => { if (s.destroyed) return r(); s.once('close', () => r()); s.write(closeFrame(1001, 'server shutting down')); }));
+        await Promise.race([Promise.all(wsGone), new Promise<void>((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
         await Promise.allSettled(mounts.map((m) => m.close()));
         for (const s of sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
         await closed;

@@ -43,20 +43,20 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
       name: 'ledger',
       upgrade(req, socket, head, url) {
         if (url.pathname !== path) return false;
-        let readOnly = false;
+        let readOnly: boolean | PlexusError = false;
         if (ctx.authorize) {
           if (!ctx.authorize(req, 'read')) {
             socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
             return true;
           }
-          readOnly = !ctx.authorize(req, 'write');
+          try { ctx.checkWrite(req); } catch (err) { readOnly = err instanceof PlexusError ? err : true; }
         } else {
           try { ctx.checkRead(req); } catch (err) {
             const status = err instanceof PlexusError ? err.status : 400;
             socket.end(`HTTP/1.1 ${status} Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
             return true;
           }
-          try { ctx.checkWrite(req); } catch { readOnly = true; }
+          try { ctx.checkWrite(req); } catch (err) { readOnly = err instanceof PlexusError ? err : true; }
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);

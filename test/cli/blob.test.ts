@@ -112,7 +112,7 @@ describe('plexus serve', () => {
         p.on('exit', () => reject(new Error(`serve exited: ${err}`)));
       });
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      const r = await (await fetch(`${url}/blob`, { method: 'POST', body: 'x' })).json() as { ref: string };
+      const r = await (await fetch(`${url}/blob`, { method: 'POST', body: 'x', headers: { 'content-type': 'application/octet-stream' } })).json() as { ref: string };
       assert.match(r.ref, /^[0-9a-f]{64}$/);
       const code = await new Promise<number | null>((resolve) => { p.on('exit', resolve); p.kill('SIGTERM'); });
       assert.equal(code, 0, err);

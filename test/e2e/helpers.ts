@@ -15,13 +15,13 @@ export function buildWeb(dir: string): void {
   if (r.status !== 0) throw new Error(`build-web failed: ${r.stderr}`);
 }
 
-/** Launch headless chromium with the flags that keep it off the network. */
-export async function launchChromium(): Promise<Browser> {
+/** Launch headless chromium with the flags that keep it off the network (plus `extraArgs`). */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: apt-get install chromium`);
   mkdirSync(ARTIFACTS, { recursive: true });
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...extraArgs],
   });
 }

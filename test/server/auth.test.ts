@@ -16,7 +16,7 @@ const HASHED = 'hashed-token-789';
 async function call(server: PlexusServer, method: string, path: string, body?: string, token?: string, viaQuery = false) {
   const headers: Record<string, string> = {};
   if (token && !viaQuery) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined && path.startsWith('/anchor')) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = path.startsWith('/blob') ? 'application/octet-stream' : 'application/json';
   const p = token && viaQuery ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path;
   const res = await fetch(server.url + p, { method, body, headers });
   const text = await res.text();

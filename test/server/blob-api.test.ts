@@ -11,6 +11,8 @@ let server: PlexusServer;
 let dir: { path: string; rm(): void };
 
 async function req(method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}) {
+  // the server takes bytes as application/octet-stream and every other body as application/json
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers = { ...headers, 'content-type': path.startsWith('/blob') ? 'application/octet-stream' : 'application/json' };
   const res = await fetch(server.url + path, { method, body: body as BodyInit | undefined, headers });
   const text = await res.text();
   let json: unknown;
@@ -79,7 +81,7 @@ describe('HTTP API: blobs', () => {
     const before = await snapshot();
     // declared too large: refused before reading
     const r = await new Promise<string>((resolve) => {
-      const s = connect(server.port, '127.0.0.1', () => s.write(`POST /blob HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024 * 1024}\r\n\r\nabc`));
+      const s = connect(server.port, '127.0.0.1', () => s.write(`POST /blob HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${200 * 1024 * 1024}\r\n\r\nabc`));
       let out = '';
       s.on('data', (c) => { out += c; if (out.includes('}}')) { s.destroy(); resolve(out); } });
     });
@@ -96,7 +98,7 @@ describe('HTTP API: blobs', () => {
     const before = await snapshot();
     await new Promise<void>((resolve) => {
       const s = connect(server.port, '127.0.0.1', () => {
-        s.write('POST /blob HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(500));
+        s.write('POST /blob HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(500));
         setTimeout(() => { s.destroy(); resolve(); }, 50);
       });
     });

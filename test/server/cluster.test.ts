@@ -43,7 +43,7 @@ describe('several nodes: two plexus serve on one PostgreSQL + RabbitMQ (the docu
   const ws = (s: PlexusServer, path: string) => `${s.url.replace('http', 'ws')}${path}?token=${TOKEN}`;
 
   it('a blob put on node A is served by node B', async () => {
-    const r = await (await fetch(`${a.url}/blob`, { method: 'POST', body: 'clustered', headers: { authorization: `Bearer ${TOKEN}` } })).json() as { ref: string };
+    const r = await (await fetch(`${a.url}/blob`, { method: 'POST', body: 'clustered', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' } })).json() as { ref: string };
     assert.equal(await (await fetch(`${b.url}/blob/${r.ref}`)).text(), 'clustered');
   });
 

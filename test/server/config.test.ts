@@ -79,8 +79,8 @@ describe('config: one schema from flags, env and plexus.config.json', () => {
       writeFileSync(f, JSON.stringify({ port: 0, dataDir: join(d.path, 'data'), logLevel: 'silent', token: 'config-file-token' }));
       const s = await startServer({ mounts: [blobMount], configFile: f, env: {} });
       try {
-        assert.equal((await fetch(`${s.url}/blob`, { method: 'POST', body: 'x' })).status, 401);
-        assert.equal((await fetch(`${s.url}/blob`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer config-file-token' } })).status, 201);
+        assert.equal((await fetch(`${s.url}/blob`, { method: 'POST', body: 'x', headers: { 'content-type': 'application/octet-stream' } })).status, 401);
+        assert.equal((await fetch(`${s.url}/blob`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer config-file-token', 'content-type': 'application/octet-stream' } })).status, 201);
       } finally {
         await s.close();
       }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import amqp from 'amqplib';
-import { PlexusError } from '../../errors.js';
+import { maskSecrets, PlexusError } from '../../errors.js';
 import { BUS_PREFETCH, BUS_RECONNECT_MAX_DELAY_MS, BUS_RECONNECT_MIN_DELAY_MS } from '../../limits.js';
 import { formatPeerId, newPeerId, shortPeerId, type PeerId } from '../ids.js';
 import { EXCHANGES, PRIORITY_COUNT, balancedQueue } from '../wire.js';
@@ -504,6 +504,4 @@ export class AmqpTransport implements Transport {
   }
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
+const redact = (url: string): string => maskSecrets(url);

@@ -22,7 +22,8 @@ export async function api<T = unknown>(method: string, path: string, body?: Body
   const t = getToken();
   if (t) headers.authorization = `Bearer ${t}`;
   let payload: BodyInit | undefined;
-  if (body instanceof Blob || body instanceof ArrayBuffer || typeof body === 'string') payload = body as BodyInit;
+  if (body instanceof Blob || body instanceof ArrayBuffer) { payload = body; headers['content-type'] = 'application/octet-stream'; } // the server takes bytes only as octet-stream
+  else if (typeof body === 'string') payload = body;
   else if (body !== undefined) { payload = JSON.stringify(body); headers['content-type'] = 'application/json'; }
   const res = await fetch(path, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
   const text = await res.text();
