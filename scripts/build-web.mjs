@@ -2,7 +2,7 @@
 // the browser clients (dist/browser/graph.js, dist/browser/ledger.js). No CDN at run time.
 // Usage: node scripts/build-web.mjs [outDir]   (default dist)
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,9 +22,15 @@ const BROWSER = [
 const common = { bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], sourcemap: true, minify: true, logLevel: 'warning', absWorkingDir: root };
 
 export async function buildWeb(outDir = out) {
-  mkdirSync(join(outDir, 'dashboard'), { recursive: true });
-  await build({ ...common, entryPoints: [join(root, 'src/server/dashboard/app.ts')], outfile: join(outDir, 'dashboard', 'app.js') });
-  for (const f of ['index.html', 'style.css']) copyFileSync(join(root, 'src/server/dashboard', f), join(outDir, 'dashboard', f));
+  const dash = join(outDir, 'dashboard');
+  rmSync(join(dash, 'chunks'), { recursive: true, force: true });
+  mkdirSync(dash, { recursive: true });
+  // cytoscape (the graph drawing) is a chunk of its own, loaded when the graph view first shows
+  await build({ ...common, entryPoints: { app: join(root, 'src/server/dashboard/app.ts') }, outdir: dash, splitting: true, chunkNames: 'chunks/[name]-[hash]' });
+  for (const f of ['index.html', 'favicon.svg']) copyFileSync(join(root, 'src/server/dashboard', f), join(dash, f));
+  // one stylesheet: uPlot's (bundled, no CDN) then the dashboard's
+  const uplotCss = readFileSync(join(root, 'node_modules/uplot/dist/uPlot.min.css'), 'utf8');
+  writeFileSync(join(dash, 'style.css'), `${uplotCss}\n${readFileSync(join(root, 'src/server/dashboard/style.css'), 'utf8')}`);
   const built = ['dashboard'];
   for (const [name, candidates] of BROWSER) {
     const entries = candidates.filter((c) => existsSync(join(root, c)));

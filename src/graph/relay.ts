@@ -1,13 +1,14 @@
 import { PlexusError } from '../errors.js';
 import {
-  GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_LEX_FIELDS, GRAPH_MAX_PENDING_PER_PEER,
+  GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_PENDING_PER_PEER,
   GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS,
 } from '../limits.js';
 import { AskAround } from './ask-around.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
+import { selectFields, selectSouls } from './lex.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
-import { messageId, parseFrame, type FieldLex, type GetRequest, type WireMessage } from './wire.js';
+import { messageId, parseFrame, type GetRequest, type WireMessage } from './wire.js';
 
 /** A transport connection as the relay sees it (a WebSocket, or anything with send/close). */
 export interface RelayConnection {
@@ -93,13 +94,6 @@ function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: num
   }
   if (cur.length) chunks.push(cur);
   return chunks;
-}
-
-function lexMatch(lex: FieldLex, f: string): boolean {
-  if (lex.prefix !== undefined && !f.startsWith(lex.prefix)) return false;
-  if (lex.from !== undefined && f < lex.from) return false;
-  if (lex.to !== undefined && f > lex.to) return false;
-  return true;
 }
 
 /**
@@ -444,7 +438,10 @@ export class GraphRelay {
 
   async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {
     const notFound = () => this.#queueOut(peer, { '#': messageId(), '@': msg.id });
-    if (get.souls) return notFound(); // lexical soul queries: not supported (documented)
+    if (get.souls) {
+      const found = await selectSouls(this.#store, get.souls, get.budget);
+      return found.length ? this.#replyGraph(peer, msg.id, found) : notFound();
+    }
     this.#subscribe(peer, get.soul, get.field);
     if (get.field !== undefined) {
       const f = await this.#store.getField(get.soul, get.field);
@@ -455,20 +452,26 @@ export class GraphRelay {
     if (!node) return notFound();
     let fields = [...node];
     if (get.lex) {
-      const lex = get.lex;
-      fields = fields.filter(([f]) => lexMatch(lex, f)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      if (lex.reverse) fields.reverse();
-      let budget = get.budget ?? Infinity, n = 0;
-      const kept: typeof fields = [];
-      for (const e of fields) {
-        if (budget < 0 || n >= GRAPH_MAX_LEX_FIELDS) break;
-        kept.push(e); n++;
-        budget -= JSON.stringify(e[1].value).length;
-      }
-      fields = kept;
+      fields = selectFields(fields, get.lex, get.budget);
       if (fields.length === 0) return notFound();
     }
     this.#reply(peer, msg.id, get.soul, fields);
+  }
+
+  /** Answer with several nodes (a soul query), as few replies of ≤ GRAPH_MAX_REPLY_FRAME_BYTES as fit. */
+  #replyGraph(peer: Peer, id: string, nodes: [string, [string, FieldState][]][]): void {
+    let put: Record<string, unknown> = {}, size = 0;
+    const emit = () => { if (size) this.#queueOut(peer, { '#': messageId(), '@': id, put }); put = {}; size = 0; };
+    for (const [soul, fields] of nodes) {
+      for (const chunk of chunkFields(soul, fields, GRAPH_MAX_REPLY_FRAME_BYTES - 200)) {
+        const n = soul.length * 2 + 80 + chunk.reduce((a, [f, s]) => a + f.length * 2 + JSON.stringify(s.value).length + 30, 0);
+        if (size && size + n > GRAPH_MAX_REPLY_FRAME_BYTES - 200) emit();
+        if (Object.hasOwn(put, soul)) emit();
+        setKey(put, soul, toGraphNode(soul, chunk));
+        size += n;
+      }
+    }
+    emit();
   }
 
   #reply(peer: Peer, id: string, soul: string, fields: [string, FieldState][]): void {

@@ -5,6 +5,22 @@ import type { FieldState, FieldWrite, NodeFields } from './value.js';
 export interface FieldRef { soul: string; field: string }
 
 /**
+ * Which souls to list (`GraphStore.souls`): in JavaScript string order (reversed with `reverse`),
+ * starting with `prefix`, within `from` ≤ soul ≤ `to`, strictly after the cursor `after` (before it when
+ * reversed), at most `limit`.
+ */
+export interface SoulRange { prefix?: string; from?: string; to?: string; after?: string; reverse?: boolean; limit: number }
+
+/** Whether `soul` is inside `q` (ignoring `limit`): the filter every store's `souls` applies. */
+export function inSoulRange(q: SoulRange, soul: string): boolean {
+  if (q.prefix !== undefined && !soul.startsWith(q.prefix)) return false;
+  if (q.from !== undefined && soul < q.from) return false;
+  if (q.to !== undefined && soul > q.to) return false;
+  if (q.after !== undefined && (q.reverse ? soul >= q.after : soul <= q.after)) return false;
+  return true;
+}
+
+/**
  * Where a graph lives. Every adapter applies gun's HAM per field (`resolveConflict`) inside `put`,
  * atomically for the batch, and is durable when `put` resolves. Writes whose state is ahead of
  * `machineState` are persisted as deferred and applied by `applyDue` once due (never early, never lost).
@@ -34,6 +50,8 @@ export interface GraphStore {
   applyDue(machineState: number): Promise<FieldWrite[]>;
   /** The smallest state among deferred writes (when the next one is due), or undefined. */
   nextDue(): Promise<number | undefined>;
+  /** List stored souls (lexical soul queries, the dashboard's soul browser). */
+  souls?(q: SoulRange): Promise<string[]>;
   /** Subscribe to fields changed by OTHER handles on the same data (PostgreSQL); returns unsubscribe. */
   onExternalChange?(cb: (changes: FieldRef[]) => void): () => void;
   close(): Promise<void>;

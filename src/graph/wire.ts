@@ -106,6 +106,8 @@ function parseGet(v: unknown): GetRequest {
       req.field = f as string;
     }
   }
+  // `-` beside `.` (as gun's client sends it) reverses the lexical order too
+  if (v['-'] !== undefined && Boolean(v['-'])) { if (req.lex) req.lex.reverse = true; if (req.souls) req.souls.reverse = true; }
   const budget = v['%'];
   if (budget !== undefined) {
     if (typeof budget !== 'number' || !(budget >= 0)) bad('get: % must be a non-negative number');

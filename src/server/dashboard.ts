@@ -13,6 +13,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.ico': 'image/x-icon',
 };
 
 /**
@@ -38,6 +39,7 @@ export function serveWeb(req: IncomingMessage, res: ServerResponse, url: URL, we
   const p = url.pathname;
   let rel: string;
   if (p === '/' || p === '/index.html' || p === '/dashboard' || p === '/dashboard/') rel = 'dashboard/index.html';
+  else if (p === '/favicon.ico' || p === '/favicon.svg') rel = 'dashboard/favicon.svg';
   else if (p.startsWith('/dashboard/') || p.startsWith('/browser/')) rel = p.slice(1);
   else return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new PlexusError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${p}`);
@@ -47,9 +49,12 @@ export function serveWeb(req: IncomingMessage, res: ServerResponse, url: URL, we
   } catch {
     throw new PlexusError('BAD_REQUEST', 'malformed path');
   }
-  const root = normalize(webDir + sep);
-  const file = normalize(join(root, decoded));
-  if (!file.startsWith(root) || decoded.includes('\0')) throw new PlexusError('NOT_FOUND', `no such file ${p}`);
+  // Only the dashboard's and the browser bundles' own files: the path must stay inside its own directory
+  // (dist/ also holds the compiled server, which `..%2f` would otherwise reach).
+  const top = rel.slice(0, rel.indexOf('/'));
+  const root = normalize(join(webDir, top) + sep);
+  const file = normalize(join(webDir, decoded));
+  if (!file.startsWith(root) || decoded.includes('\0') || decoded.includes('\\') || decoded.split('/').includes('..')) throw new PlexusError('NOT_FOUND', `no such file ${p}`);
   let body: Buffer;
   try {
     if (!statSync(file).isFile()) throw new Error('not a file');

@@ -110,6 +110,29 @@ export function graphStoreConformance(name: string, make: MakeGraphStore, opts: 
       }
     });
 
+    it('souls(): lists stored souls by prefix, range and cursor, in order or reversed (property, 100 runs)', async () => {
+      assert.ok(store.souls, `${name} lists souls`);
+      let run = 0;
+      const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+      await fc.assert(fc.asyncProperty(
+        fc.uniqueArray(fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/', '1', 'é'), maxLength: 4 }), { maxLength: 12 }),
+        fc.record({ prefix: fc.option(fc.string({ unit: fc.constantFrom('a', 'b', '/'), maxLength: 2 }), { nil: undefined }),
+          from: fc.option(fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/'), maxLength: 3 }), { nil: undefined }),
+          to: fc.option(fc.string({ unit: fc.constantFrom('a', 'b', 'c', '/'), maxLength: 3 }), { nil: undefined }),
+          after: fc.option(fc.string({ unit: fc.constantFrom('a', 'b', 'c'), maxLength: 3 }), { nil: undefined }),
+          reverse: fc.boolean(), limit: fc.integer({ min: 0, max: 14 }) }),
+        async (names, q) => {
+          const base = `lexsoul${run++}:`;
+          if (names.length) await store.put(names.map((n) => w(base + n, 'f', 1, 5)), M);
+          const scoped = { ...q, prefix: base + (q.prefix ?? ''), ...(q.from === undefined ? {} : { from: base + q.from }), ...(q.to === undefined ? {} : { to: base + q.to }), ...(q.after === undefined ? {} : { after: base + q.after }) };
+          const rest = (s: string) => s.slice(base.length);
+          const want = names.filter((n) => (q.prefix === undefined || n.startsWith(q.prefix)) && (q.from === undefined || n >= q.from) && (q.to === undefined || n <= q.to)
+            && (q.after === undefined || (q.reverse ? n < q.after : n > q.after))).sort();
+          if (q.reverse) want.reverse();
+          assert.deepEqual((await store.souls!(scoped)).map(rest), want.slice(0, q.limit));
+        }), { numRuns: 100, seed });
+    });
+
     it('rejects use after close with CLOSED', async () => {
       const s = await make();
       await s.store.close();

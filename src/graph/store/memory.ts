@@ -1,6 +1,6 @@
 import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
-import { resolveBatch, type GraphStore } from '../store.js';
+import { inSoulRange, resolveBatch, type GraphStore, type SoulRange } from '../store.js';
 import { copyValue, type FieldState, type FieldWrite, type NodeFields } from '../value.js';
 
 export interface MemoryStoreOptions {
@@ -105,6 +105,13 @@ export class MemoryGraphStore implements GraphStore {
 
   async put(writes: readonly FieldWrite[], machineState: number): Promise<ConflictResolution[]> {
     return this.putSync(writes, machineState);
+  }
+
+  async souls(q: SoulRange): Promise<string[]> {
+    this.#check();
+    const out = [...this.#nodes.keys()].filter((s) => inSoulRange(q, s)).sort();
+    if (q.reverse) out.reverse();
+    return out.slice(0, Math.max(0, q.limit));
   }
 
   async applyDue(machineState: number): Promise<FieldWrite[]> {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
-import { resolveBatch, type FieldRef, type GraphStore } from '../store.js';
+import { inSoulRange, resolveBatch, type FieldRef, type GraphStore, type SoulRange } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
 import { renameLegacyTablesInTx, type LegacyTable } from '../../pg-tables.js';
 
@@ -160,6 +160,21 @@ export class PgGraphStore implements GraphStore {
       }
       return resolutions;
     });
+  }
+
+  async souls(q: SoulRange): Promise<string[]> {
+    // byte order (COLLATE "C") for the bounds; the final filter and sort are JavaScript's (UTF-16) order
+    const where: string[] = [], args: (string | number)[] = [];
+    const arg = (v: string | number) => { args.push(v); return `$${args.length}`; };
+    if (q.prefix !== undefined) where.push(`starts_with(soul, ${arg(q.prefix)})`);
+    if (q.from !== undefined) where.push(`soul COLLATE "C" >= ${arg(q.from)}`);
+    if (q.to !== undefined) where.push(`soul COLLATE "C" <= ${arg(q.to)}`);
+    if (q.after !== undefined) where.push(`soul COLLATE "C" ${q.reverse ? '<=' : '>='} ${arg(q.after)}`);
+    const r = await this.#q<{ soul: string }>(
+      `SELECT DISTINCT soul COLLATE "C" AS soul FROM plexus_graph_fields${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY 1 ${q.reverse ? 'DESC' : 'ASC'} LIMIT ${arg(Math.max(0, q.limit) + 1)}`, args);
+    const out = r.rows.map((x) => x.soul).filter((s) => inSoulRange(q, s)).sort();
+    if (q.reverse) out.reverse();
+    return out.slice(0, Math.max(0, q.limit));
   }
 
   async applyDue(machineState: number): Promise<FieldWrite[]> {

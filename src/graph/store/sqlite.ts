@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
-import { resolveBatch, type GraphStore } from '../store.js';
+import { inSoulRange, resolveBatch, type GraphStore, type SoulRange } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
 
 interface Row { field: string; value: string; state: number }
@@ -102,6 +102,22 @@ export class SqliteGraphStore implements GraphStore {
 
   async put(writes: readonly FieldWrite[], machineState: number): Promise<ConflictResolution[]> {
     return this.putSync(writes, machineState);
+  }
+
+  async souls(q: SoulRange): Promise<string[]> {
+    this.#check();
+    // SQLite compares TEXT as UTF-8 bytes; the final filter and sort are JavaScript's (UTF-16) order
+    const where: string[] = [], args: (string | number)[] = [];
+    const lo = [q.prefix, q.from, q.reverse ? undefined : q.after].filter((x): x is string => x !== undefined);
+    if (q.prefix !== undefined) { where.push('substr(soul, 1, length(?)) = ?'); args.push(q.prefix, q.prefix); }
+    for (const b of lo) { where.push('soul >= ?'); args.push(b); }
+    if (q.to !== undefined) { where.push('soul <= ?'); args.push(q.to); }
+    if (q.reverse && q.after !== undefined) { where.push('soul <= ?'); args.push(q.after); }
+    const sql = `SELECT DISTINCT soul FROM graph_fields${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY soul ${q.reverse ? 'DESC' : 'ASC'} LIMIT ?`;
+    const rows = this.#db.prepare(sql).all(...args, Math.max(0, q.limit) + 1) as { soul: string }[];
+    const out = rows.map((r) => r.soul).filter((s) => inSoulRange(q, s)).sort();
+    if (q.reverse) out.reverse();
+    return out.slice(0, Math.max(0, q.limit));
   }
 
   async applyDue(machineState: number): Promise<FieldWrite[]> {

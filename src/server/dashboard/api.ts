@@ -72,3 +72,19 @@ export function fmtDuration(ms: number): string {
 export function parseTyped(text: string): unknown {
   try { return JSON.parse(text); } catch { return text; }
 }
+
+let access: Promise<boolean> | undefined;
+
+/**
+ * Whether this page may read the server's data: /healthz shows the figures only to readers (with
+ * --auth-reads, a token with read scope is needed). `force` asks again instead of using the last answer.
+ */
+export function readAccess(force = false): Promise<boolean> {
+  if (!access || force) {
+    const t = getToken();
+    access = fetch('/healthz', t ? { headers: { authorization: `Bearer ${t}` } } : {})
+      .then((r) => r.json() as Promise<Record<string, unknown>>)
+      .then((j) => 'modules' in j, () => true);
+  }
+  return access;
+}

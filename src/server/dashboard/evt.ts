@@ -3,7 +3,7 @@
  * dashboard: subscribe to topics, receive updates, publish. Browser code: no node:* imports.
  */
 import { applyAction } from '../../ledger/event.js';
-import { wsUrl } from './api.js';
+import { readAccess, wsUrl } from './api.js';
 
 export interface EvtEvent { id: number; rev: string; top: string; key: string; cmd: 'new' | 'mod' | 'del'; arg?: Record<string, unknown> }
 export interface EvtUpdate { rev: string; evs?: EvtEvent[] }
@@ -16,35 +16,40 @@ export class EvtLink {
   private readonly waiting = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly topics = new Set<string>();
   private readonly listeners = new Set<(evs: EvtEvent[]) => void>();
-  private readonly statusListeners = new Set<(s: string) => void>();
+  private readonly statusListeners = new Set<(s: EvtLink['status']) => void>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private ready: Promise<void>;
   /** Highest revision seen (to resubscribe after a reconnect without gaps). */
   rev = ZERO_REV;
-  status = 'connecting';
+  status: 'connecting' | 'open' | 'closed' | 'token' = 'connecting';
 
   constructor(private readonly path = '/evt') { this.ready = this.dial(); }
 
-  private setStatus(s: string) { this.status = s; for (const l of this.statusListeners) l(s); }
+  private setStatus(s: EvtLink['status']) { this.status = s; for (const l of this.statusListeners) l(s); }
 
   private dial(): Promise<void> {
     return new Promise((resolve) => {
       if (this.closed) return resolve();
       const ws = new WebSocket(wsUrl(this.path));
       this.ws = ws;
+      let opened = false;
       ws.onopen = () => {
+        opened = true;
         this.setStatus('open');
         resolve();
         if (this.topics.size) void this.request('evt.sub', { rev: this.rev, tops: [...this.topics] }).then((u) => this.deliver(u as EvtUpdate | null), () => {});
       };
       ws.onmessage = (ev) => this.receive(typeof ev.data === 'string' ? ev.data : '');
       ws.onclose = () => {
-        this.setStatus('closed');
         resolve();
         for (const [, w] of this.waiting) w.reject(new Error('connection closed'));
         this.waiting.clear();
-        if (!this.closed) this.timer = setTimeout(() => { this.ready = this.dial(); }, 1000);
+        if (this.closed) return;
+        // Refused before it opened: if reads need a token we do not have, say so instead of redialing forever.
+        const retry = () => { this.setStatus('closed'); this.timer = setTimeout(() => { this.ready = this.dial(); }, 1000); };
+        if (opened) return retry();
+        void readAccess(true).then((ok) => (ok ? retry() : this.setStatus('token')), retry);
       };
     });
   }
@@ -71,7 +76,9 @@ export class EvtLink {
   private deliver(u: EvtUpdate | null) {
     if (!u) return;
     if (u.rev && Date.parse(u.rev) > Date.parse(this.rev)) this.rev = u.rev;
-    const evs = (u.evs ?? []).filter((e) => this.topics.has(e.top));
+    // `*` (the hub's "every topic") shows everything
+    const all = this.topics.has('*');
+    const evs = (u.evs ?? []).filter((e) => all || this.topics.has(e.top));
     if (evs.length) for (const l of this.listeners) l(evs);
   }
 
@@ -81,7 +88,7 @@ export class EvtLink {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => { this.waiting.delete(token); reject(new Error(`${subject}: no answer (timeout)`)); }, timeoutMs);
       this.waiting.set(token, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
-      if (this.ws?.readyState !== WebSocket.OPEN) { this.waiting.delete(token); clearTimeout(t); reject(new Error('not connected to /evt')); return; }
+      if (this.ws?.readyState !== WebSocket.OPEN) { this.waiting.delete(token); clearTimeout(t); reject(new Error(this.status === 'token' ? 'reads need a token: enter one above' : 'not connected to /evt')); return; }
       this.ws.send(`${subject}#${token}\n${JSON.stringify(body)}`);
     });
   }
@@ -95,16 +102,22 @@ export class EvtLink {
     this.deliver(u as EvtUpdate | null);
   }
 
+  /** Round trip of a publish the dashboard made last (ms), for the health charts. */
+  lastPublishMs: number | undefined;
+
   /** Publish one action; resolves with the published events. */
   async publish(top: string, key: string, cmd: 'new' | 'mod' | 'del', arg?: Record<string, unknown>): Promise<EvtUpdate> {
+    const t0 = performance.now();
     const u = await this.request('evt.pub', { acts: [{ top, key, cmd, ...(arg ? { arg } : {}) }] }) as EvtUpdate;
+    this.lastPublishMs = performance.now() - t0;
     // The hub answers the publisher with its events instead of pushing them to it.
     this.deliver(u);
     return u;
   }
 
   onEvents(l: (evs: EvtEvent[]) => void): () => void { this.listeners.add(l); return () => this.listeners.delete(l); }
-  onStatus(l: (s: string) => void): () => void { this.statusListeners.add(l); return () => this.statusListeners.delete(l); }
+  /** Listen to status changes; the listener is called at once with the current status (no race with the socket). */
+  onStatus(l: (s: EvtLink['status']) => void): () => void { this.statusListeners.add(l); l(this.status); return () => this.statusListeners.delete(l); }
 
   close() { this.closed = true; clearTimeout(this.timer); this.ws?.close(); }
 }
