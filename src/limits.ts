@@ -86,6 +86,8 @@ export const GRAPH_MAX_PENDING_PER_PEER = 2_000;
 export const GRAPH_MAX_SUBSCRIPTIONS_PER_PEER = 50_000;
 /** Most fields one lexical get returns. */
 export const GRAPH_MAX_LEX_FIELDS = 10_000;
+/** Public keys (imported WebCrypto keys) a relay keeps cached for SEA signature checks (LRU). */
+export const GRAPH_SEA_MAX_KEYS = 10_000;
 /** Client reconnect backoff: first and largest delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_RECONNECT_MIN_DELAY_MS = 100;
 export const GRAPH_RECONNECT_MAX_DELAY_MS = 5_000;

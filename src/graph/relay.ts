@@ -5,6 +5,7 @@ import {
 } from '../limits.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
+import { needsSea, SeaVerifier } from './sea.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
 import { messageId, parseFrame, type FieldLex, type GetRequest, type WireMessage } from './wire.js';
 
@@ -22,8 +23,8 @@ export interface RelayOptions {
   heartbeatMs?: number;
   /** State clock (default: a gun-like clock over Date.now). */
   clock?: () => number;
-  /** Accept writes to souls starting with `~` (gun user space, normally SEA-signed). Default false. */
-  allowUserSpace?: boolean;
+  /** Checks SEA user space, aliases, certificates and `#` souls before a put is stored (default: a new SeaVerifier). */
+  sea?: SeaVerifier;
   log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -60,7 +61,7 @@ interface Peer extends RelayPeer {
   open: boolean;
 }
 
-type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
+type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean; sea?: Promise<PlexusError | undefined> } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
 
 const subKey = (soul: string, field?: string) => (field === undefined ? `${soul.length}:${soul}` : `${soul.length}:${soul}${field}`);
 
@@ -95,7 +96,7 @@ export class GraphRelay {
   readonly #store: GraphStore;
   readonly #clock: () => number;
   readonly #log: NonNullable<RelayOptions['log']>;
-  readonly #allowUser: boolean;
+  readonly sea: SeaVerifier;
   readonly #peers = new Set<Peer>();
   /** subKey → subscribed peers. */
   readonly #subs = new Map<string, Set<Peer>>();
@@ -116,7 +117,7 @@ export class GraphRelay {
     this.pid = opts.pid ?? messageId();
     this.#clock = opts.clock ?? createStateClock();
     this.#log = opts.log ?? (() => {});
-    this.#allowUser = opts.allowUserSpace ?? false;
+    this.sea = opts.sea ?? new SeaVerifier();
     const hb = opts.heartbeatMs ?? GRAPH_HEARTBEAT_MS;
     if (hb > 0) {
       this.#heartbeat = setInterval(() => { for (const p of this.#peers) this.#raw(p, '[]'); }, hb);
@@ -232,12 +233,11 @@ export class GraphRelay {
         this.#queue.push({ kind: 'get', peer, msg, get: msg.get });
       } else if (msg.put) {
         if (peer.readOnly) { this.#error(peer, msg.id, new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
-        const user = this.#allowUser ? undefined : msg.put.find((w) => w.soul.startsWith('~'));
-        if (user) { this.#error(peer, msg.id, new PlexusError('FORBIDDEN', `user space souls (~...) need SEA signatures, which this relay does not verify: ${user.soul.slice(0, 64)}`)); continue; }
         if (!this.#admit(peer, msg)) continue;
         this.#stats.puts++;
-        // a put that answers a get (has @) is applied but not acked
-        this.#queue.push({ kind: 'put', peer, msg, writes: msg.put, ack: msg.ack === undefined });
+        // a put that answers a get (has @) is applied but not acked; SEA checks start now, #flush awaits them
+        const sea = needsSea(msg.put) ? this.sea.checkPut(msg.put) : undefined;
+        this.#queue.push({ kind: 'put', peer, msg, writes: msg.put, ack: msg.ack === undefined, sea });
       }
       // plain acks (`@` + ok/err) from peers are for messages we forwarded: nothing to do
     }
@@ -279,7 +279,7 @@ export class GraphRelay {
       const work = this.#queue;
       this.#queue = [];
       const touched = new Set<Peer>();
-      const puts = work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put');
+      const puts = await this.#vet(work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put'), touched);
       if (puts.length) await this.#applyPuts(puts, touched);
       for (const w of work) {
         if (w.kind !== 'get') continue;
@@ -293,6 +293,19 @@ export class GraphRelay {
       for (const w of work) w.peer.pending--;
       for (const p of touched) this.#flushOut(p);
     }
+  }
+
+  /** Puts whose SEA checks passed; a refused put is answered FORBIDDEN and nothing of it is stored. */
+  async #vet(puts: Extract<Work, { kind: 'put' }>[], touched: Set<Peer>): Promise<Extract<Work, { kind: 'put' }>[]> {
+    const ok: Extract<Work, { kind: 'put' }>[] = [];
+    for (const p of puts) {
+      const refused = p.sea && (await p.sea);
+      if (!refused) { ok.push(p); continue; }
+      this.#log('debug', 'graph: SEA refused a put', { err: refused.message });
+      this.#error(p.peer, p.msg.id, refused);
+      touched.add(p.peer);
+    }
+    return ok;
   }
 
   async #applyPuts(puts: Extract<Work, { kind: 'put' }>[], touched: Set<Peer>): Promise<void> {
