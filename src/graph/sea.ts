@@ -1,5 +1,6 @@
 import { PlexusError } from '../errors.js';
 import { GRAPH_SEA_MAX_KEYS } from '../limits.js';
+import { sha256 } from './sha256.js';
 import type { FieldWrite, Value } from './value.js';
 
 /**
@@ -103,6 +104,8 @@ function hexToB64(h: string): string {
 }
 
 const encoder = new TextEncoder();
+/** Texts up to this many bytes are hashed synchronously (sha256.ts); longer ones by crypto.subtle, off the event loop. */
+const SYNC_HASH_MAX_BYTES = 16 * 1024;
 
 /** Counters a verifier exposes (relay stats, dashboard). */
 export interface SeaStats {
@@ -175,7 +178,7 @@ export class SeaVerifier {
 
   async #checkHash(w: FieldWrite): Promise<string | undefined> {
     const text = typeof w.value === 'string' ? w.value : JSON.stringify(w.value);
-    const digest = bytesToB64(new Uint8Array(await this.#subtle.digest('SHA-256', encoder.encode(text))));
+    const digest = bytesToB64(await this.#digest(text));
     const part = w.field.split('#').pop()!;
     if (part === digest || (HEX64.test(part) && hexToB64(part) === digest)) return undefined;
     return 'content-addressed: the field (after its last #) must be the SHA-256 of the value';
@@ -234,8 +237,12 @@ export class SeaVerifier {
     if (!bytes || bytes.length !== 64) return false;
     let key: CryptoKey;
     try { key = await this.#key(pub); } catch { return false; }
-    const hash = await this.#subtle.digest('SHA-256', encoder.encode(text));
-    return this.#subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, bytes, hash);
+    return this.#subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, bytes, await this.#digest(text));
+  }
+
+  async #digest(text: string): Promise<Uint8Array<ArrayBuffer>> {
+    const bytes = encoder.encode(text);
+    return bytes.length <= SYNC_HASH_MAX_BYTES ? sha256(bytes) : new Uint8Array(await this.#subtle.digest('SHA-256', bytes));
   }
 
   #key(pub: string): Promise<CryptoKey> {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { lexMatch, needsSea, seaClass, SeaVerifier, soulPub } from '../../src/graph/sea.js';
+import { sha256 } from '../../src/graph/sha256.js';
 import { GraphRelay } from '../../src/graph/relay.js';
 import { MemoryGraphStore } from '../../src/graph/store/memory.js';
 import type { FieldWrite } from '../../src/graph/value.js';
@@ -178,6 +179,19 @@ describe('graph SEA: verification', () => {
     const s = fc.constantFrom('', 'a', 'ab', 'abc', 'b', 'inbox', 'inbox/x', 'z');
     const lex = fc.oneof(s, fc.constant(undefined), fc.record({ '=': s, '*': s, '>': s, '<': s }, { requiredKeys: [] }));
     await seeded('lexMatch property', async (seed) => fc.assert(fc.property(s, lex, (t, o) => { assert.equal(lexMatch(t, o), gunMatch(t, o), JSON.stringify([t, o])); }), { numRuns: 500, seed }));
+  });
+});
+
+describe('graph SEA: sha256', () => {
+  it('property: equals crypto.subtle.digest for any text and length around block edges (300 runs)', async () => {
+    const hex = (b: ArrayBuffer | Uint8Array) => Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString('hex');
+    assert.equal(hex(sha256(new Uint8Array(0))), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    await seeded('sha256 property', (seed) => fc.assert(fc.asyncProperty(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.integer({ min: 0, max: 300 }).map((n) => 'x'.repeat(n))), async (t) => {
+      const bytes = new TextEncoder().encode(t);
+      assert.equal(hex(sha256(bytes)), hex(await crypto.subtle.digest('SHA-256', bytes)));
+    }), { numRuns: 300, seed }));
+    const big = new Uint8Array(100_000).map((_, i) => i * 7);
+    assert.equal(hex(sha256(big)), hex(await crypto.subtle.digest('SHA-256', big)));
   });
 });
 
