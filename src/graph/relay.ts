@@ -5,7 +5,7 @@ import {
 } from '../limits.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
-import { needsSea, SeaVerifier } from './sea.js';
+import { needsSea, SeaVerifier, type SeaFieldInfo } from './sea.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
 import { messageId, parseFrame, type FieldLex, type GetRequest, type WireMessage } from './wire.js';
 
@@ -489,6 +489,14 @@ export class GraphRelay {
       this.#log('warn', 'graph: applying deferred writes failed', { err: String(err) });
     }
     await this.#scheduleDue();
+  }
+
+  /** Per-field SEA status of a stored node (for the dashboard: user souls and whether each field verifies). */
+  async seaFields(soul: string): Promise<Map<string, SeaFieldInfo>> {
+    const out = new Map<string, SeaFieldInfo>();
+    const node = await this.#store.get(soul);
+    for (const [field, f] of node ?? []) out.set(field, await this.sea.inspect({ soul, field, value: f.value, state: f.state }));
+    return out;
   }
 
   /** Stop: no new work, finish the batch in flight, close every connection. The store is the caller's. */

@@ -65,17 +65,17 @@ const linkOf = (v: Value): string | undefined => (v !== null && typeof v === 'ob
 export function lexMatch(t: unknown, o: unknown): boolean {
   if (typeof t !== 'string') return false;
   const lex: Record<string, unknown> = typeof o === 'string' ? { '=': o } : isObj(o) ? o : {};
-  // gun uses ||: an empty string counts as absent
-  const str = (k: string) => (typeof lex[k] === 'string' && lex[k] !== '' ? (lex[k] as string) : undefined);
-  const eq = str('='), pre = str('*'), from = str('>'), to = str('<');
-  if (t === (eq ?? pre ?? from ?? to)) return true;
+  // gun chains with ||, so an empty string falls through to the next key (and an empty prefix matches all)
+  const first = lex['='] || lex['*'] || lex['>'] || lex['<'];
+  if (t === first) return true;
   if (lex['='] !== undefined) return false;
-  const p = pre ?? from;
-  if (p !== undefined && t.startsWith(p)) return true;
+  const pre = lex['*'] || lex['>'];
+  if (typeof pre === 'string' && t.startsWith(pre)) return true;
   if (lex['*'] !== undefined) return false;
-  if (lex['>'] !== undefined && lex['<'] !== undefined) return typeof lex['>'] === 'string' && typeof lex['<'] === 'string' && t >= lex['>'] && t <= lex['<'];
-  if (from !== undefined && t >= from) return true;
-  if (to !== undefined && t <= to) return true;
+  const from = lex['>'], to = lex['<'];
+  if (from !== undefined && to !== undefined) return typeof from === 'string' && typeof to === 'string' && t >= from && t <= to;
+  if (typeof from === 'string' && t >= from) return true;
+  if (typeof to === 'string' && t <= to) return true;
   return false;
 }
 
@@ -113,6 +113,17 @@ export interface SeaStats {
   refused: number;
   keyCacheHits: number;
   keyImports: number;
+}
+
+/** What SEA says about one stored field (for the dashboard): `open` souls carry no signature to check. */
+export interface SeaFieldInfo {
+  kind: SeaClass;
+  /** The field passes the checks now (a certified field fails once its certificate expired). */
+  verified: boolean;
+  /** User space: the key that signed the value (the owner, or a certified writer). */
+  signer?: string;
+  /** Why it does not verify. */
+  reason?: string;
 }
 
 export interface SeaVerifierOptions {
@@ -156,6 +167,18 @@ export class SeaVerifier {
     this.stats.refused++;
     const w = writes[i]!;
     return new PlexusError('FORBIDDEN', `SEA: ${w.soul.slice(0, 100)} .${w.field.slice(0, 100)}: ${reasons[i]}`, { detail: { soul: w.soul, field: w.field } });
+  }
+
+  /** The SEA status of one field (does not count in `stats`). */
+  async inspect(w: FieldWrite): Promise<SeaFieldInfo> {
+    const kind = seaClass(w.soul);
+    if (kind === 'open') return { kind, verified: false };
+    const reason = await this.checkField(w).catch((err) => `verification failed: ${String(err)}`);
+    const info: SeaFieldInfo = { kind, verified: reason === undefined };
+    if (reason !== undefined) info.reason = reason;
+    const raw = kind === 'user' ? seaParse(w.value) : undefined;
+    if (isObj(raw)) info.signer = typeof raw['*'] === 'string' ? raw['*'] : soulPub(w.soul)!;
+    return info;
   }
 
   /** Why one field write is refused, or undefined when it passes. */
