@@ -40,6 +40,9 @@ export interface RelayStats {
   dropped: number;
   duplicates: number;
   deferred: number;
+  /** SEA: fields of accepted puts checked, puts refused (FORBIDDEN). */
+  seaVerified: number;
+  seaRefused: number;
 }
 
 /** One connected peer. Feed it frames with `receive`, tell it when the transport closed with `closed`. */
@@ -110,7 +113,7 @@ export class GraphRelay {
   #dueAt = Infinity;
   #unlisten: (() => void) | undefined;
   #closed = false;
-  readonly #stats: Omit<RelayStats, 'peers'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
+  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
@@ -128,7 +131,7 @@ export class GraphRelay {
   }
 
   get stats(): RelayStats {
-    return { peers: this.#peers.size, ...this.#stats };
+    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused };
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */

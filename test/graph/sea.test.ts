@@ -216,6 +216,7 @@ describe('graph SEA: on the relay', () => {
     assert.equal((await store.getField(soul, 'name'))?.value, value);
     assert.equal(await store.getField(soul, 'other'), undefined);
     assert.ok(relay.sea.stats.refused >= 1);
+    assert.deepEqual([relay.stats.seaRefused, relay.stats.seaVerified], [1, 1]);
     // the per-field status a dashboard shows
     peer.receive(JSON.stringify({ '#': 'plain2', put: { [`u${alice.pub}`]: { _: { '#': `u${alice.pub}`, '>': { a: state } }, a: 1 } } }));
     await reply('plain2');
