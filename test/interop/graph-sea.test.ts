@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { graphMount } from '../../src/server/graph.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { eventually } from '../graph/helpers/gun.js';
 import { GunSeaPeer } from '../graph/helpers/gun-sea.js';
 import { RawPeer, userScenario } from '../graph/helpers/sea-scenario.js';
 
@@ -107,6 +108,6 @@ describe('interop: gun SEA users through the plexus relay', () => {
     assert.equal(await r.get('~nokey', 'a'), undefined);
     assert.deepEqual(await r.get(profile, 'name'), real);
     assert.equal(await reader.pubonce(alicePub, ['profile', 'name']), 'Alice');
-    assert.equal(await reader.pubonce(alicePub, ['inbox', bobPub]), 'raw but certified');
+    assert.equal(await eventually(async () => ((await reader.pubonce(alicePub, ['inbox', bobPub])) === 'raw but certified' ? 'ok' : undefined), 10_000, 'the reader sees the certified raw write'), 'ok');
   });
 });
