@@ -12,13 +12,19 @@
 //    both relays in 2.; fresh reader processes every round (no client cache); a read counts only when it returns
 //    that node's data. Warm-up round, then ROUNDS rounds per level, plexus and gun interleaved, median printed,
 //    with relay and client CPU per read and read latency (median client p50, worst client p99).
+// 4. signed puts (plexus only; ONLY=signed runs just this): relay CPU per acked put of SEA-signed user-space
+//    fields (`~pub/…`, verified with WebCrypto before they are stored) vs the same frames on plain souls of the same
+//    length (identical bytes, no verification). CLIENTS raw WebSocket writers (one SEA key each), SIGNED_INFLIGHT
+//    puts in flight each, SIGNED_PUTS puts per kind and round, one field per put; ROUNDS rounds, kinds interleaved.
 // Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
 // an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
 // file system, without fsync).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
 import { GunPeer, startGunRelay } from '../test/graph/helpers/gun.js';
+import { signedValue, testPair } from '../test/graph/helpers/sea-sign.js';
 import { tmpDir } from '../test/helpers/tmp.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
@@ -32,6 +38,8 @@ const PHASE_MS = Number(process.env.PHASE_MS ?? 20_000);
 // `once(cb, {wait})` for both relays: gun calls back `wait || 99` ms after the data arrived (wait 0 means 99 ms),
 // a fixed client timer that caps reads/s at in-flight / 0.1 s whatever the relay; 1 ms keeps it out of the way.
 const READ_WAIT = Number(process.env.READ_WAIT ?? 1); // cap of the node-writing phase per relay, to keep the run short
+const SIGNED_PUTS = Number(process.env.SIGNED_PUTS ?? 20_000);
+const SIGNED_INFLIGHT = Number(process.env.SIGNED_INFLIGHT ?? 64);
 
 type Relay = { name: string; url: string; pid: number; close(): Promise<void> };
 
@@ -112,6 +120,70 @@ async function freshReaders(relays: Relay[]): Promise<Map<Relay, GunPeer[]>> {
   return m;
 }
 
+/** Closed loop over one raw WebSocket: `frames` sent with at most `inflight` unacked; resolves with acks ok / err. */
+async function rawFlow(url: string, frames: { id: string; text: string }[], inflight: number): Promise<{ ok: number; err: number; firstErr?: string }> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'));
+  await new Promise<void>((r, j) => { ws.once('open', () => r()); ws.once('error', j); });
+  const ids = new Set(frames.map((f) => f.id));
+  let next = 0, ok = 0, err = 0, firstErr: string | undefined;
+  return new Promise((resolve) => {
+    const send = () => { while (next < frames.length && next - ok - err < inflight) ws.send(frames[next++]!.text); };
+    ws.on('message', (d) => {
+      const v = JSON.parse(d.toString());
+      for (const m of Array.isArray(v) ? v : [v]) {
+        if (!ids.delete(m['@'])) continue;
+        if (m.err) { err++; firstErr ??= m.err; } else ok++;
+      }
+      if (ok + err === frames.length) { ws.terminate(); resolve({ ok, err, ...(firstErr ? { firstErr } : {}) }); } else send();
+    });
+    send();
+  });
+}
+
+/** Phase 4: relay CPU per acked signed (verified) put vs the same frames on plain souls. */
+async function signedPuts(): Promise<void> {
+  const relay = await startPlexus();
+  const pairs = await Promise.all(Array.from({ length: CLIENTS }, () => testPair()));
+  const per = Math.ceil(SIGNED_PUTS / CLIENTS);
+  const build = async (round: number, signed: boolean) => Promise.all(pairs.map(async (pair, c) => {
+    const frames: { id: string; text: string }[] = [];
+    const soul = `~${pair.pub}/bench`, plain = `u${pair.pub}/bench`;
+    for (let i = 0; i < per; i++) {
+      const field = `r${round}c${c}f${i}`, state = Date.now();
+      const value = await signedValue(pair, { soul, field, value: `message ${i} of writer ${c}`, state });
+      const s = signed ? soul : plain, id = `${signed ? 's' : 'u'}${round}c${c}i${i}`;
+      frames.push({ id, text: JSON.stringify({ '#': id, put: { [s]: { _: { '#': s, '>': { [field]: state } }, [field]: value } } }) });
+    }
+    return frames;
+  }));
+  const rows = { signed: [] as number[], unsigned: [] as number[] }, rates = { signed: [] as number[], unsigned: [] as number[] };
+  for (let round = -1; round < ROUNDS; round++) {
+    for (const signed of round % 2 ? [false, true] : [true, false]) {
+      const frames = await build(round + 1, signed);
+      const r0 = cpuMs(relay.pid), t0 = Date.now();
+      const res = await Promise.all(frames.map((f) => rawFlow(relay.url, f, SIGNED_INFLIGHT)));
+      const wall = Date.now() - t0, cpu = cpuMs(relay.pid) - r0;
+      const ok = res.reduce((n, x) => n + x.ok, 0), errs = res.reduce((n, x) => n + x.err, 0);
+      if (errs) throw new Error(`signed bench: ${errs} puts refused: ${res.find((x) => x.firstErr)?.firstErr}`);
+      if (round < 0) continue; // warm-up
+      const kind = signed ? 'signed' : 'unsigned';
+      rows[kind].push((cpu * 1000) / ok);
+      rates[kind].push((ok / wall) * 1000);
+    }
+  }
+  await relay.close();
+  for (const kind of ['unsigned', 'signed'] as const) {
+    console.log(`plexus  ${kind.padEnd(8)} puts (${CLIENTS} raw writers x ${SIGNED_INFLIGHT} in flight, ${per * CLIENTS} per round): relay CPU ${f0(median(rows[kind]))} us/put (rounds ${rows[kind].map(f0).join(' ')})  acked puts/s ${f0(median(rates[kind]))} (rounds ${rates[kind].map(f0).join(' ')})`);
+  }
+  console.log(`ratio signed/unsigned relay CPU per acked put: ${(median(rows.signed) / median(rows.unsigned)).toFixed(2)}x (goal <= 2x)`);
+}
+
+if (process.env.ONLY === 'signed') {
+  console.log(`graph bench (signed puts only): ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} SIGNED_PUTS=${SIGNED_PUTS} SIGNED_INFLIGHT=${SIGNED_INFLIGHT} ROUNDS=${ROUNDS}`);
+  await signedPuts();
+  process.exit(0);
+}
+
 const started = Date.now();
 console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READ_WAIT=${READ_WAIT}`);
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
@@ -177,5 +249,6 @@ for (const s of readSummary) {
 const perNode = (x: typeof p) => x.rssGrowth / Math.max(1, x.nodes);
 console.log(`relay RSS growth per 100k nodes: plexus ${(perNode(p) * 1e5).toFixed(0)} MB, gun ${(perNode(g) * 1e5).toFixed(0)} MB`);
 console.log(`memory per node plexus/gun: ${(perNode(p) / perNode(g)).toFixed(2)}x (goal <= 0.5x); RSS after: plexus ${p.rssAfter.toFixed(0)} MB (${p.nodes} nodes), gun ${g.rssAfter.toFixed(0)} MB (${g.nodes} nodes)`);
+await signedPuts();
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);

@@ -7,6 +7,7 @@ import { AskAround } from './ask-around.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
 import { selectFields, selectSouls } from './lex.js';
+import { needsSea, SeaVerifier, type SeaFieldInfo } from './sea.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
 import { messageId, parseFrame, type GetRequest, type WireMessage } from './wire.js';
 
@@ -24,8 +25,8 @@ export interface RelayOptions {
   heartbeatMs?: number;
   /** State clock (default: a gun-like clock over Date.now). */
   clock?: () => number;
-  /** Accept writes to souls starting with `~` (gun user space, normally SEA-signed). Default false. */
-  allowUserSpace?: boolean;
+  /** Checks SEA user space, aliases, certificates and `#` souls before a put is stored (default: a new SeaVerifier). */
+  sea?: SeaVerifier;
   log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -41,6 +42,9 @@ export interface RelayStats {
   dropped: number;
   duplicates: number;
   deferred: number;
+  /** SEA: fields of accepted puts checked, puts refused (FORBIDDEN). */
+  seaVerified: number;
+  seaRefused: number;
 }
 
 /** One connected peer. Feed it frames with `receive`, tell it when the transport closed with `closed`. */
@@ -79,7 +83,7 @@ interface Peer extends RelayPeer {
   wrote: Set<string>;
 }
 
-type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
+type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean; sea?: Promise<PlexusError | undefined> } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
 
 const subKey = (soul: string, field?: string) => (field === undefined ? `${soul.length}:${soul}` : `${soul.length}:${soul}${field}`);
 
@@ -107,7 +111,7 @@ export class GraphRelay {
   readonly #store: GraphStore;
   readonly #clock: () => number;
   readonly #log: NonNullable<RelayOptions['log']>;
-  readonly #allowUser: boolean;
+  readonly sea: SeaVerifier;
   readonly #peers = new Set<Peer>();
   readonly #mesh = new Set<Peer>();
   #recent: readonly string[] = [];
@@ -124,14 +128,14 @@ export class GraphRelay {
   #dueAt = Infinity;
   #unlisten: (() => void) | undefined;
   #closed = false;
-  readonly #stats: Omit<RelayStats, 'peers'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
+  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
     this.pid = opts.pid ?? messageId();
     this.#clock = opts.clock ?? createStateClock();
     this.#log = opts.log ?? (() => {});
-    this.#allowUser = opts.allowUserSpace ?? false;
+    this.sea = opts.sea ?? new SeaVerifier();
     this.#ask = new AskAround<Peer>({
       remember: (id) => void this.#remember(id),
       send: (p, msg) => this.#queueOut(p, msg),
@@ -152,7 +156,7 @@ export class GraphRelay {
   }
 
   get stats(): RelayStats {
-    return { peers: this.#peers.size, ...this.#stats };
+    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused };
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */
@@ -261,12 +265,11 @@ export class GraphRelay {
         this.#queue.push({ kind: 'get', peer, msg, get: msg.get });
       } else if (msg.put) {
         if (peer.readOnly) { this.#error(peer, msg.id, peer.writeDenied ?? new PlexusError('UNAUTHORIZED', 'writes need a valid token (?token=...)')); continue; }
-        const user = this.#allowUser ? undefined : msg.put.find((w) => w.soul.startsWith('~'));
-        if (user) { this.#error(peer, msg.id, new PlexusError('FORBIDDEN', `user space souls (~...) need SEA signatures, which this relay does not verify: ${user.soul.slice(0, 64)}`)); continue; }
         if (!this.#admit(peer, msg)) continue;
         this.#stats.puts++;
-        // a put that answers a get (has @) is applied but not acked
-        this.#queue.push({ kind: 'put', peer, msg, writes: msg.put, ack: msg.ack === undefined });
+        // a put that answers a get (has @) is applied but not acked; SEA checks start now, #flush awaits them
+        const sea = needsSea(msg.put) ? this.sea.checkPut(msg.put) : undefined;
+        this.#queue.push({ kind: 'put', peer, msg, writes: msg.put, ack: msg.ack === undefined, sea });
       }
       // plain acks (`@` + ok/err) from peers are for messages we forwarded: nothing to do
     }
@@ -317,7 +320,7 @@ export class GraphRelay {
       const work = this.#queue;
       this.#queue = [];
       const touched = new Set<Peer>();
-      const puts = work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put');
+      const puts = await this.#vet(work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put'), touched);
       if (puts.length) await this.#applyPuts(puts, touched);
       for (const w of work) {
         if (w.kind !== 'get') continue;
@@ -332,6 +335,19 @@ export class GraphRelay {
       for (const w of work) w.peer.pending--;
       for (const p of touched) this.#flushOut(p);
     }
+  }
+
+  /** Puts whose SEA checks passed; a refused put is answered FORBIDDEN and nothing of it is stored. */
+  async #vet(puts: Extract<Work, { kind: 'put' }>[], touched: Set<Peer>): Promise<Extract<Work, { kind: 'put' }>[]> {
+    const ok: Extract<Work, { kind: 'put' }>[] = [];
+    for (const p of puts) {
+      const refused = p.sea && (await p.sea);
+      if (!refused) { ok.push(p); continue; }
+      this.#log('debug', 'graph: SEA refused a put', { err: refused.message });
+      this.#error(p.peer, p.msg.id, refused);
+      touched.add(p.peer);
+    }
+    return ok;
   }
 
   async #applyPuts(puts: Extract<Work, { kind: 'put' }>[], touched: Set<Peer>): Promise<void> {
@@ -533,6 +549,14 @@ export class GraphRelay {
       this.#log('warn', 'graph: applying deferred writes failed', { err: String(err) });
     }
     await this.#scheduleDue();
+  }
+
+  /** Per-field SEA status of a stored node (for the dashboard: user souls and whether each field verifies). */
+  async seaFields(soul: string): Promise<Map<string, SeaFieldInfo>> {
+    const out = new Map<string, SeaFieldInfo>();
+    const node = await this.#store.get(soul);
+    for (const [field, f] of node ?? []) out.set(field, await this.sea.inspect({ soul, field, value: f.value, state: f.state }));
+    return out;
   }
 
   /** Stop: no new work, finish the batch in flight, close every connection. The store is the caller's. */
