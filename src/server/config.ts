@@ -41,6 +41,8 @@ export interface ServerConfig {
   wsBytesPerSecond?: number;
   /** Directory of the built dashboard and browser bundles (default: dist/ of the package). */
   webDir?: string;
+  /** Ledger hub: evt's fixed push window in ms (e.g. 200). Env PLEXUS_EVT_BATCH_MS. Unset: adaptive pushes. */
+  evtBatchMs?: number;
 }
 
 /** A config with every limit filled in (what `resolveConfig` returns). */
@@ -84,6 +86,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'wsMaxFrameBytes', kind: 'count', flag: '--ws-max-frame-bytes', env: 'PLEXUS_WS_MAX_FRAME_BYTES', default: WS_MAX_FRAME_BYTES, help: 'largest WebSocket frame on any path (modules may set lower ones)' },
   { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
+  { key: 'evtBatchMs', kind: 'count', flag: '--evt-batch-ms', env: 'PLEXUS_EVT_BATCH_MS', help: 'ledger hub: push in fixed windows of this many ms as evt\'s hub (200); default: adaptive (at once to an idle subscriber, coalesced while a push is in flight)' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
 ];
 

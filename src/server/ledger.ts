@@ -13,7 +13,7 @@ import type { Mount, MountContext, MountFactory } from './mount.js';
 export interface LedgerMountOptions {
   /** Use this ledger instead of SQLite in dataDir / PostgreSQL from config; closed with the mount. */
   ledger?: StoreLedger;
-  /** Push batching window (ms), default LEDGER_BATCH_WINDOW_MS (200). Env PLEXUS_LEDGER_BATCH_MS. */
+  /** Fixed push window (ms, evt's is 200); default: config evtBatchMs (PLEXUS_EVT_BATCH_MS), else adaptive pushes. */
   batchMs?: number;
   /** Accept only these topics (default: any). Env PLEXUS_LEDGER_TOPICS (comma separated). */
   topics?: string[];
@@ -29,8 +29,9 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
     const path = opts.path ?? '/evt';
     const envTopics = process.env.PLEXUS_LEDGER_TOPICS?.split(',').map((t) => t.trim()).filter(Boolean);
     const topics = opts.topics ?? (envTopics?.length ? envTopics : undefined);
+    // PLEXUS_LEDGER_BATCH_MS: the older name of PLEXUS_EVT_BATCH_MS
     const envBatch = process.env.PLEXUS_LEDGER_BATCH_MS === undefined ? undefined : Number(process.env.PLEXUS_LEDGER_BATCH_MS);
-    const batchMs = opts.batchMs ?? (envBatch !== undefined && Number.isFinite(envBatch) && envBatch >= 0 ? envBatch : undefined);
+    const batchMs = opts.batchMs ?? ctx.config.evtBatchMs ?? (envBatch !== undefined && Number.isFinite(envBatch) && envBatch >= 0 ? envBatch : undefined);
     const lopts = topics ? { topics } : {};
     const ledger: StoreLedger = opts.ledger ?? (ctx.config.postgres
       ? new PgLedger(ctx.config.postgres, { ...lopts, onError: (err) => ctx.log('warn', 'ledger: postgres listener failed', { err: String(err) }) })
@@ -64,7 +65,11 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
             ws.send(t);
           };
-          const conn = hub.connect({ send, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const write = (t: string, done: (err?: Error | null) => void) => {
+            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
+            ws.send(t, done);
+          };
+          const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
           ws.on('close', () => { sockets.delete(ws); conn.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
