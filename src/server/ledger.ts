@@ -61,12 +61,22 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
+          // frames sent in one turn of the event loop leave in one write (many replies to a pipelining client)
+          let corked = false;
+          const cork = () => {
+            if (corked) return;
+            corked = true;
+            socket.cork();
+            process.nextTick(() => { corked = false; socket.uncork(); });
+          };
           const send = (t: string) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
+            cork();
             ws.send(t);
           };
           const write = (t: string, done: (err?: Error | null) => void) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
+            cork();
             ws.send(t, done);
           };
           const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
