@@ -9,6 +9,17 @@ import { SqliteLedger } from '../ledger/sqlite.js';
 import { PgLedger } from '../ledger/postgres.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 
+/**
+ * The hub sends one encoded push to every subscriber with the same pending events, one after another:
+ * its bytes are encoded once and shared by those sends (ws writes a Buffer as is).
+ */
+let lastText = '';
+let lastBytes: Buffer = Buffer.alloc(0);
+function bytesOf(t: string): Buffer {
+  if (t !== lastText) { lastText = t; lastBytes = Buffer.from(t); }
+  return lastBytes;
+}
+
 /** Options for the ledger mount beyond the server config (tests, embedding). */
 export interface LedgerMountOptions {
   /** Use this ledger instead of SQLite in dataDir / PostgreSQL from config; closed with the mount. */
@@ -72,12 +83,12 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
           const send = (t: string) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
             cork();
-            ws.send(t);
+            ws.send(bytesOf(t), { binary: false });
           };
           const write = (t: string, done: (err?: Error | null) => void) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
             cork();
-            ws.send(t, done);
+            ws.send(bytesOf(t), { binary: false }, done);
           };
           const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
