@@ -20,6 +20,11 @@ export interface GraphStore {
   applyDue(machineState: number): Promise<FieldWrite[]>;
   /** The smallest state among deferred writes (when the next one is due), or undefined. */
   nextDue(): Promise<number | undefined>;
+  /**
+   * Optional: resolve a batch now (as `put` would, reads see it at once) and commit it off the event
+   * loop; `durable` resolves once it is on disk (acks wait for it). Stores committing inline omit it.
+   */
+  accept?(writes: readonly FieldWrite[], machineState: number): { resolutions: ConflictResolution[]; durable: Promise<void> };
   /** Subscribe to fields changed by OTHER handles on the same data (PostgreSQL); returns unsubscribe. */
   onExternalChange?(cb: (changes: FieldRef[]) => void): () => void;
   close(): Promise<void>;
