@@ -178,16 +178,20 @@ export class Hub {
     this.enqueue(s, () => this.handle(s, text));
   }
 
-  /** Wait until no request, publish or catch-up stream is under way. */
-  private async idle(): Promise<void> {
-    for (let i = 0; this.busy || this.jobs.length || this.pumping; i++) await new Promise((r) => (i < 100 ? setImmediate(r) : setTimeout(r, 5)));
+  /** Wait until no request, publish or catch-up stream is under way (at most `maxMs`). */
+  private async idle(maxMs = Infinity): Promise<void> {
+    const t0 = Date.now();
+    for (let i = 0; (this.busy || this.jobs.length || this.pumping) && Date.now() - t0 < maxMs; i++) await new Promise((r) => (i < 100 ? setImmediate(r) : setTimeout(r, 5)));
     await this.dist;
   }
 
-  /** Follow the ledger: distribute events appended since the last look (call after out-of-band writes). */
+  /**
+   * Follow the ledger: distribute events appended since the last look (call after out-of-band writes).
+   * Waits (up to a second) for the requests under way to be answered first.
+   */
   async refresh(): Promise<void> {
     await this.init();
-    await this.idle();
+    await this.idle(1000);
     await this.readLedger();
   }
 
