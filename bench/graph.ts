@@ -16,6 +16,9 @@
 //    fields (`~pub/…`, verified with WebCrypto before they are stored) vs the same frames on plain souls of the same
 //    length (identical bytes, no verification). CLIENTS raw WebSocket writers (one SEA key each), SIGNED_INFLIGHT
 //    puts in flight each, SIGNED_PUTS puts per kind and round, one field per put; ROUNDS rounds, kinds interleaved.
+// 5. mixed (plexus only, issue 15): reads at 16 in flight x CLIENTS alone, then the same reads while CLIENTS
+//    writers stream puts at 16 in flight each: reads' p99 with puts must stay within 2x of alone (SQLite
+//    commits run on a worker thread, so reads do not wait for a commit's fsync).
 // Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
 // an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
 // file system, without fsync).
@@ -26,6 +29,7 @@ import WebSocket from 'ws';
 import { GunPeer, startGunRelay } from '../test/graph/helpers/gun.js';
 import { signedValue, testPair } from '../test/graph/helpers/sea-sign.js';
 import { tmpDir } from '../test/helpers/tmp.js';
+import { goal, load } from './goal.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
 const INFLIGHT = (process.env.INFLIGHT ?? '16,256,1024').split(',').map(Number);
@@ -184,6 +188,20 @@ if (process.env.ONLY === 'signed') {
   process.exit(0);
 }
 
+/** Reads alone, then the same reads while CLIENTS writers stream puts (16 in flight each), on one relay. */
+async function mixed(relay: Relay, pools: number[][], offset: number) {
+  let rd = await freshReaders([relay]);
+  const alone = await readRound(relay, rd.get(relay)!, pools, offset, 16, ROUND_MS);
+  for (const c of rd.get(relay)!) await c.close();
+  rd = await freshReaders([relay]);
+  const writers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
+  await Promise.all(writers.map((c) => c.ready()));
+  const [withPuts, puts] = await Promise.all([readRound(relay, rd.get(relay)!, pools, offset + 5003, 16, ROUND_MS), putRound(relay, writers, 'mix', 16, ROUND_MS)]);
+  for (const c of [...rd.get(relay)!, ...writers]) await c.close();
+  console.log(`mixed   reads 16 in flight x ${CLIENTS}: alone p50 ${alone.p50.toFixed(1)} ms p99 ${alone.p99.toFixed(1)} ms (${f0(alone.rate)}/s) | with ${CLIENTS} clients x 16 puts in flight: p50 ${withPuts.p50.toFixed(1)} ms p99 ${withPuts.p99.toFixed(1)} ms (${f0(withPuts.rate)}/s; puts ${f0(puts.rate)}/s acked, ack p50 ${puts.p50.toFixed(1)} ms p99 ${puts.p99.toFixed(1)} ms): p99 ratio ${(withPuts.p99 / alone.p99).toFixed(2)}x  (${await load()})`);
+  return { alone, withPuts, puts };
+}
+
 const started = Date.now();
 console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READ_WAIT=${READ_WAIT}`);
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
@@ -236,6 +254,7 @@ for (const inflight of INFLIGHT) {
   }
   readSummary.push({ inflight, p: med.get(fresh[0]!)!, g: med.get(fresh[1]!)! });
 }
+const mix = await mixed(fresh[0]!, p.acked, offset + 20011); // plexus only: every node it acked
 for (const r of fresh) await r.close();
 for (const s of summary) {
   // if the box were CPU-saturated by clients + relay, puts/s would be proportional to 1 / (client + relay CPU per put)
@@ -250,5 +269,14 @@ const perNode = (x: typeof p) => x.rssGrowth / Math.max(1, x.nodes);
 console.log(`relay RSS growth per 100k nodes: plexus ${(perNode(p) * 1e5).toFixed(0)} MB, gun ${(perNode(g) * 1e5).toFixed(0)} MB`);
 console.log(`memory per node plexus/gun: ${(perNode(p) / perNode(g)).toFixed(2)}x (goal <= 0.5x); RSS after: plexus ${p.rssAfter.toFixed(0)} MB (${p.nodes} nodes), gun ${g.rssAfter.toFixed(0)} MB (${g.nodes} nodes)`);
 await signedPuts();
+const ok = (...xs: number[]) => xs.every((x) => Number.isFinite(x) && x > 0); // a run that measured nothing meets no goal
+const at16 = summary.find((s) => s.inflight === 16);
+if (at16) goal('graph', `ack p50 <= 5 ms at 16 in flight x ${CLIENTS} clients (durable acks)`, `${at16.p.p50.toFixed(1)} ms`, ok(at16.p.p50) && at16.p.p50 <= 5);
+goal('graph', `reads' p99 while ${CLIENTS} clients stream puts <= 2x of reads' p99 alone`, `${(mix.withPuts.p99 / mix.alone.p99).toFixed(2)}x (${mix.withPuts.p99.toFixed(1)} vs ${mix.alone.p99.toFixed(1)} ms)`, ok(mix.withPuts.p99, mix.alone.p99) && mix.withPuts.p99 <= 2 * mix.alone.p99);
+for (const s of summary) goal('graph', `acked puts/s >= 2x gun's relay at ${s.inflight} in flight`, `${(s.p.rate / s.g.rate).toFixed(2)}x`, ok(s.p.rate, s.g.rate) && s.p.rate >= 2 * s.g.rate);
+for (const s of readSummary) if (s.inflight === 16) goal('graph', `reads/s >= 2x gun's relay at ${s.inflight} in flight`, `${(s.p.rate / s.g.rate).toFixed(2)}x`, ok(s.p.rate, s.g.rate) && s.p.rate >= 2 * s.g.rate);
+for (const s of summary) if (s.inflight > 16) goal('graph', `relay CPU per acked put <= 0.25x gun's at ${s.inflight} in flight`, `${(s.p.relayUs / s.g.relayUs).toFixed(2)}x`, ok(s.p.relayUs, s.g.relayUs) && s.p.relayUs <= 0.25 * s.g.relayUs);
+for (const s of readSummary) if (s.inflight > 16) goal('graph', `relay CPU per read <= 0.25x gun's at ${s.inflight} in flight`, `${(s.p.relayUs / s.g.relayUs).toFixed(2)}x`, ok(s.p.relayUs, s.g.relayUs) && s.p.relayUs <= 0.25 * s.g.relayUs);
+goal('graph', 'relay RSS per node <= 0.5x gun\'s', `${(perNode(p) / perNode(g)).toFixed(2)}x`, ok(perNode(p), perNode(g)) && p.nodes > 0 && g.nodes > 0 && perNode(p) <= 0.5 * perNode(g));
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);

@@ -1,11 +1,18 @@
 /**
- * plexus/ledger benchmark: events appended per second (publish: event + projection + audit row, one
- * DB transaction each) vs plain inserts of the same event rows with the same driver, on SQLite and
- * PostgreSQL; and hub fan-out latency to 1,000 WebSocket subscribers (publish → delivery, p50/p99,
- * measured with a zero batching window so the window is excluded). The sequential runs alternate chunks
- * of the ledger and its baselines (CHUNKS, default 10) so the shared machine's other load hits all alike.
+ * plexus/ledger benchmark. Parts (env PARTS, comma separated, default all):
+ * - append: events appended per second (publish: event + projection + audit row, one DB transaction
+ *   each) vs plain inserts of the same event rows with the same driver, on SQLite and PostgreSQL. The
+ *   sequential runs alternate chunks of the ledger and its baselines (CHUNKS, default 10) so the shared
+ *   machine's other load hits all alike.
+ * - hub: publishes/s through `plexus serve`'s /evt hub over WebSocket, 1 client and 8 clients with 64 in
+ *   flight each, memory and SQLite ledger (durable, group commit), beside evt's Go hub reference figure.
+ * - latency: publish -> subscriber push, 10 subscribers at 100 publishes/s and 1,000 subscribers.
+ * - catchup: a subscriber asking for everything since zero on a SQLite ledger of CATCHUP_N events
+ *   (default 1,000,000) while live publishes go on: events/s, the hub's RSS growth, order and gaps.
+ * The hub's clients run in their own process (bench/hub-load.mjs) so the hub keeps a core.
  * Run: node --import tsx bench/ledger.ts   (PLEXUS_TEST_POSTGRES for the database, default local test db)
  */
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -18,11 +25,18 @@ import { createLedgerMount } from '../src/server/ledger.js';
 import { MemoryLedger } from '../src/ledger/memory.js';
 import { tmpDir } from '../test/helpers/tmp.js';
 import { freshPgSchema } from '../test/helpers/pg.js';
+import { goal, load } from './goal.js';
 
 const N_SQLITE = Number(process.env.N_SQLITE ?? 20_000); // a sustained run (checkpoints included), not a 0.5 s burst
 const N_PG = Number(process.env.N_PG ?? 2000);
 const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);
-const ROUNDS = Number(process.env.ROUNDS ?? 30);
+/** Publishes/s to the 1,000 subscribers (the 10-subscriber run uses 100/s). */
+const FANOUT_RATE = Number(process.env.FANOUT_RATE ?? 20);
+const HUB_MS = Number(process.env.HUB_MS ?? 3000);
+const CATCHUP_N = Number(process.env.CATCHUP_N ?? 1_000_000);
+const PARTS = new Set((process.env.PARTS ?? 'append,hub,latency,catchup').split(','));
+/** evt's Go hub on its memory ledger, one client with 64 in flight, as measured by issue 15's author. */
+const EVT_REFERENCE = '34,000-38,000/s';
 /** Sequential SQLite runs alternate in this many chunks (see sqliteSequential). */
 const CHUNKS = Number(process.env.CHUNKS ?? 10);
 
@@ -138,60 +152,115 @@ async function pgSequential(urls: [string, string, string], n: number): Promise<
   return { plexus, base: b, bare: r };
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+/** Run bench/hub-load.mjs with these arguments; its one JSON line. */
+function loadChild<T>(args: Array<string | number>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['bench/hub-load.mjs', ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (x: Buffer) => { out += x.toString(); });
+    p.on('exit', (code) => { try { resolve(JSON.parse(out) as T); } catch { reject(new Error(`hub-load ${args[0]} exited ${code}: ${out.slice(0, 200)}`)); } });
+  });
 }
 
-async function fanout(): Promise<{ p50: number; p99: number; max: number; deliveries: number }> {
-  const d = tmpDir();
-  const server = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [createLedgerMount({ ledger: new MemoryLedger(), batchMs: 0 })] });
-  const url = server.url.replace('http', 'ws') + '/evt';
-  const lat: number[] = [];
-  let sentAt = 0;
-  let got = 0;
-  const socks: WebSocket[] = [];
-  for (let i = 0; i < SUBSCRIBERS; i++) {
-    const ws = new WebSocket(url);
-    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
-    await new Promise<void>((r) => { ws.once('message', () => r()); ws.send('evt.sub#1\n{"tops":["bench.item"]}'); });
-    ws.on('message', (m) => { if (m.toString().startsWith('evt.update')) { lat.push(performance.now() - sentAt); got++; } });
-    socks.push(ws);
+/** `plexus serve`'s ledger mount alone, without the per-connection message limits (they are not what is measured). */
+async function hubServer(dir: string, ledger?: StoreLedger) {
+  const server = await startServer({
+    port: 0, dataDir: dir, logLevel: 'silent', wsMessagesPerSecond: 1e9, wsBytesPerSecond: 1e12,
+    mounts: [createLedgerMount(ledger ? { ledger } : {})],
+  });
+  return { server, url: server.url.replace('http', 'ws') + '/evt' };
+}
+
+const k = (x: number) => Math.round(x).toLocaleString('en-US');
+
+async function hubThroughput(): Promise<void> {
+  for (const kind of ['memory', 'sqlite'] as const) {
+    const dir = tmpDir();
+    const { server, url } = await hubServer(dir.path, kind === 'memory' ? new MemoryLedger() : undefined);
+    const want = kind === 'memory' ? 60_000 : 30_000;
+    const name = kind === 'memory' ? 'memory ledger' : 'SQLite ledger (durable, group commit)';
+    try {
+      await loadChild(['pub', url, 1, 64, 500, 'warm']);
+      for (const clients of [1, 8]) {
+        const c0 = process.cpuUsage();
+        const r = await loadChild<{ published: number; errors: number; ms: number; perClient: number[] }>(['pub', url, clients, 64, HUB_MS, `c${clients}`]);
+        const cpu = process.cpuUsage(c0);
+        const rate = r.published / (r.ms / 1000);
+        const perCpu = r.published / ((cpu.user + cpu.system) / 1e6);
+        console.log(`hub         ${name}: ${clients} client${clients > 1 ? 's' : ' '} x 64 in flight over WebSocket ${k(rate).padStart(7)} publishes/s (${r.errors} errors; hub process ${k(perCpu)} publishes per CPU second) | evt's Go hub, memory ledger, 1 client: ${EVT_REFERENCE}: ratio ${(rate / 36_000).toFixed(2)}x of its midpoint  (${await load()})`);
+        goal('ledger', `hub ${kind}, ${clients} client${clients > 1 ? 's' : ''} x 64 in flight >= ${k(want)} publishes/s`, `${k(rate)}/s`, rate >= want && r.errors === 0);
+      }
+    } finally { await server.close(); dir.rm(); }
   }
-  const pubWs = new WebSocket(url);
-  await new Promise((r) => pubWs.once('open', r));
-  for (let k = 0; k < ROUNDS; k++) {
-    got = 0;
-    sentAt = performance.now();
-    pubWs.send(`evt.pub#${k}\n${JSON.stringify({ acts: [row(k)] })}`);
-    const t0 = Date.now();
-    while (got < SUBSCRIBERS && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 2));
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  for (const s of [...socks, pubWs]) s.terminate();
-  await server.close();
-  d.rm();
-  return { p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), deliveries: lat.length };
+}
+
+type Lat = { publishes: number; deliveries: number; expected: number; p50: number; p99: number; max: number };
+
+async function hubLatency(): Promise<void> {
+  const dir = tmpDir();
+  const { server, url } = await hubServer(dir.path, new MemoryLedger());
+  try {
+    const a = await loadChild<Lat>(['lat', url, 10, 100, 5000]);
+    console.log(`push        10 subscribers at 100 publishes/s: ${a.deliveries}/${a.expected} deliveries, publish->push p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms, max ${a.max.toFixed(1)} ms (adaptive; evt's hub: ~201 ms p50, its 200 ms window)  (${await load()})`);
+    goal('ledger', 'push p50 <= 5 ms, 10 subscribers at 100 publishes/s', `${a.p50.toFixed(1)} ms`, a.p50 <= 5 && a.deliveries === a.expected);
+    goal('ledger', 'push p99 <= 25 ms, 10 subscribers at 100 publishes/s', `${a.p99.toFixed(1)} ms`, a.p99 <= 25 && a.deliveries === a.expected);
+    const b = await loadChild<Lat>(['lat', url, SUBSCRIBERS, FANOUT_RATE, 5000]);
+    console.log(`push        ${SUBSCRIBERS} subscribers at ${FANOUT_RATE} publishes/s: ${b.deliveries}/${b.expected} deliveries, publish->push p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms, max ${b.max.toFixed(1)} ms (subscribers in one client process)  (${await load()})`);
+    goal('ledger', `push p99 <= 60 ms, ${SUBSCRIBERS} subscribers`, `${b.p99.toFixed(1)} ms`, b.p99 <= 60 && b.deliveries === b.expected);
+  } finally { await server.close(); dir.rm(); }
+}
+
+async function hubCatchup(): Promise<void> {
+  const dir = tmpDir();
+  try {
+    const t0 = performance.now();
+    const fill = new SqliteLedger(join(dir.path, 'ledger.db'));
+    for (let i = 0; i < CATCHUP_N; i += 1000) {
+      await fill.publish({ acts: Array.from({ length: Math.min(1000, CATCHUP_N - i) }, (_, j) => row(i + j)) });
+    }
+    await fill.close();
+    const fillMs = performance.now() - t0;
+    const { server, url } = await hubServer(dir.path);
+    try {
+      (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, 500));
+      const base = process.memoryUsage().rss;
+      let peak = base;
+      const timer = setInterval(() => { const r = process.memoryUsage().rss; if (r > peak) peak = r; }, 20);
+      const r = await loadChild<{ events: number; catchupMs: number; perSec: number; live: number; dup: number; gap: number; complete: boolean }>(['catchup', url, 1, 200, CATCHUP_N]);
+      clearInterval(timer);
+      const grow = (peak - base) / 2 ** 20;
+      console.log(`catch-up    ${k(CATCHUP_N)} events since zero (SQLite, filled in ${(fillMs / 1000).toFixed(1)} s) with ${r.live} live publishes meanwhile: ${k(r.perSec)} events/s, hub RSS growth ${grow.toFixed(1)} MB (base ${(base / 2 ** 20).toFixed(0)} MB), ${r.dup} duplicates, ${r.gap} gaps, ${r.complete ? 'complete' : 'INCOMPLETE'}  (${await load()})`);
+      goal('ledger', `catch-up of ${k(CATCHUP_N)} events >= 100,000 events/s`, `${k(r.perSec)}/s`, r.perSec >= 100_000 && r.complete);
+      goal('ledger', `catch-up of ${k(CATCHUP_N)} events: hub RSS growth < 50 MB`, `${grow.toFixed(1)} MB`, grow < 50);
+      goal('ledger', 'catch-up -> live: every event once, in order', `${r.dup} duplicates, ${r.gap} gaps`, r.complete);
+    } finally { await server.close(); }
+  } finally { dir.rm(); }
 }
 
 const d = tmpDir('plexus-bench-ledger-');
 const fmt = (x: number) => x.toFixed(0).padStart(7);
 try {
-  console.log(`plexus/ledger bench  ${new Date().toISOString()}  node ${process.version}`);
-  const { plexus: sqlitePlexus, base: sqliteBase, bare: sqliteBare, both: sqliteBoth } = await sqliteSequential(d.path, N_SQLITE);
-  const gl = new SqliteLedger(join(d.path, 'group.db'));
-  const sqliteGroup = await appendRateConcurrent(gl, N_SQLITE, 16, 2e9);
-  await gl.close();
-  console.log(`SQLite      publish ${fmt(sqlitePlexus)} events/s | plain insert, same table+indexes ${fmt(sqliteBase)} rows/s: ratio ${(sqlitePlexus / sqliteBase).toFixed(2)}x | bare table ${fmt(sqliteBare)} rows/s: ratio ${(sqlitePlexus / sqliteBare).toFixed(2)}x  (n=${N_SQLITE})`);
-  console.log(`SQLite      plain insert of event + projection row per transaction ${fmt(sqliteBoth)}/s: publish ratio ${(sqlitePlexus / sqliteBoth).toFixed(2)}x`);
-  console.log(`SQLite      publish with 16 in flight (group commit) ${fmt(sqliteGroup)} events/s: ratio ${(sqliteGroup / sqliteBase).toFixed(2)}x vs the same plain inserts`);
+  console.log(`plexus/ledger bench  ${new Date().toISOString()}  node ${process.version}  ${await load()}`);
+  if (PARTS.has('append')) {
+    const { plexus: sqlitePlexus, base: sqliteBase, bare: sqliteBare, both: sqliteBoth } = await sqliteSequential(d.path, N_SQLITE);
+    const gl = new SqliteLedger(join(d.path, 'group.db'));
+    const sqliteGroup = await appendRateConcurrent(gl, N_SQLITE, 16, 2e9);
+    await gl.close();
+    console.log(`SQLite      publish ${fmt(sqlitePlexus)} events/s | plain insert, same table+indexes ${fmt(sqliteBase)} rows/s: ratio ${(sqlitePlexus / sqliteBase).toFixed(2)}x | bare table ${fmt(sqliteBare)} rows/s: ratio ${(sqlitePlexus / sqliteBare).toFixed(2)}x  (n=${N_SQLITE})`);
+    console.log(`SQLite      plain insert of event + projection row per transaction ${fmt(sqliteBoth)}/s: publish ratio ${(sqlitePlexus / sqliteBoth).toFixed(2)}x`);
+    console.log(`SQLite      publish with 16 in flight (group commit) ${fmt(sqliteGroup)} events/s: ratio ${(sqliteGroup / sqliteBase).toFixed(2)}x vs the same plain inserts`);
+    goal('ledger', 'SQLite sequential publish >= 0.5x of plain inserts (same table + indexes)', `${(sqlitePlexus / sqliteBase).toFixed(2)}x`, sqlitePlexus / sqliteBase >= 0.5);
 
-  const s1 = await freshPgSchema('lbench'), s2 = await freshPgSchema('lbench'), s3 = await freshPgSchema('lbench');
-  try {
-    const { plexus: pgPlexus, base: pgBase, bare: pgBare } = await pgSequential([s1.url, s2.url, s3.url], N_PG);
-    console.log(`PostgreSQL  publish ${fmt(pgPlexus)} events/s | plain insert, same table+indexes ${fmt(pgBase)} rows/s: ratio ${(pgPlexus / pgBase).toFixed(2)}x | bare table ${fmt(pgBare)} rows/s: ratio ${(pgPlexus / pgBare).toFixed(2)}x  (n=${N_PG})`);
-  } finally { await s1.drop(); await s2.drop(); await s3.drop(); }
+    const s1 = await freshPgSchema('lbench'), s2 = await freshPgSchema('lbench'), s3 = await freshPgSchema('lbench');
+    try {
+      const { plexus: pgPlexus, base: pgBase, bare: pgBare } = await pgSequential([s1.url, s2.url, s3.url], N_PG);
+      console.log(`PostgreSQL  publish ${fmt(pgPlexus)} events/s | plain insert, same table+indexes ${fmt(pgBase)} rows/s: ratio ${(pgPlexus / pgBase).toFixed(2)}x | bare table ${fmt(pgBare)} rows/s: ratio ${(pgPlexus / pgBare).toFixed(2)}x  (n=${N_PG})`);
+      goal('ledger', 'PostgreSQL sequential publish >= 0.5x of plain inserts (same table + indexes)', `${(pgPlexus / pgBase).toFixed(2)}x`, pgPlexus / pgBase >= 0.5);
+    } finally { await s1.drop(); await s2.drop(); await s3.drop(); }
+  }
 
-  const f = await fanout();
-  console.log(`fan-out     ${SUBSCRIBERS} subscribers x ${ROUNDS} publishes: ${f.deliveries} deliveries, publish->delivery p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms (batching window 0; production adds the 200 ms window)`);
+  if (PARTS.has('hub')) await hubThroughput();
+  if (PARTS.has('latency')) await hubLatency();
+  if (PARTS.has('catchup')) await hubCatchup();
 } finally { d.rm(); }

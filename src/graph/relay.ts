@@ -4,7 +4,7 @@ import {
   GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS,
 } from '../limits.js';
 import { AskAround } from './ask-around.js';
-import { createStateClock, isUpdate } from './ham.js';
+import { createStateClock, isUpdate, type ConflictResolution } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
 import { selectFields, selectSouls } from './lex.js';
 import { needsSea, SeaVerifier, type SeaFieldInfo } from './sea.js';
@@ -354,15 +354,31 @@ export class GraphRelay {
     const all: FieldWrite[] = [];
     const source: Peer[] = [];
     for (const p of puts) for (const w of p.writes) { all.push(w); source.push(p.peer); }
-    let resolutions;
-    try {
-      resolutions = await this.#store.put(all, this.#clock());
-    } catch (err) {
+    const failed = (err: unknown, t: Set<Peer>) => {
       const e = err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err));
       this.#log('error', 'graph: store put failed', { err: e.message });
-      for (const p of puts) { this.#error(p.peer, p.msg.id, e); touched.add(p.peer); }
+      for (const p of puts) { this.#error(p.peer, p.msg.id, e); t.add(p.peer); }
+    };
+    let resolutions;
+    try {
+      // a store that commits off the event loop resolves the batch at once: acks and forwards wait for
+      // its commit to be durable, the gets queued behind these puts do not
+      const accepted = this.#store.accept?.(all, this.#clock());
+      if (accepted) {
+        const later = (fn: (t: Set<Peer>) => Promise<void> | void) => async () => { const t = new Set<Peer>(); await fn(t); for (const p of t) this.#flushOut(p); };
+        void accepted.durable.then(later((t) => this.#afterPuts(puts, all, source, accepted.resolutions, t)), (err: unknown) => later((t) => failed(err, t))());
+        return;
+      }
+      resolutions = await this.#store.put(all, this.#clock());
+    } catch (err) {
+      failed(err, touched);
       return;
     }
+    await this.#afterPuts(puts, all, source, resolutions, touched);
+  }
+
+  /** Acks, subscriptions and forwards of a stored batch of puts. */
+  async #afterPuts(puts: Extract<Work, { kind: 'put' }>[], all: FieldWrite[], source: Peer[], resolutions: ConflictResolution[], touched: Set<Peer>): Promise<void> {
     // writers become subscribers of what they wrote (gun Q1)
     for (const p of puts) for (const w of p.writes) {
       this.#subscribe(p.peer, w.soul, w.field);

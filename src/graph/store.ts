@@ -52,6 +52,11 @@ export interface GraphStore {
   nextDue(): Promise<number | undefined>;
   /** List stored souls (lexical soul queries, the dashboard's soul browser). */
   souls?(q: SoulRange): Promise<string[]>;
+  /**
+   * Optional: resolve a batch now (as `put` would, reads see it at once) and commit it off the event
+   * loop; `durable` resolves once it is on disk (acks wait for it). Stores committing inline omit it.
+   */
+  accept?(writes: readonly FieldWrite[], machineState: number): { resolutions: ConflictResolution[]; durable: Promise<void> };
   /** Subscribe to fields changed by OTHER handles on the same data (PostgreSQL); returns unsubscribe. */
   onExternalChange?(cb: (changes: FieldRef[]) => void): () => void;
   close(): Promise<void>;

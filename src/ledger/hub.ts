@@ -1,15 +1,21 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_BATCH_WINDOW_MS, LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
 import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
 import { now, ZERO_TIME, type Rev } from './time.js';
 
-/** The two things a hub needs from a transport connection. */
+/** What a hub needs from a transport connection. */
 export interface HubSocket {
   send(text: string): void;
   close(code?: number, reason?: string): void;
+  /**
+   * Optional: send and call `done` once the frame left the process (written to the socket). With it the
+   * hub keeps at most one push per subscriber in flight and coalesces what arrives meanwhile, and
+   * streams long catch-ups with backpressure; without it every push is sent as soon as it is due.
+   */
+  write?(text: string, done: (err?: Error | null) => void): void;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -20,7 +26,11 @@ export interface HubConn {
 }
 
 export interface HubOptions {
-  /** Push batching window (ms); default LEDGER_BATCH_WINDOW_MS (evt's 200). */
+  /**
+   * Fixed push window (ms) as evt's hub (200): every push waits for the window to end. Default (unset or
+   * 0): adaptive, a committed transaction is pushed at once to an idle subscriber, and coalesced while
+   * a push to it is in flight.
+   */
   batchMs?: number;
   /** Schema / migration version reported by evt.stat. */
   mig?: string;
@@ -46,6 +56,25 @@ interface Sub {
   buf: Event[];
   notes: boolean;
   gone: boolean;
+  /** This connection's requests other than fast publishes, one at a time. */
+  queue: Promise<unknown>;
+  queued: number;
+  /** A push to it is in flight (adaptive mode): new events wait in buf. */
+  sending: boolean;
+  /** A catch-up stream is running: live events wait in buf until it ends. */
+  catching: boolean;
+}
+
+/** A publish through the hub, distributed in the order publishes were handed to the ledger. */
+interface Job {
+  sub: Sub;
+  settled: boolean;
+  /** Push the sender's pending events before its reply (evt.pub; not evt.sat, whose reply resubscribes). */
+  flushSender: boolean;
+  r?: PublishResult;
+  err?: unknown;
+  /** Runs once the job's events were distributed (or it failed): reply to the sender. */
+  after: (r: PublishResult | undefined, err: unknown) => void;
 }
 
 /** The topic `*` subscribes to every topic (plexus extension). */
@@ -54,10 +83,20 @@ export const ALL = '*';
 /** Result of one satellite transaction in an `evt.sat` reply (plexus extension field `sat`). */
 export interface SatResult { tid: string; rev?: Rev; err?: string; code?: string }
 
+/** The first update of a subscription, and the rest of its catch-up to stream after it (if any). */
+interface SubStart { first: Update; rest?: () => Promise<void> }
+
+const isSorted = (evs: Event[]): boolean => {
+  for (let i = 1; i < evs.length; i++) { const a = evs[i - 1]!, b = evs[i]!; if (a.rev > b.rev || (a.rev === b.rev && a.id > b.id)) return false; }
+  return true;
+};
+
 /**
- * The evt hub: subjects evt.pub/sub/unsub/mon/unmon/stat/sat over any text transport, pushes batched
- * within a window. It distributes every event the ledger gets (its own publishes and, through
- * `onAppend`, other processes') by following event ids, so nothing is skipped or doubled.
+ * The evt hub: subjects evt.pub/sub/unsub/mon/unmon/stat/sat over any text transport. It distributes
+ * every event the ledger gets (its own publishes and, through `onAppend` or `refresh`, other
+ * processes') by following event ids, so nothing is skipped or doubled. Publishes from all connections
+ * go to the ledger concurrently (so a store can commit them as one group) and are distributed in the
+ * order they were handed to it. Pushes are adaptive by default (see HubOptions.batchMs).
  */
 export class Hub {
   private readonly subs = new Map<number, Sub>();
@@ -66,59 +105,115 @@ export class Hub {
   private rev: Rev = ZERO_TIME;
   private readonly started = now();
   private timer?: ReturnType<typeof setTimeout>;
-  private queue: Promise<unknown> = Promise.resolve();
+  private immediate?: ReturnType<typeof setImmediate>;
   private readonly batchMs: number;
   private readonly unlisten?: () => void;
   private closing = false;
+  /** Publishes handed to the ledger and not yet distributed, in that order. */
+  private readonly jobs: Job[] = [];
+  private jobSeq = 0;
+  private pumping = false;
+  /** Distribution steps that read the ledger, one at a time. */
+  private dist: Promise<unknown> = Promise.resolve();
+  /** Another writer appended while hub publishes were in flight: read the ledger once they are done. */
+  private foreign = false;
+  /** Subscribers with events or notes to push (adaptive mode). */
+  private readonly dirty = new Set<Sub>();
+  /** Requests queued on connections, and running catch-up streams (close and refresh wait for them). */
+  private busy = 0;
+  private initP?: Promise<void>;
   readonly stats = { connections: 0, published: 0, pushes: 0, errors: 0 };
 
   constructor(readonly ledger: Ledger & Partial<Publisher>, private readonly opts: HubOptions = {}) {
-    this.batchMs = opts.batchMs ?? LEDGER_BATCH_WINDOW_MS;
-    if (ledger.onAppend) this.unlisten = ledger.onAppend(() => { void this.serial(() => this.catchUp(new Set())); });
+    this.batchMs = opts.batchMs ?? 0;
+    if (ledger.onAppend) this.unlisten = ledger.onAppend(() => { void this.readLedger(); });
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
-    this.queue = p.catch(() => undefined);
+  private serialDist<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.dist.then(fn, fn);
+    this.dist = p.catch(() => undefined);
     return p;
   }
 
-  private async init(): Promise<void> {
-    if (this.cursor >= 0) return;
-    this.cursor = await this.ledger.lastEventId();
-    this.rev = await this.ledger.rev();
+  private init(): Promise<void> {
+    if (this.cursor >= 0) return Promise.resolve();
+    return this.initP ??= (async () => {
+      const id = await this.ledger.lastEventId();
+      const rev = await this.ledger.rev();
+      if (this.cursor < 0) { this.cursor = id; this.rev = rev; }
+    })();
   }
 
   /** Attach a transport connection. `user` is the authenticated user (default `usr` of publishes). */
   connect(sock: HubSocket, info: { user?: string; readOnly?: boolean | PlexusError } = {}): HubConn {
     const id = ++this.connSeq;
-    const sub: Sub = { conn: sock, id, readOnly: info.readOnly !== undefined && info.readOnly !== false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false };
+    const sub: Sub = {
+      conn: sock, id, readOnly: info.readOnly !== undefined && info.readOnly !== false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false,
+      queue: Promise.resolve(), queued: 0, sending: false, catching: false,
+    };
     if (info.user) sub.user = info.user;
     if (info.readOnly instanceof PlexusError) sub.writeDenied = info.readOnly;
     this.subs.set(id, sub);
     this.stats.connections++;
     return {
       id,
-      receive: (text) => { void this.serial(() => this.handle(sub, text)); },
-      closed: () => { sub.gone = true; this.subs.delete(id); this.stats.connections--; },
+      receive: (text) => this.receive(sub, text),
+      closed: () => { sub.gone = true; this.subs.delete(id); this.dirty.delete(sub); this.stats.connections--; },
     };
   }
 
-  /** Follow the ledger: distribute events appended since the last look (call after out-of-band writes). */
-  refresh(): Promise<void> {
-    return this.serial(async () => { await this.init(); await this.catchUp(new Set()); });
+  /** Run fn after the connection's earlier requests. */
+  private enqueue(s: Sub, fn: () => Promise<void>): void {
+    s.queued++;
+    this.busy++;
+    const run = async () => { try { await fn(); } finally { s.queued--; this.busy--; } };
+    s.queue = s.queue.then(run, run);
+  }
+
+  private receive(s: Sub, text: string): void {
+    if (s.gone || this.closing) return;
+    // the fast path: a publish goes to the ledger at once (unless this connection has requests queued)
+    if (s.queued === 0 && this.cursor >= 0 && !this.opts.publish && text.startsWith('evt.pub')) {
+      let f;
+      try { f = parseFrame(text); } catch { f = undefined; }
+      if (f && f.subject === 'evt.pub') { this.pubFast(s, f.token, f.body); return; }
+    }
+    this.enqueue(s, () => this.handle(s, text));
+  }
+
+  /** Wait until no request, publish or catch-up stream is under way (at most `maxMs`). */
+  private async idle(maxMs = Infinity): Promise<void> {
+    const t0 = Date.now();
+    for (let i = 0; (this.busy || this.jobs.length || this.pumping) && Date.now() - t0 < maxMs; i++) await new Promise((r) => (i < 100 ? setImmediate(r) : setTimeout(r, 5)));
+    await this.dist;
+  }
+
+  /**
+   * Follow the ledger: distribute events appended since the last look (call after out-of-band writes).
+   * Waits (up to a second) for the requests under way to be answered first.
+   */
+  async refresh(): Promise<void> {
+    await this.init();
+    await this.idle(1000);
+    await this.readLedger();
   }
 
   /** Distribute events that are not in the ledger's id sequence (a satellite's local events). */
   pushLocal(evs: Event[], rev: Rev, exceptConn?: number): void {
     for (const e of evs) this.show(e, exceptConn);
     if (rev > this.rev) this.rev = rev;
-    this.trigger();
+    this.kick();
   }
 
-  private send(sub: Sub, text: string): void {
-    if (sub.gone) return;
-    try { sub.conn.send(text); } catch (err) { this.opts.log?.('debug', 'ledger hub: send failed', { err: String(err) }); }
+  private send(sub: Sub, text: string, done?: () => void): void {
+    if (sub.gone) { done?.(); return; }
+    try {
+      if (done && sub.conn.write) sub.conn.write(text, () => done());
+      else { sub.conn.send(text); done?.(); }
+    } catch (err) {
+      this.opts.log?.('debug', 'ledger hub: send failed', { err: String(err) });
+      done?.();
+    }
   }
 
   private reply(sub: Sub, subject: string, token: string, res: unknown): void {
@@ -144,11 +239,13 @@ export class Hub {
     try {
       await this.init();
       switch (subject) {
-        case 'evt.pub': return await this.pub(sub, token, body);
+        case 'evt.pub':
+          if (this.opts.publish) return await this.pubHooked(sub, token, body);
+          return await this.pubFast(sub, token, body);
         case 'evt.sub': {
           const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
-          this.reply(sub, subject, token, r.body);
-          for (const f of r.more) this.send(sub, f);
+          this.reply(sub, subject, token, updateJson(r.first));
+          this.streamRest(sub, r);
           return;
         }
         case 'evt.unsub': return this.reply(sub, subject, token, this.unsub(sub, decodeTops(body ? jsonField(decodeBody(body), 'tops') : undefined)));
@@ -174,7 +271,7 @@ export class Hub {
     for (const t of tops) if (known && t !== ALL && !known.call(this.ledger, t)) throw new PlexusError('NOT_FOUND', `no model found for topic ${t}`, { detail: { top: t } });
   }
 
-  private async doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
+  private doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
     if (sub.readOnly) throw sub.writeDenied ?? new PlexusError('UNAUTHORIZED', 'publishing needs a valid token');
     if (sub.user) t.usr = sub.user; // the authenticated user wins over a client-supplied usr (evt B23)
     t.arrived = now();
@@ -183,65 +280,189 @@ export class Hub {
     return this.ledger.publish(t, opts);
   }
 
-  private async pub(sub: Sub, token: string, body: string | undefined): Promise<void> {
-    const t = decodeTrans(decodeBody(body));
-    const r = await this.doPublish(sub, t);
-    this.stats.published++;
-    await this.afterPublish(sub, r.evs);
-    this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+  /**
+   * Hand a publish to the ledger now and distribute its events in submission order; `after` runs once
+   * they were shown to every other subscriber (the returned promise settles after it).
+   */
+  private ordered(sub: Sub, start: () => Promise<PublishResult>, after: Job['after'], flushSender = true): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const job: Job = { sub, settled: false, flushSender, after: (r, err) => { try { after(r, err); } finally { resolve(); } } };
+      this.jobs.push(job);
+      this.jobSeq++;
+      let p: Promise<PublishResult>;
+      try { p = start(); } catch (err) { p = Promise.reject(err); }
+      p.then((r) => { job.r = r; }, (err: unknown) => { job.err = err ?? new Error('publish failed'); })
+        .finally(() => { job.settled = true; this.pump(); });
+    });
   }
 
-  /** Distribute everything new, excluding the sender's own events; flush the sender's older pending events first. */
-  private async afterPublish(sub: Sub, own: Event[]): Promise<void> {
-    const ownIds = new Set(own.map((e) => e.id));
-    const before = this.rev;
-    await this.catchUp(ownIds, sub.id);
-    if (sub.buf.length || sub.notes) this.flush(sub, before);
-    const r = own.length ? own[own.length - 1]!.rev : this.rev;
-    if (r > sub.rev) sub.rev = r;
+  /** Distribute settled jobs at the head of the queue; read the ledger for ids others wrote in between. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void this.serialDist(async () => {
+      try {
+        while (this.jobs.length && this.jobs[0]!.settled) {
+          const job = this.jobs.shift()!;
+          const evs = job.r?.evs ?? [];
+          if (evs.length && evs[0]!.id > this.cursor + 1 && this.cursor >= 0) await this.readUpTo(evs[0]!.id - 1);
+          const before = this.rev;
+          for (const e of evs) {
+            if (e.id <= this.cursor) continue; // already distributed (read from the ledger before this job settled)
+            this.cursor = e.id;
+            if (e.rev > this.rev) this.rev = e.rev;
+            this.show(e, job.sub.id);
+          }
+          if (job.r) {
+            const s = job.sub;
+            // the sender sees the events before its own first (not while a catch-up stream holds them)
+            if (job.flushSender && (s.buf.length || s.notes) && !s.catching) this.flush(s, before);
+            if (job.r.rev > s.rev) s.rev = job.r.rev;
+          }
+          job.after(job.r, job.err);
+        }
+        if (!this.jobs.length && this.foreign) { this.foreign = false; await this.readForeign(); }
+      } finally {
+        this.pumping = false;
+        this.kick();
+      }
+      if (this.jobs.length && this.jobs[0]!.settled) this.pump();
+    });
   }
 
-  private async catchUp(skipIds: Set<number>, sender?: number): Promise<void> {
-    if (this.cursor < 0) return;
+  /** Distribute ledger events with cursor < id <= upto (written by others: no sender to skip). */
+  private async readUpTo(upto: number): Promise<void> {
     for (;;) {
       const evs = await this.ledger.eventsAfterId(this.cursor, 1000);
+      let n = 0;
+      for (const e of evs) {
+        if (e.id > upto) break;
+        n++;
+        this.cursor = e.id;
+        if (e.rev > this.rev) this.rev = e.rev;
+        this.show(e);
+      }
+      if (evs.length < 1000 || n < evs.length) break;
+    }
+  }
+
+  /**
+   * Read what others appended. Only while no hub publish is in flight: events of one that committed
+   * but has not settled yet would be shown to its sender too; the pump reads once the jobs are done.
+   */
+  private readLedger(): Promise<void> {
+    return this.serialDist(() => this.readForeign());
+  }
+
+  /** readLedger's step (inside the distribution lock). */
+  private async readForeign(): Promise<void> {
+    for (;;) {
+      if (this.cursor < 0) return;
+      if (this.jobs.length) { this.foreign = true; return; }
+      const seq = this.jobSeq;
+      const evs = await this.ledger.eventsAfterId(this.cursor, 1000);
+      if (this.jobSeq !== seq) { this.foreign = true; return; } // a publish started meanwhile: the pump reads after it
       for (const e of evs) {
         this.cursor = e.id;
         if (e.rev > this.rev) this.rev = e.rev;
-        this.show(e, skipIds.has(e.id) ? sender : undefined);
+        this.show(e);
       }
-      if (evs.length < 1000) break;
+      this.kick();
+      if (evs.length < 1000) return;
     }
-    this.trigger();
+  }
+
+  private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
+    return this.ordered(sub, () => this.doPublish(sub, decodeTrans(decodeBody(body))), (r, err) => {
+      if (r) {
+        this.stats.published++;
+        this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+      } else this.replyErr(sub, 'evt.pub', token, err);
+    });
+  }
+
+  /** A publish through the hook (a satellite's local hub): events come back through the ledger or pushLocal. */
+  private async pubHooked(sub: Sub, token: string, body: string | undefined): Promise<void> {
+    const t = decodeTrans(decodeBody(body));
+    const r = await this.doPublish(sub, t);
+    this.stats.published++;
+    const before = this.rev;
+    await this.readHooked(new Set(r.evs.map((e) => e.id)), sub.id);
+    if ((sub.buf.length || sub.notes) && !sub.catching) this.flush(sub, before);
+    const rr = r.evs.length ? r.evs[r.evs.length - 1]!.rev : this.rev;
+    if (rr > sub.rev) sub.rev = rr;
+    this.kick();
+    this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+  }
+
+  /** Distribute what the ledger has after the cursor; events in `own` skip `sender` (hooked publishes). */
+  private readHooked(own: Set<number>, sender: number): Promise<void> {
+    return this.serialDist(async () => {
+      for (;;) {
+        const evs = await this.ledger.eventsAfterId(this.cursor, 1000);
+        for (const e of evs) {
+          this.cursor = e.id;
+          if (e.rev > this.rev) this.rev = e.rev;
+          this.show(e, own.has(e.id) ? sender : undefined);
+        }
+        if (evs.length < 1000) break;
+      }
+    });
   }
 
   /** Buffer an event for every subscriber of its topic (but `except`) and mark watching monitors. */
   private show(e: Event, except?: number): void {
     for (const s of this.subs.values()) {
-      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) s.buf.push(e);
+      let hit = false;
+      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) { s.buf.push(e); hit = true; }
       for (const m of s.mons.values()) {
         for (const w of m.watch) {
           if (w.top !== e.top) continue;
           for (const k of w.keys ?? []) {
-            if (k === e.key || (k === 'new' && e.cmd === 'new')) { m.buf.push({ top: e.top, key: e.key }); s.notes = true; }
+            if (k === e.key || (k === 'new' && e.cmd === 'new')) { m.buf.push({ top: e.top, key: e.key }); s.notes = true; hit = true; }
           }
         }
       }
+      if (hit) this.dirty.add(s);
     }
+  }
+
+  /** Push what is due: at once to idle subscribers (adaptive), or at the end of the fixed window. */
+  private kick(): void {
+    if (this.closing || !this.dirty.size) return;
+    if (this.batchMs > 0) { this.trigger(); return; }
+    const cache = new Map<string, string>();
+    for (const s of this.dirty) {
+      this.dirty.delete(s);
+      if (s.gone || s.sending || s.catching || !(s.buf.length || s.notes)) continue; // re-marked when its push or catch-up ends
+      s.sending = true;
+      this.flush(s, this.rev, cache, () => {
+        s.sending = false;
+        if (s.buf.length || s.notes) { this.dirty.add(s); this.soon(); }
+      });
+    }
+  }
+
+  /** Kick on the next turn (pushes whose previous one completed meanwhile share encoded frames). */
+  private soon(): void {
+    if (this.immediate || this.closing) return;
+    this.immediate = setImmediate(() => { this.immediate = undefined; this.kick(); });
   }
 
   private trigger(): void {
     if (this.timer || this.closing) return;
-    let pending = false;
-    for (const s of this.subs.values()) if (s.buf.length || s.notes) { pending = true; break; }
-    if (!pending) return;
-    this.timer = setTimeout(() => { this.timer = undefined; void this.serial(async () => this.broadcast()); }, this.batchMs);
+    this.timer = setTimeout(() => { this.timer = undefined; this.broadcast(); }, this.batchMs);
   }
 
   private broadcast(): void {
     // subscribers with the same pending events (and no notes) share one encoded frame
     const cache = new Map<string, string>();
-    for (const s of this.subs.values()) if (s.buf.length || s.notes) this.flush(s, this.rev, cache);
+    for (const s of this.dirty) {
+      this.dirty.delete(s);
+      if (s.gone) continue;
+      if (s.catching) continue; // re-marked when its catch-up ends
+      if (s.buf.length || s.notes) this.flush(s, this.rev, cache);
+    }
   }
 
   private notes(s: Sub): Note[] {
@@ -257,26 +478,26 @@ export class Hub {
     return out;
   }
 
-  private flush(s: Sub, rev: Rev, cache?: Map<string, string>): void {
+  private flush(s: Sub, rev: Rev, cache?: Map<string, string>, done?: () => void): void {
+    if (!isSorted(s.buf)) sortEvents(s.buf);
     if (s.buf.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
       // a burst bigger than one update: send the older events first, in chunks
-      const all = sortEvents(s.buf);
+      const all = s.buf;
       while (all.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
         const c = all.splice(0, LEDGER_MAX_EVENTS_PER_UPDATE);
         const r = c[c.length - 1]!.rev;
         this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: r > s.rev ? r : s.rev, evs: c })), true));
         this.stats.pushes++;
       }
-      s.buf = all;
       cache = undefined;
     }
     const u: Update = { rev: rev > s.rev ? rev : s.rev };
-    if (s.buf.length) u.evs = sortEvents(s.buf);
+    if (s.buf.length) u.evs = s.buf;
     let frame: string | undefined;
     let key: string | undefined;
-    if (cache && !s.notes && !s.buf.some((e) => e.id === 0)) {
-      key = `${u.rev}:${s.buf.map((e) => e.id).join(',')}`;
-      frame = cache.get(key);
+    if (cache && !s.notes) {
+      key = u.rev + ':' + s.buf.map((e) => e.id).join(',');
+      if (!s.buf.some((e) => e.id === 0)) frame = cache.get(key); else key = undefined;
     }
     if (s.notes) u.note = this.notes(s);
     s.buf = [];
@@ -286,40 +507,96 @@ export class Hub {
       frame = formatFrame('evt.update', '', goJson(updateJson(u)), true);
       if (key !== undefined) cache!.set(key, frame);
     }
-    this.send(s, frame);
+    this.send(s, frame, done);
   }
 
-  /** Subscribe; the reply carries the first LEDGER_MAX_EVENTS_PER_UPDATE events, `more` the rest as pushes to send right after it. */
-  private async sub(s: Sub, req: { rev: Rev; tops: string[] }, replaceAll: boolean): Promise<{ body: Record<string, unknown>; more: string[] }> {
+  /**
+   * Subscribe: the first update holds up to LEDGER_MAX_EVENTS_PER_UPDATE events (the reply); `rest`
+   * streams the others page by page as pushes, each after the previous left the process, while live
+   * events wait in the buffer. The catch-up covers ids up to the hub's cursor at the moment the topics
+   * were added; later events reach the buffer as they are distributed: no gap, no duplicate.
+   */
+  private async sub(s: Sub, req: { rev: Rev; tops: string[] }, replaceAll: boolean): Promise<SubStart> {
     this.checkTopics(req.tops);
     const fresh = replaceAll ? [...new Set(req.tops)] : [...new Set(req.tops)].filter((t) => !s.tops.has(t));
     if (!replaceAll && fresh.length === 0) throw new PlexusError('BAD_REQUEST', 'no new subscriptions');
     if (s.tops.size + fresh.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_TOPICS_PER_CONN} topics`);
-    await this.catchUp(new Set()); // see appends that bypassed the hub (an embedding app, a missed NOTIFY)
+    await this.readLedger(); // see appends that bypassed the hub (an embedding app, a missed NOTIFY)
     for (const t of fresh) s.tops.add(t);
-    // events up to the hub's cursor (later ones reach the buffer through catch-up)
-    const loaded: Event[] = [];
-    if (fresh.length) {
-      for await (const e of this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)) { if (e.id > this.cursor) break; loaded.push(e); }
-    }
-    const have = new Set(s.buf.map((e) => e.id));
-    const evs = sortEvents([...loaded.filter((e) => !have.has(e.id)), ...s.buf]);
+    const upto = this.cursor;
+    // events buffered before (other topics) merge into the catch-up by id
+    const old = sortEvents(s.buf.slice());
     s.buf = [];
-    const chunks: Event[][] = [];
-    for (let i = 0; i < evs.length; i += LEDGER_MAX_EVENTS_PER_UPDATE) chunks.push(evs.slice(i, i + LEDGER_MAX_EVENTS_PER_UPDATE));
-    const last = chunks.length - 1;
-    const upd = (i: number): Update => {
-      const c = chunks[i];
-      const u: Update = { rev: i >= last ? this.rev : c![c!.length - 1]!.rev };
-      if (c?.length) u.evs = c;
+    this.dirty.delete(s);
+    const it = fresh.length ? this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)[Symbol.asyncIterator]() : undefined;
+    let oi = 0;
+    let ended = !it;
+    const seen = new Set<number>();
+    /** The next chunk of up to LEDGER_MAX_EVENTS_PER_UPDATE events (ledger and old buffer merged by id). */
+    const nextChunk = async (): Promise<Event[]> => {
+      const out: Event[] = [];
+      while (out.length < LEDGER_MAX_EVENTS_PER_UPDATE) {
+        if (ended) { while (oi < old.length && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) { const o = old[oi++]!; if (!seen.has(o.id)) out.push(o); } break; }
+        const n = await it!.next();
+        if (n.done || n.value.id > upto) { ended = true; if (!n.done) void it!.return?.(); continue; }
+        const e = n.value;
+        while (oi < old.length && old[oi]!.id < e.id && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) out.push(old[oi++]!);
+        if (oi < old.length && old[oi]!.id === e.id) oi++;
+        if (old.length) seen.add(e.id);
+        out.push(e);
+      }
+      return out;
+    };
+    const upd = (c: Event[], last: boolean): Update => {
+      const u: Update = { rev: last ? this.rev : c[c.length - 1]!.rev };
+      if (c.length) u.evs = c;
       return u;
     };
-    const first = upd(0);
+    let cur = await nextChunk();
+    let next = cur.length === LEDGER_MAX_EVENTS_PER_UPDATE ? await nextChunk() : [];
+    const first = upd(cur, next.length === 0);
     if (s.notes) first.note = this.notes(s);
-    const more: string[] = [];
-    for (let i = 1; i <= last; i++) more.push(formatFrame('evt.update', '', goJson(updateJson(upd(i))), true));
-    if (this.rev > s.rev) s.rev = this.rev;
-    return { body: updateJson(first), more };
+    if (next.length === 0) {
+      if (this.rev > s.rev) s.rev = this.rev;
+      return { first };
+    }
+    s.catching = true;
+    s.rev = first.rev;
+    this.busy++;
+    const rest = async (): Promise<void> => {
+      try {
+        while (next.length && !s.gone && !this.closing) {
+          cur = next;
+          const sent = new Promise<void>((r) => {
+            const more = cur.length === LEDGER_MAX_EVENTS_PER_UPDATE;
+            // read the next page while this one is on its way
+            const nextP = more ? nextChunk() : Promise.resolve([] as Event[]);
+            let out = false, got = false, nx: Event[] = [];
+            const both = () => { if (out && got) { next = nx; r(); } };
+            nextP.then((v) => { nx = v; got = true; both(); }, () => { nx = []; got = true; both(); });
+            const u = upd(cur, false);
+            this.stats.pushes++;
+            this.send(s, formatFrame('evt.update', '', goJson(updateJson(u)), true), () => { out = true; both(); });
+            if (u.rev > s.rev) s.rev = u.rev;
+          });
+          await sent;
+        }
+      } finally {
+        s.catching = false;
+        this.busy--;
+        if (!s.gone) {
+          if (this.rev > s.rev && !s.buf.length) this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: this.rev })), true));
+          if (s.buf.length || s.notes) { this.dirty.add(s); this.kick(); }
+          if (this.rev > s.rev) s.rev = this.rev;
+        }
+      }
+    };
+    return { first, rest };
+  }
+
+  /** Start streaming the rest of a catch-up (after its first update was sent). */
+  private streamRest(s: Sub, r: SubStart): void {
+    if (r.rest) void r.rest().catch((err: unknown) => { this.opts.log?.('warn', 'ledger hub: catch-up failed', { err: String(err) }); s.conn.close(1011, 'catch-up failed'); });
   }
 
   private unsub(s: Sub, tops: string[]): boolean {
@@ -346,15 +623,21 @@ export class Hub {
     const req = decodeSat(decodeBody(body));
     this.checkTopics(req.tops);
     const results: SatResult[] = [];
-    const own: Event[] = [];
+    const own = new Set<number>();
     const ignoreRevs: Rev[] = [];
     for (const t of req.trans) {
       const tid = t.tid ?? '';
       try {
         // without a tid (a Go satellite) the transaction is published as evt does: not idempotent
         delete t.rev; // a local revision means nothing on the hub
-        const r = await this.doPublish(s, t, { ignoreRevs });
-        own.push(...r.evs);
+        let r: PublishResult | undefined;
+        if (this.opts.publish) r = await this.doPublish(s, t, { ignoreRevs });
+        else {
+          let fail: unknown;
+          await this.ordered(s, () => this.doPublish(s, t, { ignoreRevs }), (rr, err) => { r = rr; fail = err; }, false);
+          if (!r) throw fail;
+        }
+        for (const e of r.evs) own.add(e.id);
         ignoreRevs.push(r.rev);
         results.push({ tid, rev: r.rev });
         this.stats.published++;
@@ -366,18 +649,19 @@ export class Hub {
         } else results.push({ tid, err: e.message, code: e.code });
       }
     }
+    if (this.opts.publish) await this.readHooked(own, s.id);
     // the satellite gets its own events in the reply (they are newer than req.rev), others by push
-    await this.catchUp(new Set(own.map((e) => e.id)), s.id);
     s.buf = [];
-    const { body: u, more } = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
-    this.reply(s, 'evt.sat', token, { ...u, sat: results.map((r) => (r.rev !== undefined ? { tid: r.tid, rev: updateJson({ rev: r.rev }).rev } : r)) });
-    for (const f of more) this.send(s, f);
+    const r = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
+    this.reply(s, 'evt.sat', token, { ...updateJson(r.first), sat: results.map((x) => (x.rev !== undefined ? { tid: x.tid, rev: updateJson({ rev: x.rev }).rev } : x)) });
+    this.streamRest(s, r);
   }
 
   async close(): Promise<void> {
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.unlisten?.();
-    await this.queue;
+    await this.idle();
   }
 }

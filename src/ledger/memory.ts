@@ -2,8 +2,13 @@ import { sigKey, type Event, type Rec, type Sig } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
+/** A deep copy of plain JSON-like data (events, records, audit rows): much cheaper than structuredClone. */
 function clone<T>(v: T): T {
-  return v === undefined ? v : structuredClone(v);
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(clone) as T;
+  const o: Record<string, unknown> = {};
+  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) o[k] = clone((v as Record<string, unknown>)[k]);
+  return o as T;
 }
 
 /** In-memory storage (browser-safe). Writes of one operation are applied at once, so a failure leaves nothing. */

@@ -13,16 +13,30 @@ export const ZERO_TIME = -62135596800000;
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /** Format like Go's encoding/json of a UTC time: RFC 3339, fraction (to µs) with trailing zeros trimmed. */
+let lastMs = NaN, lastText = '', lastSec = NaN, lastBase = '';
+
 export function formatTime(ms: Time): string {
+  if (ms === lastMs) return lastText; // a transaction's events, its reply and its pushes share one revision
+  const t = formatTimeUncached(ms);
+  lastMs = ms; lastText = t;
+  return t;
+}
+
+function formatTimeUncached(ms: Time): string {
   if (!Number.isFinite(ms)) throw new PlexusError('INVALID_TIME', `not a time: ${ms}`);
   let sec = Math.floor(ms / 1000);
   let us = Math.round((ms - sec * 1000) * 1000);
   if (us >= 1_000_000) { sec++; us -= 1_000_000; }
-  const d = new Date(sec * 1000);
-  if (Number.isNaN(d.getTime())) throw new PlexusError('INVALID_TIME', `time out of range: ${ms}`);
-  const y = d.getUTCFullYear();
-  if (y < 0 || y > 9999) throw new PlexusError('INVALID_TIME', `time out of range: ${ms}`);
-  const base = d.toISOString().slice(0, 19);
+  let base: string;
+  if (sec === lastSec) base = lastBase; // successive revisions mostly fall in the same second
+  else {
+    const d = new Date(sec * 1000);
+    if (Number.isNaN(d.getTime())) throw new PlexusError('INVALID_TIME', `time out of range: ${ms}`);
+    const y = d.getUTCFullYear();
+    if (y < 0 || y > 9999) throw new PlexusError('INVALID_TIME', `time out of range: ${ms}`);
+    base = d.toISOString().slice(0, 19);
+    lastSec = sec; lastBase = base;
+  }
   if (us === 0) return base + 'Z';
   return `${base}.${String(us).padStart(6, '0').replace(/0+$/, '')}Z`;
 }

@@ -51,6 +51,8 @@ export interface ServerConfig {
   allowOrigin?: string[];
   /** More Host names accepted while bound to loopback (DNS-rebinding defence); `*` = any. Env PLEXUS_ALLOW_HOST. */
   allowHost?: string[];
+  /** Ledger hub: evt's fixed push window in ms (e.g. 200). Env PLEXUS_EVT_BATCH_MS. Unset: adaptive pushes. */
+  evtBatchMs?: number;
 }
 
 /** A config with every limit filled in (what `resolveConfig` returns). */
@@ -96,6 +98,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
   { key: 'peers', kind: 'peer-urls', flag: '--peer', env: 'PLEXUS_PEERS', help: 'graph relay (plexus or gun) to dial and sync with, e.g. ws://host:8765/gun; repeatable (env: comma-separated)' },
+  { key: 'evtBatchMs', kind: 'count', flag: '--evt-batch-ms', env: 'PLEXUS_EVT_BATCH_MS', help: 'ledger hub: push in fixed windows of this many ms as evt\'s hub (200); default: adaptive (at once to an idle subscriber, coalesced while a push is in flight)' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
   { key: 'allowOrigin', kind: 'origins', flag: '--allow-origin', env: 'PLEXUS_ALLOW_ORIGIN', help: 'also let web pages from this origin (https://app.example.com) write and read, with CORS; repeatable, env comma separated; "*" = any origin (loopback origins are always allowed)' },
   { key: 'allowHost', kind: 'hosts', flag: '--allow-host', env: 'PLEXUS_ALLOW_HOST', help: 'also accept this Host name while bound to loopback (a name behind a proxy; *.domain for a suffix); repeatable, env comma separated; "*" = any' },

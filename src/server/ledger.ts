@@ -9,11 +9,22 @@ import { SqliteLedger } from '../ledger/sqlite.js';
 import { PgLedger } from '../ledger/postgres.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 
+/**
+ * The hub sends one encoded push to every subscriber with the same pending events, one after another:
+ * its bytes are encoded once and shared by those sends (ws writes a Buffer as is).
+ */
+let lastText = '';
+let lastBytes: Buffer = Buffer.alloc(0);
+function bytesOf(t: string): Buffer {
+  if (t !== lastText) { lastText = t; lastBytes = Buffer.from(t); }
+  return lastBytes;
+}
+
 /** Options for the ledger mount beyond the server config (tests, embedding). */
 export interface LedgerMountOptions {
   /** Use this ledger instead of SQLite in dataDir / PostgreSQL from config; closed with the mount. */
   ledger?: StoreLedger;
-  /** Push batching window (ms), default LEDGER_BATCH_WINDOW_MS (200). Env PLEXUS_LEDGER_BATCH_MS. */
+  /** Fixed push window (ms, evt's is 200); default: config evtBatchMs (PLEXUS_EVT_BATCH_MS), else adaptive pushes. */
   batchMs?: number;
   /** Accept only these topics (default: any). Env PLEXUS_LEDGER_TOPICS (comma separated). */
   topics?: string[];
@@ -29,8 +40,9 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
     const path = opts.path ?? '/evt';
     const envTopics = process.env.PLEXUS_LEDGER_TOPICS?.split(',').map((t) => t.trim()).filter(Boolean);
     const topics = opts.topics ?? (envTopics?.length ? envTopics : undefined);
+    // PLEXUS_LEDGER_BATCH_MS: the older name of PLEXUS_EVT_BATCH_MS
     const envBatch = process.env.PLEXUS_LEDGER_BATCH_MS === undefined ? undefined : Number(process.env.PLEXUS_LEDGER_BATCH_MS);
-    const batchMs = opts.batchMs ?? (envBatch !== undefined && Number.isFinite(envBatch) && envBatch >= 0 ? envBatch : undefined);
+    const batchMs = opts.batchMs ?? ctx.config.evtBatchMs ?? (envBatch !== undefined && Number.isFinite(envBatch) && envBatch >= 0 ? envBatch : undefined);
     const lopts = topics ? { topics } : {};
     const ledger: StoreLedger = opts.ledger ?? (ctx.config.postgres
       ? new PgLedger(ctx.config.postgres, { ...lopts, onError: (err) => ctx.log('warn', 'ledger: postgres listener failed', { err: String(err) }) })
@@ -60,11 +72,25 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
+          // frames sent in one turn of the event loop leave in one write (many replies to a pipelining client)
+          let corked = false;
+          const cork = () => {
+            if (corked) return;
+            corked = true;
+            socket.cork();
+            process.nextTick(() => { corked = false; socket.uncork(); });
+          };
           const send = (t: string) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
-            ws.send(t);
+            cork();
+            ws.send(bytesOf(t), { binary: false });
           };
-          const conn = hub.connect({ send, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const write = (t: string, done: (err?: Error | null) => void) => {
+            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
+            cork();
+            ws.send(bytesOf(t), { binary: false }, done);
+          };
+          const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
           ws.on('close', () => { sockets.delete(ws); conn.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));

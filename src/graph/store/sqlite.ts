@@ -5,12 +5,16 @@ import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
 import { inSoulRange, resolveBatch, type GraphStore, type SoulRange } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
+import { SqliteGraphWriter, type GraphRow } from './sqlite-writer.js';
 
 interface Row { field: string; value: string; state: number }
 
 /**
  * SQLite GraphStore (better-sqlite3), the embedded default of `plexus serve`. WAL + synchronous=FULL:
  * a batch is on disk when `put` resolves, so an acked write survives a crash (process or power).
+ * A file store commits on a worker thread (SqliteGraphWriter): `accept` resolves conflicts here at
+ * once, keeps the accepted fields in memory until their commit is durable (reads see them) and lets the
+ * relay answer reads while the fsync runs.
  */
 export class SqliteGraphStore implements GraphStore {
   readonly path: string;
@@ -26,8 +30,12 @@ export class SqliteGraphStore implements GraphStore {
   #next: Database.Statement<[], { s: number | null }>;
   #putTx: (writes: readonly FieldWrite[], m: number) => ConflictResolution[];
   #closed = false;
+  /** Commits off the event loop (file stores; `worker: false` or ':memory:' commit inline). */
+  #writer: SqliteGraphWriter | undefined;
+  /** Accepted fields whose commit is not durable yet, by soul and field. */
+  #pending = new Map<string, Map<string, FieldState>>();
 
-  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
+  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL'; worker?: boolean } = {}) {
     this.path = path;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
@@ -48,6 +56,7 @@ export class SqliteGraphStore implements GraphStore {
     this.#due = this.#db.prepare('SELECT id, soul, field, value, state FROM graph_deferred WHERE state <= ? ORDER BY state, id');
     this.#undefer = this.#db.prepare('DELETE FROM graph_deferred WHERE id = ?');
     this.#next = this.#db.prepare('SELECT MIN(state) AS s FROM graph_deferred');
+    if (path !== ':memory:' && path !== '' && opts.worker !== false) this.#writer = new SqliteGraphWriter(path, opts.synchronous ?? 'FULL');
     this.#putTx = this.#db.transaction((writes: readonly FieldWrite[], m: number) => {
       // one index probe per soul first: a soul with no stored field (a new node) needs no per-field reads
       const known = new Map<string, boolean>();
@@ -68,6 +77,8 @@ export class SqliteGraphStore implements GraphStore {
   }
 
   #read(soul: string, field: string): FieldState | undefined {
+    const p = this.#pending.get(soul)?.get(field);
+    if (p) return p;
     const r = this.#getField.get(soul, field);
     return r && { value: JSON.parse(r.value) as Value, state: r.state };
   }
@@ -76,9 +87,11 @@ export class SqliteGraphStore implements GraphStore {
   getSync(soul: string): NodeFields | undefined {
     this.#check();
     const rows = this.#getNode.all(soul);
-    if (rows.length === 0) return undefined;
+    const p = this.#pending.get(soul);
+    if (rows.length === 0 && !p) return undefined;
     const out: NodeFields = new Map();
     for (const r of rows) out.set(r.field, { value: JSON.parse(r.value) as Value, state: r.state });
+    if (p) for (const [f, st] of p) out.set(f, st);
     return out;
   }
 
@@ -95,13 +108,49 @@ export class SqliteGraphStore implements GraphStore {
     return this.#read(soul, field);
   }
 
+  /** Resolve and commit inline (only while no worker commit is pending: it would land after this one). */
   putSync(writes: readonly FieldWrite[], machineState: number): ConflictResolution[] {
     this.#check();
+    if (this.#writer?.busy) throw new PlexusError('UNSUPPORTED', 'putSync while worker commits are pending; use put');
     return this.#putTx(writes, machineState);
   }
 
+  accept(writes: readonly FieldWrite[], machineState: number): { resolutions: ConflictResolution[]; durable: Promise<void> } {
+    this.#check();
+    if (!this.#writer) return { resolutions: this.#putTx(writes, machineState), durable: Promise.resolve() };
+    const known = new Map<string, boolean>();
+    const lookup = (s: string, f: string) => {
+      let has = known.get(s);
+      if (has === undefined) known.set(s, (has = this.#pending.has(s) || this.#hasSoul.get(s) !== undefined));
+      return has ? this.#read(s, f) : undefined;
+    };
+    const { resolutions, updates, deferred } = resolveBatch(writes, machineState, lookup);
+    const rows: GraphRow[] = [];
+    const held: Array<[string, string, FieldState]> = [];
+    for (const w of updates) {
+      rows.push([w.soul, w.field, JSON.stringify(w.value), w.state]);
+      const st: FieldState = { value: w.value, state: w.state };
+      let m = this.#pending.get(w.soul);
+      if (!m) this.#pending.set(w.soul, (m = new Map()));
+      m.set(w.field, st);
+      held.push([w.soul, w.field, st]);
+    }
+    const drows: GraphRow[] = deferred.map((w) => [w.soul, w.field, JSON.stringify(w.value), w.state]);
+    // once committed (or failed) the stored row is the truth again, unless a later write replaced it
+    const release = () => {
+      for (const [s, f, st] of held) {
+        const m = this.#pending.get(s);
+        if (m?.get(f) === st) { m.delete(f); if (m.size === 0) this.#pending.delete(s); }
+      }
+    };
+    const durable = rows.length || drows.length ? this.#writer.write(rows, drows).then(release, (err: unknown) => { release(); throw err; }) : Promise.resolve();
+    return { resolutions, durable };
+  }
+
   async put(writes: readonly FieldWrite[], machineState: number): Promise<ConflictResolution[]> {
-    return this.putSync(writes, machineState);
+    const { resolutions, durable } = this.accept(writes, machineState);
+    await durable;
+    return resolutions;
   }
 
   async souls(q: SoulRange): Promise<string[]> {
@@ -122,6 +171,8 @@ export class SqliteGraphStore implements GraphStore {
 
   async applyDue(machineState: number): Promise<FieldWrite[]> {
     this.#check();
+    await this.#writer?.idle(); // deferred rows handed to the worker are in the table first
+    this.#check();
     return this.#db.transaction(() => {
       const rows = this.#due.all(machineState);
       if (rows.length === 0) return [];
@@ -135,6 +186,8 @@ export class SqliteGraphStore implements GraphStore {
 
   async nextDue(): Promise<number | undefined> {
     this.#check();
+    await this.#writer?.idle();
+    this.#check();
     return this.#next.get()?.s ?? undefined;
   }
 
@@ -146,6 +199,7 @@ export class SqliteGraphStore implements GraphStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#writer?.close();
     this.#db.close();
   }
 }
