@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { startServer } from '../server/http.js';
 import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
 import { authFromConfig } from '../server/auth.js';
+import type { BlobMount } from '../server/blob.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
 export function registerServe(program: Command): void {
@@ -35,6 +36,8 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
     }
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
     process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
+    const grpc = server.mounts.find((m): m is BlobMount => m.name === 'blob' && 'grpcAddress' in m);
+    if (grpc) process.stdout.write(`bs gRPC store (rpc.Store) on ${grpc.grpcAddress}\n`);
     let stopping = false;
     const stop = (sig: string) => {
       if (stopping) { process.stderr.write(`plexus: ${sig} again, exiting now\n`); process.exit(130); }

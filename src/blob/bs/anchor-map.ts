@@ -2,9 +2,14 @@ import { createHash } from 'node:crypto';
 import { PlexusError, isPlexusError } from '../../errors.js';
 import { ANCHOR_UPDATE_RETRIES } from '../../limits.js';
 import { AnchorStore, type Anchor, type AnchorEntry, type VersionedHistory } from '../anchor.js';
-import { refFromBytes, refToBytes, ZERO_REF, type Ref } from '../ref.js';
+import { refFromBytes, refOf, refToBytes, ZERO_REF, type Ref } from '../ref.js';
 import type { BlobStore, PutResult } from '../store.js';
-import { mapEach, mapLookup, mapSet, loadMapNode, buildMap } from './schema-map.js';
+import { mapEach, mapLookup, mapSet, loadMapNode, buildMap, type NodeStore } from './schema-map.js';
+
+/** Map nodes an AnchorMapStore keeps in memory (least recently used dropped first). */
+const NODE_CACHE_NODES = 512;
+/** Nodes bigger than this are not cached (a node of 128 long histories can be large). */
+const NODE_CACHE_MAX_NODE_BYTES = 256 * 1024;
 import { decodeAnchor, decodeList, encodeAnchor, encodeList, msToNs, nsToMs, type MapPair } from './wire.js';
 
 /**
@@ -37,10 +42,39 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
    */
   abstract swapAnchorMap(prev: Ref, next: Ref): Promise<void>;
 
+  /**
+   * Map nodes are immutable (content-addressed), so recently read or written ones are kept here:
+   * an update then costs one root read, the new nodes' puts and one swap.
+   */
+  readonly #nodes = new Map<Ref, Uint8Array>();
+  /** The map functions' view of this store, through the node cache. */
+  protected readonly nodes: NodeStore = {
+    get: async (ref) => {
+      const hit = this.#nodes.get(ref);
+      if (hit) { this.#nodes.delete(ref); this.#nodes.set(ref, hit); return hit; }
+      const bytes = await this.get(ref);
+      this.#remember(ref, bytes);
+      return bytes;
+    },
+    put: async (bytes) => {
+      const ref = refOf(bytes);
+      if (this.#nodes.has(ref)) return { ref, added: false };
+      const r = await this.put(bytes);
+      this.#remember(r.ref, bytes);
+      return r;
+    },
+  };
+
+  #remember(ref: Ref, bytes: Uint8Array): void {
+    if (bytes.length > NODE_CACHE_MAX_NODE_BYTES) return;
+    this.#nodes.set(ref, bytes);
+    if (this.#nodes.size > NODE_CACHE_NODES) this.#nodes.delete(this.#nodes.keys().next().value!);
+  }
+
   async readAnchors(name: string): Promise<VersionedHistory> {
     const root = await this.anchorMapRef();
     if (!root) return { history: [], version: 0 };
-    const payload = await mapLookup(this, root, nameKey(name));
+    const payload = await mapLookup(this.nodes, root, nameKey(name));
     return payload === undefined ? { history: [], version: 0 } : { history: historyOf(payload), version: versionOf(payload) };
   }
 
@@ -48,11 +82,11 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
     const key = nameKey(name);
     for (let attempt = 0; ; attempt++) {
       const root = await this.anchorMapRef();
-      const payload = root ? await mapLookup(this, root, key) : undefined;
+      const payload = root ? await mapLookup(this.nodes, root, key) : undefined;
       const current = payload === undefined ? 0 : versionOf(payload);
       if (current !== version) throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} changed concurrently`);
       const next = encodeHistory(history, payload === undefined ? [] : decodeList(payload));
-      const { ref } = await mapSet(this, root, key, next);
+      const { ref } = await mapSet(this.nodes, root, key, next);
       try {
         if (ref !== root) await this.swapAnchorMap(root ?? ZERO_REF, ref);
         return versionOf(next);
@@ -66,14 +100,14 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
   async *anchorNames(): AsyncIterable<string> {
     const root = await this.anchorMapRef();
     if (!root) return;
-    for await (const p of mapEach(this, root)) yield nameOf(p.key);
+    for await (const p of mapEach(this.nodes, root)) yield nameOf(p.key);
   }
 
   /** Every entry of every name from one snapshot of the map (names in key-hash order). */
   override async *eachAnchor(): AsyncIterable<Anchor> {
     const root = await this.anchorMapRef();
     if (!root) return;
-    for await (const p of mapEach(this, root)) {
+    for await (const p of mapEach(this.nodes, root)) {
       const name = nameOf(p.key);
       for (const e of historyOf(p.payload)) yield { name, ...e };
     }
@@ -83,7 +117,7 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
   async *eachAnchorNs(): AsyncIterable<{ name: string; ref: Ref; atNs: bigint }> {
     const root = await this.anchorMapRef();
     if (!root) return;
-    for await (const p of mapEach(this, root)) {
+    for await (const p of mapEach(this.nodes, root)) {
       const name = nameOf(p.key);
       for (const m of decodeList(p.payload)) { const a = decodeAnchor(m); yield { name, ref: refFromBytes(a.ref), atNs: a.atNs }; }
     }
