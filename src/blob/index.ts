@@ -13,3 +13,7 @@ export { HttpStore } from './store/http.js';
 export { openStore } from './open.js';
 export { sync, type SyncOptions, type SyncProgress } from './sync.js';
 export { putStream, getStream, getReadable, statStream, type PutStreamOptions, type PutStreamResult, type GetStreamOptions } from './split.js';
+export { RpcStore, type RpcStoreOptions } from './bs/rpc-store.js';
+export { BsStore, ANCHOR_MAP_ROOT_NAME } from './bs/bs-store.js';
+export { AnchorMapStore } from './bs/anchor-map.js';
+export { buildMap, mapLookup, mapEach, mapSet, keyHash, MAP_NODE_MAX, EMPTY_MAP_REF, type NodeStore, type Outcome } from './bs/schema-map.js';
