@@ -17,3 +17,4 @@ export { RpcStore, type RpcStoreOptions } from './bs/rpc-store.js';
 export { BsStore, ANCHOR_MAP_ROOT_NAME } from './bs/bs-store.js';
 export { AnchorMapStore } from './bs/anchor-map.js';
 export { buildMap, mapLookup, mapEach, mapSet, keyHash, MAP_NODE_MAX, EMPTY_MAP_REF, type NodeStore, type Outcome } from './bs/schema-map.js';
+export { putProto, getProto, typesOf, setAdd, setEach, PROTO_TYPES_ANCHOR, type DecodedProto } from './bs/proto-types.js';

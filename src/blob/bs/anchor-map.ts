@@ -78,7 +78,21 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
     return payload === undefined ? { history: [], version: 0 } : { history: historyOf(payload), version: versionOf(payload) };
   }
 
+  /** Writes through this instance run one at a time, so they never fail each other's root swap. */
+  #writing: Promise<unknown> = Promise.resolve();
+
   async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+    const run = this.#writing.then(() => this.#write(name, version, history));
+    this.#writing = run.catch(() => {});
+    return run;
+  }
+
+  /** Swap a root this instance built itself (subclasses may skip re-checking it). */
+  protected swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    return this.swapAnchorMap(prev, next);
+  }
+
+  async #write(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const key = nameKey(name);
     for (let attempt = 0; ; attempt++) {
       const root = await this.anchorMapRef();
@@ -88,7 +102,7 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
       const next = encodeHistory(history, payload === undefined ? [] : decodeList(payload));
       const { ref } = await mapSet(this.nodes, root, key, next);
       try {
-        if (ref !== root) await this.swapAnchorMap(root ?? ZERO_REF, ref);
+        if (ref !== root) await this.swapOwnAnchorMap(root ?? ZERO_REF, ref);
         return versionOf(next);
       } catch (err) {
         // Another name changed under us: our name may still be at `version`, so look again.

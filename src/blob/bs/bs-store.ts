@@ -57,6 +57,14 @@ export class BsStore extends AnchorMapStore {
     parseRef(next);
     if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
     await checkMapRoot(this.inner, next);
+    return this.#swap(prev, next);
+  }
+
+  protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    return this.#swap(prev, next);
+  }
+
+  async #swap(prev: Ref, next: Ref): Promise<void> {
     const { history, version } = await this.inner.readAnchors(ANCHOR_MAP_ROOT_NAME);
     const cur = history[history.length - 1]?.ref ?? ZERO_REF;
     if (cur !== prev) throw new PlexusError('CONFLICT', `anchor map root is ${cur === ZERO_REF ? 'unset' : cur}, not ${prev === ZERO_REF ? 'unset' : prev}`);

@@ -129,3 +129,33 @@ export function nsToMs(ns: bigint): number {
   const q = ns / 1_000_000n;
   return Number(ns < 0n && q * 1_000_000n !== ns ? q - 1n : q);
 }
+
+/** One level of a schema.Set tree: members are 32-byte refs, ordered bytewise (the ref is its own key hash). */
+export interface SetNode {
+  depth: number;
+  size: number;
+  left?: SubNode;
+  right?: SubNode;
+  members: Uint8Array[];
+}
+
+const setType = messageType('schema.Set');
+
+/** Serialize a schema.Set node (the `node` field always written, as bs's sets always have one). */
+export function encodeSetNode(n: SetNode): Uint8Array {
+  const sub = (s: SubNode | undefined) => (s ? compact({ ref: s.ref, size: s.size }) : undefined);
+  const node = compact({ depth: n.depth, size: n.size, left: sub(n.left), right: sub(n.right) });
+  const msg = compact({ members: n.members });
+  msg.node = node;
+  return setType.encode(msg).finish();
+}
+
+/** Parse a schema.Set node. */
+export function decodeSetNode(bytes: Uint8Array): SetNode {
+  type Raw = { node?: { depth?: number; size?: number; left?: { ref?: Uint8Array; size?: number }; right?: { ref?: Uint8Array; size?: number } }; members?: Uint8Array[] };
+  const m = decodeWith<Raw>(setType, bytes, 'schema.Set');
+  const sub = (s: { ref?: Uint8Array; size?: number } | undefined | null) => (s ? { ref: bytesOf(s.ref), size: s.size ?? 0 } : undefined);
+  const left = sub(m.node?.left), right = sub(m.node?.right);
+  if ((left === undefined) !== (right === undefined)) throw new PlexusError('BAD_REQUEST', 'not a valid schema.Set node: children must come in pairs');
+  return { depth: m.node?.depth ?? 0, size: m.node?.size ?? 0, ...(left ? { left, right } : {}), members: (m.members ?? []).map(bytesOf) };
+}
