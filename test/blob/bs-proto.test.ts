@@ -9,6 +9,11 @@ import { refOf } from '../../src/blob/ref.js';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { blobMount, type BlobMount } from '../../src/server/blob.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const cli = (args: string[]) => promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), join(process.cwd(), 'src/cli/main.ts'), ...args], { encoding: 'utf8' });
 
 const Point = protobuf.parse('syntax = "proto3"; package demo; message Point { int32 x = 1; int32 y = 2; string label = 3; repeated int64 tags = 4; Inner inner = 5; message Inner { bool ok = 1; } }').root.lookupType('demo.Point');
 
@@ -44,6 +49,14 @@ describe('putProto / getProto / typesOf (bs anchor.PutProto)', () => {
       const msgs = Array.from({ length: 12 }, (_, i) => ({ x: i, label: `p${i}` }));
       const res = await Promise.all(msgs.map((m, i) => putProto(conns[i % 3]!, Point, m, { retries: 1000 })));
       const serverStore = (server.mounts.find((m) => m.name === 'blob') as BlobMount).store;
+      // `plexus blob get REF --decode`, through the gRPC port and through the HTTP API
+      for (const store of [`grpc://${grpc}`, server.url]) {
+        const { stdout } = await cli(['blob', 'get', res[5]!.ref, '--decode', '--store', store]);
+        const out = JSON.parse(stdout) as { type: string; value: { x: number; label: string } };
+        assert.equal(out.type, 'Point');
+        assert.equal(out.value.x, 5);
+        assert.equal(out.value.label, 'p5');
+      }
       for (const [i, r] of res.entries()) {
         assert.equal(r.added, true);
         assert.equal((await getProto(serverStore, r.ref)).value.label, `p${i}`);
