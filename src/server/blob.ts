@@ -7,8 +7,7 @@ import { parseRef, verifyRef, ZERO_REF, type Ref } from '../blob/ref.js';
 import type { Store } from '../blob/store.js';
 import { SqliteStore } from '../blob/store/sqlite.js';
 import { PgStore } from '../blob/store/postgres.js';
-import { BsStore } from '../blob/bs/bs-store.js';
-import { startGrpcServer } from './grpc.js';
+import type { BsStore } from '../blob/bs/bs-store.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { readBody, readJsonObject, sendJson } from './reply.js';
 
@@ -151,6 +150,8 @@ export interface BlobMount extends Mount {
 /** Mounts /blob and /anchor, and serves bs's gRPC rpc.Store on its own port (src/server/grpc.ts). */
 export const blobMount: MountFactory = async (ctx) => {
   const inner = await openServerBlobStore(ctx);
+  // Loaded on demand: gRPC and protobufjs cost every CLI command a second of startup otherwise.
+  const [{ BsStore }, { startGrpcServer }] = await Promise.all([import('../blob/bs/bs-store.js'), import('./grpc.js')]);
   let store: BsStore;
   try { store = await BsStore.open(inner); } catch (err) { await inner.close(); throw err; }
   const { port, grpcPort = port === 0 ? 0 : port + 1, host } = ctx.config;
