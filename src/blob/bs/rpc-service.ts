@@ -1,6 +1,6 @@
 import { status as Status, type ServiceDefinition } from '@grpc/grpc-js';
 import { PlexusError, type ErrorCode } from '../../errors.js';
-import { MAX_BLOB_BYTES } from '../../limits.js';
+import { GRPC_MAX_MESSAGE_BYTES } from '../../limits.js';
 import { messageType } from './wire.js';
 
 /**
@@ -8,8 +8,8 @@ import { messageType } from './wire.js';
  * server (src/server/grpc.ts) and RpcStore, and the one table mapping gRPC status codes to plexus codes.
  */
 
-/** Largest gRPC message either side accepts: a MAX_BLOB_BYTES blob plus framing. */
-export const RPC_MAX_MESSAGE_BYTES = MAX_BLOB_BYTES + 64 * 1024;
+/** Largest gRPC message either side accepts (GRPC_MAX_MESSAGE_BYTES in limits.ts). */
+export const RPC_MAX_MESSAGE_BYTES = GRPC_MAX_MESSAGE_BYTES;
 
 /** The messages of rpc.Store as plain values (bytes fields are raw 32-byte refs or blob bytes). */
 export interface RpcMessages {

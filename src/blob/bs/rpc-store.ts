@@ -38,6 +38,8 @@ export class RpcStore extends AnchorMapStore {
     this.#client = new Client(this.address, opts.credentials ?? credentials.createInsecure(), {
       'grpc.max_receive_message_length': RPC_MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': RPC_MAX_MESSAGE_BYTES,
+      // A large HTTP/2 receive window: 1 MiB+ responses need no window-update round trips.
+      'grpc-node.flow_control_window': 16 * 1024 * 1024,
     });
   }
 
