@@ -18,3 +18,4 @@ export { BsStore, ANCHOR_MAP_ROOT_NAME } from './bs/bs-store.js';
 export { AnchorMapStore } from './bs/anchor-map.js';
 export { buildMap, mapLookup, mapEach, mapSet, keyHash, MAP_NODE_MAX, EMPTY_MAP_REF, type NodeStore, type Outcome } from './bs/schema-map.js';
 export { putProto, getProto, typesOf, setAdd, setEach, PROTO_TYPES_ANCHOR, type DecodedProto } from './bs/proto-types.js';
+export { getBsStream } from './bs/split.js';

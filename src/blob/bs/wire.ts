@@ -9,7 +9,7 @@ import { PlexusError } from '../../errors.js';
  */
 
 const root = new protobuf.Root();
-root.loadSync(['rpc.proto', 'schema.proto', 'anchor.proto'].map((f) => fileURLToPath(new URL(`./proto/${f}`, import.meta.url))), { keepCase: true });
+root.loadSync(['rpc.proto', 'schema.proto', 'anchor.proto', 'split.proto'].map((f) => fileURLToPath(new URL(`./proto/${f}`, import.meta.url))), { keepCase: true });
 
 /** A loaded message type by its full name (e.g. 'schema.Map'). */
 export function messageType(name: string): protobuf.Type {
