@@ -6,6 +6,7 @@
  *    `sync` before each timed phase; contenders interleaved over BENCH_ROUNDS (3) rounds, median ratio.
  * 2. putStream / getStream throughput (discarding store, FileStore, SqliteStore).
  * 3. Dedup: putStream of a 100 MiB file, then of the same file edited in the middle (goal < 1% re-stored).
+ * 4. put/get of 1 MiB blobs through bs's gRPC service vs the HTTP API vs the direct store (bench/blob-rpc.ts).
  * 0. (run first, on a small heap) 1 GiB putStream through a discarding store, with peak RSS growth.
  *
  * Env: BENCH_MIB (default 256) sets the size of parts 1 and 2; BENCH_BIG_MIB (default 1024) of part 0.
@@ -20,6 +21,7 @@ import type { BlobStore, PutResult } from '../src/blob/store.js';
 import { FileStore } from '../src/blob/store/file.js';
 import { SqliteStore } from '../src/blob/store/sqlite.js';
 import { getStream, putStream } from '../src/blob/split.js';
+import { benchTransports } from './blob-rpc.js';
 
 const MiB = 1 << 20;
 const TOTAL_MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -209,6 +211,8 @@ try {
   await fs.rm(file);
   await fs.rm(join(root, 'dedup'), { recursive: true });
 
+  // ---- 4. the same blobs through bs's gRPC service, the HTTP API and the direct store --------------
+  rows.push(...await benchTransports());
 } finally {
   await fs.rm(root, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@
 // `npm start` work straight after install. Without the devDependencies (npm install --omit=dev in an
 // unpacked tarball, which already holds dist/) there is nothing to build with: it keeps dist/ and exits 0.
 // Usage: node scripts/build.mjs
-import { existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -29,6 +29,8 @@ rmSync(join(root, 'dist'), { recursive: true, force: true });
 const tsc = join(require.resolve('typescript/package.json'), '..', 'bin', 'tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+// the .proto files of bs's wire (loaded at run time by the gRPC service and RpcStore)
+cpSync(join(root, 'src', 'blob', 'bs', 'proto'), join(root, 'dist', 'blob', 'bs', 'proto'), { recursive: true });
 const { buildWeb } = await import('./build-web.mjs');
 const web = await buildWeb(join(root, 'dist'));
 console.log(`build: dist/ (library, CLI, ${web.join(', ')}) in ${Date.now() - t0} ms`);

@@ -15,6 +15,8 @@ export const MAX_NESTING_DEPTH = 64;
 export const MAX_JSON_BODY_BYTES = 1 * MiB;
 /** Largest single blob accepted by `PUT /blob/:ref` and `POST /blob`. Bigger data: use putStream. */
 export const MAX_BLOB_BYTES = 64 * MiB;
+/** Largest gRPC message the bs rpc.Store service and RpcStore accept (a MAX_BLOB_BYTES blob plus framing); bigger is RESOURCE_EXHAUSTED. */
+export const GRPC_MAX_MESSAGE_BYTES = MAX_BLOB_BYTES + 64 * KiB;
 /** Largest URL (path + query) accepted. */
 export const MAX_URL_BYTES = 8 * KiB;
 /** Time a client has to send a whole request body before the server gives up (ms). */

@@ -16,7 +16,7 @@ interface StoreOpts { store: string; token?: string }
 
 function storeOption(cmd: Command): Command {
   return cmd
-    .option('-s, --store <spec>', 'a plexus server URL, a directory, a .db file or a postgres:// URL (env PLEXUS_STORE)', DEFAULT_STORE)
+    .option('-s, --store <spec>', 'a plexus server URL, grpc://HOST:PORT (a bs rpc server), a directory, a .db file or a postgres:// URL (env PLEXUS_STORE)', DEFAULT_STORE)
     .option('--token <token>', 'bearer token for a server that requires one (env PLEXUS_TOKEN)');
 }
 
@@ -37,8 +37,10 @@ function mustExist(spec: string): void {
 
 async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>, mode: 'read' | 'write' = 'write'): Promise<T> {
   const token = o.token ?? process.env.PLEXUS_TOKEN;
-  if (mode === 'read') mustExist(o.store);
-  const s = await openStore(o.store, token ? { token } : {});
+  if (mode === 'read' && !/^grpc:\/\//.test(o.store)) mustExist(o.store);
+  const s = /^grpc:\/\//.test(o.store)
+    ? new (await import('../blob/bs/rpc-store.js')).RpcStore(o.store, token ? { token } : {})
+    : await openStore(o.store, token ? { token } : {});
   try {
     return await fn(s);
   } finally {
@@ -92,11 +94,16 @@ export function registerBlob(program: Command): void {
   storeOption(blob.command('get <ref>').description('write the blob REF to stdout (or --output FILE)'))
     .option('-o, --output <file>', 'write to FILE instead of stdout')
     .option('--split', 'REF is the root of a tree stored with put --split')
-    .action(async (ref: string, o: StoreOpts & { output?: string; split?: boolean }) => withStore(o, async (s) => {
+    .option('--decode', 'REF is a typed protobuf blob (bs PutProto): print it as JSON, decoded with its stored type')
+    .action(async (ref: string, o: StoreOpts & { output?: string; split?: boolean; decode?: boolean }) => withStore(o, async (s) => {
       const r = parseRef(ref);
       const out = o.output ? createWriteStream(o.output) : process.stdout;
       const write = (b: Uint8Array) => new Promise<void>((res, rej) => out.write(b, (e) => (e ? rej(e) : res())));
-      if (o.split) {
+      if (o.decode) {
+        const { getProto } = await import('../blob/bs/proto-types.js');
+        const d = await getProto(s, r);
+        await write(new TextEncoder().encode(JSON.stringify({ type: d.type, descriptor: d.descriptor, value: d.value }, null, 2) + '\n'));
+      } else if (o.split) {
         const { getStream } = await import('../blob/split.js');
         const bar = new Progress(`fetching ${ref.slice(0, 12)}…`);
         for await (const c of getStream(s, r)) { await write(c); bar.add(c.length); }

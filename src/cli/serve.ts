@@ -3,6 +3,7 @@ import { startServer } from '../server/http.js';
 import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
 import { authFromConfig } from '../server/auth.js';
 import { maskSecrets } from '../errors.js';
+import type { BlobMount } from '../server/blob.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
 export function registerServe(program: Command): void {
@@ -45,6 +46,8 @@ Host names, the bound address and --allow-host are answered (DNS-rebinding defen
     }
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
     process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
+    const grpc = server.mounts.find((m): m is BlobMount => m.name === 'blob' && 'grpcAddress' in m);
+    if (grpc) process.stdout.write(`bs gRPC store (rpc.Store) on ${grpc.grpcAddress}\n`);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { server.log('warn', 'exiting now', { signal }); server.log.flush(); process.exit(130); }

@@ -8,6 +8,7 @@ import { parseRef, ZERO_REF, type Ref } from '../blob/ref.js';
 import type { Store } from '../blob/store.js';
 import { SqliteStore } from '../blob/store/sqlite.js';
 import { PgStore } from '../blob/store/postgres.js';
+import type { BsStore } from '../blob/bs/bs-store.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { readJsonObject, sendJson } from './reply.js';
 import { openReadAny, putFileAny } from '../blob/store/stream.js';
@@ -150,14 +151,33 @@ export async function openServerBlobStore(ctx: MountContext): Promise<Store & { 
   return ctx.config.postgres ? PgStore.open(ctx.config.postgres) : new SqliteStore(join(ctx.config.dataDir, 'blob.db'));
 }
 
-/** Mounts /blob and /anchor. */
+/** The blob mount: its store (anchors in bs's anchor map) and the address of its gRPC service. */
+export interface BlobMount extends Mount {
+  store: BsStore;
+  /** host:port of bs's rpc.Store gRPC service */
+  grpcAddress: string;
+}
+
+/** Mounts /blob and /anchor, and serves bs's gRPC rpc.Store on its own port (src/server/grpc.ts). */
 export const blobMount: MountFactory = async (ctx) => {
-  const store = await openServerBlobStore(ctx);
-  return {
+  const inner = await openServerBlobStore(ctx);
+  // Loaded on demand: gRPC and protobufjs cost every CLI command a second of startup otherwise.
+  const [{ BsStore }, { startGrpcServer }] = await Promise.all([import('../blob/bs/bs-store.js'), import('./grpc.js')]);
+  let store: BsStore;
+  try { store = await BsStore.open(inner); } catch (err) { await inner.close(); throw err; }
+  const { port, grpcPort = port === 0 ? 0 : port + 1, host } = ctx.config;
+  const grpc = await startGrpcServer({
+    store, host, port: grpcPort, log: ctx.log,
+    check: (req, scope) => (scope === 'write' ? ctx.checkWrite(req) : ctx.checkRead(req)),
+  }).catch(async (err) => { await store.close(); throw err; });
+  const mount: BlobMount = {
     name: 'blob',
     prefixes: ['/blob', '/anchor'],
     handle: blobRoutes(store, ctx, join(ctx.config.dataDir, 'tmp')),
-    stats: () => store.stats?.() ?? {},
-    close: () => store.close(),
+    stats: () => store.stats(),
+    close: async () => { await grpc.close(); await store.close(); },
+    store,
+    grpcAddress: grpc.address,
   };
+  return mount;
 };

@@ -13,6 +13,8 @@ import {
 export interface ServerConfig {
   /** TCP port (0 = any free port). Env PLEXUS_PORT. Default 8765. */
   port: number;
+  /** Port of the gRPC service (bs's rpc.Store). Env PLEXUS_GRPC_PORT. Default port + 1 (8766); 0 when port is 0. */
+  grpcPort?: number;
   /** Interface to bind. Env PLEXUS_HOST. Default 127.0.0.1 (loopback only). */
   host: string;
   /** Directory for the embedded stores (SQLite + files). Env PLEXUS_DATA. Default ./data. */
@@ -83,6 +85,7 @@ export interface ConfigKey {
 export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'port', kind: 'port', flag: '--port', short: '-p', env: 'PLEXUS_PORT', default: DEFAULT_PORT, help: 'TCP port (0 = any free port)' },
   { key: 'host', kind: 'string', flag: '--host', short: '-H', env: 'PLEXUS_HOST', default: '127.0.0.1', help: 'interface to bind; 0.0.0.0 exposes the server beyond this machine' },
+  { key: 'grpcPort', kind: 'port', flag: '--grpc-port', env: 'PLEXUS_GRPC_PORT', help: 'port of the gRPC service for Go bs programs (bs rpc.Store; default: --port + 1, i.e. 8766, or any free port when --port is 0)' },
   { key: 'dataDir', kind: 'path', flag: '--data', short: '-d', env: 'PLEXUS_DATA', default: './data', help: 'directory for the embedded stores (SQLite + files)' },
   { key: 'postgres', kind: 'postgres-url', flag: '--postgres', env: 'PLEXUS_POSTGRES', help: 'keep all data in PostgreSQL (postgres://...) instead of --data' },
   { key: 'amqp', kind: 'amqp-url', flag: '--amqp', env: 'PLEXUS_AMQP', help: 'RabbitMQ URL (amqp://...) for the bus; default: in-process bus' },
