@@ -432,18 +432,23 @@ export class Peer {
   /** Answer a request we cannot handle with a server error, when its caller waits for one. */
   private respondError(req: IncomingRequest, message: string): void {
     if (req.replyMode === '' || (req.deadline !== undefined && req.deadline <= Date.now())) return;
-    this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(message) });
+    const warn = (err: unknown): void => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`);
+    try { this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(message) })?.catch(warn); } catch (err) { warn(err); }
   }
 
-  /** @internal */
-  publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void {
+  /**
+   * @internal Publish the response to a request (nothing when no reply is wanted or the deadline
+   * passed). Throws, or rejects, when it cannot be published: the caller then leaves the request
+   * unacknowledged so that it is delivered again, never acks it.
+   */
+  publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void | Promise<void> {
     if (req.replyMode === '') return;
     if (req.deadline !== undefined && req.deadline <= Date.now()) return;
     const out: Parameters<typeof buildResponse>[0] = { requestId: req.messageId, ...r };
     if (req.deadline !== undefined) out.deadline = req.deadline;
     out.traceId = req.traceId; // rinq-go sets the trace id (the root message id) on every response
     if (req.replyMode === 'u') out.uncorrelated = { namespace: req.namespace, command: req.command };
-    this.send(buildResponse(out), (err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
+    return this.transport.publish(buildResponse(out));
   }
 
   private handle(d: Delivery, req: IncomingRequest, handler: CommandHandler, request: Request): void {
@@ -580,6 +585,18 @@ class Handling implements Response {
     else this.peer.rejectDelivery(this.d, how === 'requeue', `${this.label}: ${why}`);
   }
 
+  /** Send the answer; ack once it is published, else leave the request for redelivery. */
+  private answer(r: Parameters<Peer['publishResponse']>[1]): void {
+    let p: void | Promise<void>;
+    try { p = this.peer.publishResponse(this.req, r); } catch (err) { return this.unsent(err); }
+    if (p) p.then(() => this.settle('ack'), (err: unknown) => this.unsent(err));
+    else this.settle('ack');
+  }
+
+  private unsent(err: unknown): void {
+    this.settle('requeue', `response not sent (${err instanceof Error ? err.message : String(err)}), left for redelivery`);
+  }
+
   /** Claim the response; false (logged, nothing sent) when already answered or given up on. */
   private claim(): boolean {
     if (this.closed) {
@@ -593,8 +610,7 @@ class Handling implements Response {
   done(payload: unknown = null): void {
     const body = encodePayload(payload);
     if (!this.claim()) return;
-    this.peer.publishResponse(this.req, { kind: 's', body });
-    this.settle('ack');
+    this.answer({ kind: 's', body });
   }
 
   fail(type: string, message = '', payload: unknown = null): Failure {
@@ -607,19 +623,17 @@ class Handling implements Response {
     if (isFailure(err)) {
       const body = encodePayload(err.payload);
       if (!this.claim()) return;
-      this.peer.publishResponse(this.req, { kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
+      this.answer({ kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
     } else {
       if (!this.claim()) return;
-      this.peer.publishResponse(this.req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
+      this.answer({ kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
     }
-    this.settle('ack');
   }
 
   close(): boolean {
     if (this.closed) return false;
     this.closed = true;
-    this.peer.publishResponse(this.req, { kind: 's', body: new Uint8Array(0) });
-    this.settle('ack');
+    this.answer({ kind: 's', body: new Uint8Array(0) });
     return true;
   }
 
