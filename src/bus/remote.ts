@@ -1,7 +1,10 @@
 /**
  * The remote session protocol: revision operations on a session owned by another peer are unicast
  * calls in namespace `_sess` to the owner (`fetch`, `update`, `clear`, `destroy`) with rinq's short-key
- * CBOR payloads and `not-found` / `stale` / `frozen` failures. `RemoteSessions` is the client side
+ * CBOR payloads and `not-found` / `stale` / `frozen` failures. The payloads are rinq-go's structs
+ * (fetchRequest `{s, ns?, k?}`, fetchResponse `{r, a?}`, updateRequest `{s, r, ns, a?}` (also for
+ * clear), updateResponse `{r, cr?}`, destroyRequest `{s, r}`); rinq-go's CBOR encoder (ugorji/go
+ * codec) writes a struct's keys sorted by name, so every payload here is built in that order. `RemoteSessions` is the client side
  * (with rinq's per-session attribute cache), `serveSessionRequest` the owner side.
  */
 import { PlexusError, isPlexusError } from '../errors.js';
@@ -98,9 +101,9 @@ class RemoteSession {
     }
     if (unsolved.length === 0) return solved;
     if (this.closed) throw notFoundError(this.id);
-    const req: Record<string, unknown> = { s: this.seq };
+    const req: Record<string, unknown> = { k: unsolved };
     if (ns) req.ns = ns;
-    req.k = unsolved;
+    req.s = this.seq;
     const rsp = await this.call(FETCH, req, `${this.id}@${rev}`);
     const fetchedRev = u32(rsp.r, 'r');
     this.track(fetchedRev);
@@ -136,8 +139,11 @@ class RemoteSession {
       }
       send.push(a);
     }
-    const req: Record<string, unknown> = { s: this.seq, r: rev, ns };
+    const req: Record<string, unknown> = {};
     if (send.length) req.a = send.map(attrToWire);
+    req.ns = ns;
+    req.r = rev;
+    req.s = this.seq;
     const rsp = await this.call(UPDATE, req, ref);
     const newRev = u32(rsp.r, 'r');
     this.track(newRev);
@@ -158,7 +164,7 @@ class RemoteSession {
     if (this.closed) throw notFoundError(this.id);
     if (this.highestRev > rev) throw staleError(ref);
     for (const e of this.cache.get(ns)?.values() ?? []) if (e.attr.frozen && e.attr.value !== '') throw frozenError(ref);
-    const rsp = await this.call(CLEAR, { s: this.seq, r: rev, ns }, ref);
+    const rsp = await this.call(CLEAR, { ns, r: rev, s: this.seq }, ref);
     const newRev = u32(rsp.r, 'r');
     this.track(newRev);
     for (const [k, e] of this.cache.get(ns) ?? []) if (newRev > e.fetchedAt) this.cache.get(ns)!.set(k, { attr: { ...e.attr, value: '' }, fetchedAt: newRev });
@@ -169,7 +175,7 @@ class RemoteSession {
     const ref = `${this.id}@${rev}`;
     if (this.closed) throw notFoundError(this.id);
     if (this.highestRev > rev) throw staleError(ref);
-    await this.call(DESTROY, { s: this.seq, r: rev }, ref);
+    await this.call(DESTROY, { r: rev, s: this.seq }, ref);
     this.closed = true;
   }
 }
@@ -250,12 +256,13 @@ export function serveSessionRequest(command: string, payload: unknown, lookup: L
       const ns = optStr(args.ns, 'ns');
       const keys = list(args.k, 'k').map((k) => optStr(k, 'k'));
       if (!state || state.destroyed) throw new Failure(NOT_FOUND_FAILURE);
-      const rsp: Record<string, unknown> = { r: state.rev };
+      const rsp: Record<string, unknown> = {};
       if (keys.length) {
         const table = state.attrs.get(ns);
         const a = keys.flatMap((k) => { const v = table?.get(k); return v ? [vattrToWire(v)] : []; });
         if (a.length) rsp.a = a;
       }
+      rsp.r = state.rev;
       return rsp;
     }
     case UPDATE: {
@@ -264,8 +271,9 @@ export function serveSessionRequest(command: string, payload: unknown, lookup: L
       if (!state) throw new Failure(NOT_FOUND_FAILURE);
       let result: { rev: number; table: Map<string, VAttr> } | undefined;
       try { result = state.tryUpdate(rev, ns, attrs); } catch (err) { fail(err); }
-      const rsp: Record<string, unknown> = { r: result!.rev };
+      const rsp: Record<string, unknown> = {};
       if (attrs.length) rsp.cr = attrs.map((a) => result!.table.get(a.key)?.created ?? 0);
+      rsp.r = result!.rev;
       return rsp;
     }
     case CLEAR: {
