@@ -19,7 +19,7 @@ export * as constraint from './constraint.js';
 export type { Constraint } from './constraint.js';
 export { none, within, equal, notEqual, empty, notEmpty, not, and, or } from './constraint.js';
 export * as ids from './ids.js';
-export { encodePayload, decodePayload } from './payload.js';
+export { encodePayload, decodePayload, float64, Float64 } from './payload.js';
 export type { Transport, WireMessage, Delivery } from './transport/transport.js';
 
 /** Options of `connect`. */
