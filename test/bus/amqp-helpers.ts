@@ -32,10 +32,14 @@ export async function amqpTestNetwork(label: string): Promise<BusTestNetwork & {
     },
     ns(name: string) { const ns = `${run}.${name}`; used.add(ns); return ns; },
     async close() {
-      for (const p of peers) await p.stop();
+      try {
+        for (const p of peers) await p.stop();
+      } finally {
+        // the test's durable cmd.<ns> queues go even when a peer failed to stop
+        await deleteQueues([...used].map((ns) => `cmd.${ns}`));
+      }
       // cmd._sess stays: it is rinq's shared (empty) queue that every peer declares; deleting it here
       // would race with peers of test files running in parallel
-      await deleteQueues([...used].map((ns) => `cmd.${ns}`));
     },
   };
 }
