@@ -13,7 +13,8 @@ export type { Request, Response, CommandHandler, BusLogger, PeerOptions } from '
 export { Session } from './session.js';
 export type { CallOptions, SendOptions, Notification, NotificationHandler, AsyncResponse, AsyncResponseHandler } from './session.js';
 export type { Revision, RevisionOptions } from './revision.js';
-export type { BusContext } from './context.js';
+export type { BusContext, ContextStore } from './context.js';
+export { setContextStore } from './context.js';
 export { set, freeze, validateNamespace } from './attributes.js';
 export type { Attr, AttrTable } from './attributes.js';
 export { Failure, isFailure, shouldRetry } from './failure.js';
