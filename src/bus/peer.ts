@@ -523,7 +523,10 @@ export class Peer {
     try { payload = responseValue(r); } catch (err) { error = toPlexusError(err); if (isFailure(err)) payload = err.payload; }
     try { d.ack(); } catch { /* ignore */ }
     const a: AsyncResponse = error ? { id: r.requestId, namespace: r.uncorrelated!.namespace, command: r.uncorrelated!.command, payload, error } : { id: r.requestId, namespace: r.uncorrelated!.namespace, command: r.uncorrelated!.command, payload };
-    this.runUserCode(() => handler(a, session!), `async response handler for ${r.requestId}`);
+    // the handler runs in the response's trace (as rinq-go's async handler ctx), without a deadline
+    const corr = d.properties.correlationId;
+    const ctx: BusContext = { traceId: typeof corr === 'string' && corr !== '' ? corr : r.requestId };
+    this.runUserCode(() => runInContext(ctx, () => handler(a, session!)), `async response handler for ${r.requestId}`);
   }
 
   private onNotification(d: Delivery): void {

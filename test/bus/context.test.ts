@@ -97,6 +97,19 @@ function suite(name: string, make: () => Promise<Net>): void {
       assert.equal(results.signal, 'ABORTED');
     });
 
+    it('an onAsyncResponse handler runs in the response\'s trace, not in the answering handler\'s', async () => {
+      const ns = net.ns('ctx.async'), inner = net.ns('ctx.async.inner');
+      const seen: Request[] = [];
+      await net.a.listen(ns, async (_req, res) => { await sleep(10); res.done(1); });
+      await net.a.listen(inner, (req, res) => { seen.push(req); res.done(); });
+      const s = net.b.session();
+      const done = new Promise<void>((resolve) => s.onAsyncResponse(async () => { await s.call(inner, 'from-async'); resolve(); }));
+      const id = await s.callAsync(ns, 'x');
+      await done;
+      assert.equal(seen[0]!.traceId, id, 'the async request (a root) is the trace');
+      assert.ok(seen[0]!.deadline! - Date.now() > 3000, 'no deadline inherited: the default timeout');
+    });
+
     it('a call made after the handled request\'s deadline fails at once with TIMEOUT', async () => {
       const outer = net.ns('ctx.late.outer'), inner = net.ns('ctx.late.inner');
       let innerCalls = 0, outcome = '';
