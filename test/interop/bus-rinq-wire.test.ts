@@ -2,7 +2,7 @@
 // and consuming exactly what rinq-go v0.7.0 does (properties and CBOR bytes written out by hand).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { set, freeze, type Peer, type Notification } from '../../src/bus/index.js';
+import { set, freeze, float64, type Peer, type Notification } from '../../src/bus/index.js';
 import { amqpTestNetwork } from '../bus/amqp-helpers.js';
 import { RawPeer, hexBytes, type Msg } from '../bus/raw-peer.js';
 
@@ -125,6 +125,9 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     assert.equal(typeof m.properties.headers?.dl, 'number');
     assert.ok(Number(m.properties.expiration) > 4000);
     assert.equal(m.content.toString('hex'), 'a1616e01');
+    // float64(): the payload reaches the Go side as a CBOR float64, {"n": 1, "x": 2.0}
+    assert.deepEqual(await s.call(sns, 'ping', { n: 1, x: float64(2) }), { ok: true });
+    assert.equal(req!.content.toString('hex'), 'a1616e01'.replace('a1', 'a2') + '6178' + 'fb4000000000000000');
     await raw.ch.cancel(`raw-${sns}`);
     s.destroy();
   });
