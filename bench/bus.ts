@@ -174,6 +174,8 @@ async function plexus(): Promise<{ call: () => Promise<unknown>; close: () => Pr
 const fmt = (r: Result) => `${r.callsPerSec.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ${r.cpuUs.toFixed(0).padStart(4)} µs CPU/call, broker ${r.brokerUs.toFixed(0).padStart(4)} µs`;
 
 const rows: string[] = [];
+/** Per level: plexus and the by-hand client on rinq's topology (the reference of the speed goals). */
+const vsRinq: { c: number; p: Result; r: Result }[] = [];
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const med = (rs: Result[]): Result => ({ callsPerSec: median(rs.map((r) => r.callsPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)), brokerUs: median(rs.map((r) => r.brokerUs)) });
 const nan: Result = { callsPerSec: NaN, p50: NaN, p99: NaN, cpuUs: NaN, brokerUs: NaN };
@@ -193,6 +195,7 @@ try {
     console.log(`concurrency ${String(c).padStart(3)}: plexus ${fmt(p)} | amqplib ${fmt(b)} | ratio ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x`);
     console.log(`                 amqplib on rinq's topology ${fmt(r)} | plexus/that ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x`);
     console.log(`                 rounds (calls/s): plexus ${each(ps)}  amqplib ${each(bs)}  rinq topology ${each(rs)}`);
+    vsRinq.push({ c, p, r });
     rows.push(`| ${c} | ${p.callsPerSec.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${b.callsPerSec.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} | ${(p.callsPerSec / b.callsPerSec).toFixed(2)}x | ${r.callsPerSec.toFixed(0)} | ${(p.callsPerSec / r.callsPerSec).toFixed(2)}x |`);
   }
 } finally {
@@ -201,6 +204,18 @@ try {
   await base?.close();
 }
 if (ONLY) process.exit(0);
+// the goals (issue 12): plexus >= 0.95x of amqplib by hand on rinq's topology at 1, 16 and 256
+// concurrent calls, and p99 at c=1 no more than 1.5x that client's
+console.log('\nagainst amqplib by hand on rinq\'s topology:');
+for (const { c, p, r } of vsRinq) {
+  const ratio = p.callsPerSec / r.callsPerSec;
+  console.log(`  c=${String(c).padStart(3)}: ${ratio.toFixed(2)}x calls/s: goal >= 0.95x ${ratio >= 0.95 ? 'met' : 'not met'}`);
+}
+const one = vsRinq.find((x) => x.c === 1);
+if (one) {
+  const q = one.p.p99 / one.r.p99;
+  console.log(`  c=  1: p99 ${one.p.p99.toFixed(2)} ms vs ${one.r.p99.toFixed(2)} ms = ${q.toFixed(2)}x: goal <= 1.5x ${q <= 1.5 ? 'met' : 'not met'}`);
+}
 const net = memoryNetwork();
 const ms = net.peer(), mc = net.peer();
 await ms.listen('bench', (req, res) => res.done({ echo: req.payload }));

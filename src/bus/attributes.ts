@@ -17,17 +17,25 @@ export function freeze(key: string, value: string): Attr { return { key, value, 
 /** Attributes of one namespace, by key. */
 export type AttrTable = ReadonlyMap<string, Attr>;
 
-/** Wire form of an Attr, keys in Go's order, empty fields omitted. */
+/**
+ * Wire form of an Attr (rinq.Attr `{k, v?, f?}`), empty fields omitted. The keys are written sorted by
+ * name, as rinq-go's CBOR encoder (ugorji/go codec) writes every struct: `f`, `k`, `v`.
+ */
 export function attrToWire(a: Attr): Record<string, unknown> {
-  const o: Record<string, unknown> = { k: a.key };
-  if (a.value) o.v = a.value;
+  const o: Record<string, unknown> = {};
   if (a.frozen) o.f = true;
+  o.k = a.key;
+  if (a.value) o.v = a.value;
   return o;
 }
+/** Wire form of a VAttr (rinq.Attr embedded, plus `cr?`, `ur?`), keys sorted: `cr`, `f`, `k`, `ur`, `v`. */
 export function vattrToWire(a: VAttr): Record<string, unknown> {
-  const o = attrToWire(a);
+  const o: Record<string, unknown> = {};
   if (a.created) o.cr = a.created;
+  if (a.frozen) o.f = true;
+  o.k = a.key;
   if (a.updated) o.ur = a.updated;
+  if (a.value) o.v = a.value;
   return o;
 }
 

@@ -1,7 +1,8 @@
 /**
  * notifyMany constraints, as rinq: a boolean expression over a session's attributes. On the wire a
- * constraint is the CBOR map `{o, t?, k?, v?}` with empty fields omitted, keys in that order (as Go
- * writes the struct). Ops: `*` none, `ns` within namespace, `=`, `!=`, `!` not, `&` and, `|` or.
+ * constraint is the CBOR map of rinq-go's `constraint.Constraint{o, t?, k?, v?}` with empty fields
+ * omitted, its keys sorted by name (`k`, `o`, `t`, `v`) as rinq-go's CBOR encoder (ugorji/go codec)
+ * writes every struct. Ops: `*` none, `ns` within namespace, `=`, `!=`, `!` not, `&` and, `|` or.
  */
 import { PlexusError } from '../errors.js';
 import { BUS_MAX_CONSTRAINT_DEPTH } from '../limits.js';
@@ -28,15 +29,15 @@ export function not(term: Constraint): Constraint { return { op: '!', term }; }
 export function and(...terms: Constraint[]): Constraint { return { op: '&', terms }; }
 export function or(...terms: Constraint[]): Constraint { return { op: '|', terms }; }
 
-/** The wire form (a plain object with keys in Go's field order), ready for CBOR. */
+/** The wire form (a plain object with its keys sorted by name, as rinq-go writes it), ready for CBOR. */
 export function constraintToWire(c: Constraint): Record<string, unknown> {
-  const o: Record<string, unknown> = { o: c.op };
+  const o: Record<string, unknown> = {};
   switch (c.op) {
-    case '*': break;
-    case 'ns': if (c.terms.length) o.t = c.terms.map(constraintToWire); if (c.ns) o.v = c.ns; break;
-    case '=': case '!=': if (c.key) o.k = c.key; if (c.value) o.v = c.value; break;
-    case '!': o.t = [constraintToWire(c.term)]; break;
-    case '&': case '|': if (c.terms.length) o.t = c.terms.map(constraintToWire); break;
+    case '*': o.o = c.op; break;
+    case 'ns': o.o = c.op; if (c.terms.length) o.t = c.terms.map(constraintToWire); if (c.ns) o.v = c.ns; break;
+    case '=': case '!=': if (c.key) o.k = c.key; o.o = c.op; if (c.value) o.v = c.value; break;
+    case '!': o.o = c.op; o.t = [constraintToWire(c.term)]; break;
+    case '&': case '|': o.o = c.op; if (c.terms.length) o.t = c.terms.map(constraintToWire); break;
   }
   return o;
 }

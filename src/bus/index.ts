@@ -3,6 +3,7 @@
  * namespaces; sessions call them, notify each other and keep versioned attributes. Speaks rinq-go
  * v0.7.0's AMQP protocol (`connect()`), or runs in-process with the same semantics (`memoryNetwork()`).
  */
+import './context-node.js';
 import { Peer, type PeerOptions } from './peer.js';
 import { MemoryNetwork } from './transport/memory.js';
 import { AmqpTransport, type AmqpOptions } from './transport/amqp.js';
@@ -11,7 +12,9 @@ export { Peer } from './peer.js';
 export type { Request, Response, CommandHandler, BusLogger, PeerOptions } from './peer.js';
 export { Session } from './session.js';
 export type { CallOptions, SendOptions, Notification, NotificationHandler, AsyncResponse, AsyncResponseHandler } from './session.js';
-export type { Revision } from './revision.js';
+export type { Revision, RevisionOptions } from './revision.js';
+export type { BusContext, ContextStore } from './context.js';
+export { setContextStore } from './context.js';
 export { set, freeze, validateNamespace } from './attributes.js';
 export type { Attr, AttrTable } from './attributes.js';
 export { Failure, isFailure, shouldRetry } from './failure.js';
@@ -19,7 +22,7 @@ export * as constraint from './constraint.js';
 export type { Constraint } from './constraint.js';
 export { none, within, equal, notEqual, empty, notEmpty, not, and, or } from './constraint.js';
 export * as ids from './ids.js';
-export { encodePayload, decodePayload } from './payload.js';
+export { encodePayload, decodePayload, float64, Float64 } from './payload.js';
 export type { Transport, WireMessage, Delivery } from './transport/transport.js';
 
 /** Options of `connect`. */

@@ -2,7 +2,8 @@
  * Payloads are CBOR, byte-compatible with rinq-go (ugorji codec): definite-length maps and arrays,
  * integers in their shortest form (64-bit too), text strings, byte strings for Uint8Array, float64 for
  * non-integers, and an EMPTY body for nil. Encoding goes through `cbor-x` after a small normalisation
- * pass (cbor-x alone would write integers beyond 32 bits as floats and tag Maps).
+ * pass (cbor-x alone would write integers beyond 32 bits as floats and tag Maps). An integral number is
+ * written as a CBOR integer (Go decodes it as an integer); `float64(x)` sends it as a CBOR float64.
  */
 import { Encoder } from 'cbor-x';
 import { PlexusError } from '../errors.js';
@@ -44,6 +45,77 @@ function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A number sent as a CBOR float64 (major type 7, 0xfb), whatever its value: a Go peer decoding into
+ * `interface{}` gets a `float64` even for `float64(3)`, where a plain `3` would decode as an integer.
+ * Decodes back as a plain number.
+ */
+export class Float64 {
+  constructor(readonly value: number) {
+    if (typeof value !== 'number') throw new PlexusError('BAD_REQUEST', 'float64() takes a number');
+  }
+}
+/** `float64(x)`: send x as a CBOR float64 (see Float64). */
+export function float64(x: number): Float64 { return new Float64(x); }
+
+function holdsFloat64(v: unknown, depth: number): boolean {
+  if (v instanceof Float64) return true;
+  if (depth > 64 || v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
+  if (Array.isArray(v)) { for (const x of v) if (holdsFloat64(x, depth + 1)) return true; return false; }
+  if (v instanceof Map) { for (const x of v.values()) if (holdsFloat64(x, depth + 1)) return true; return false; }
+  if (!isPlainObject(v)) return false;
+  for (const k in v) if (holdsFloat64((v as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** A CBOR head: major type and length/value in the shortest form (as cbor-x writes definite lengths). */
+function head(major: number, n: number): Uint8Array {
+  const m = major << 5;
+  if (n < 24) return Uint8Array.of(m | n);
+  if (n < 0x100) return Uint8Array.of(m | 24, n);
+  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff);
+  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+}
+
+/**
+ * Encode a value holding Float64 wrappers: arrays, maps and plain objects on the way to a wrapper get
+ * their heads written here, each wrapper becomes 0xfb + 8 bytes, and everything else is encoded by
+ * cbor-x exactly as without wrappers (so only the wrapped numbers differ).
+ */
+function encodeWithFloats(v: unknown, out: Uint8Array[], depth: number): void {
+  if (v instanceof Float64) {
+    const b = new Uint8Array(9);
+    b[0] = 0xfb;
+    new DataView(b.buffer).setFloat64(1, v.value);
+    out.push(b);
+  } else if (depth <= 64 && holdsFloat64(v, 0)) {
+    if (Array.isArray(v)) {
+      out.push(head(4, v.length));
+      for (const x of v) encodeWithFloats(x, out, depth + 1);
+    } else {
+      const entries = v instanceof Map ? [...v].map(([k, x]) => [String(k), x] as const) : Object.entries(v as Record<string, unknown>);
+      out.push(head(5, entries.length));
+      for (const [k, x] of entries) { out.push(codec.encode(k)); encodeWithFloats(x, out, depth + 1); }
+    }
+  } else {
+    out.push(codec.encode(needsNormalising(v, 0) ? normalise(v) : v));
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const b = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { b.set(p, o); o += p.length; }
+  return b;
+}
 const INT32_MIN = -0x8000_0000, UINT32_MAX = 0xffff_ffff;
 
 function needsNormalising(v: unknown, depth: number): boolean {
@@ -51,7 +123,7 @@ function needsNormalising(v: unknown, depth: number): boolean {
   if (typeof v === 'number') return Number.isInteger(v) && (v > UINT32_MAX || v < INT32_MIN) && Number.isSafeInteger(v);
   if (v === null || typeof v !== 'object') return false;
   if (v instanceof Uint8Array) return false;
-  if (v instanceof Map) return true;
+  if (v instanceof Map || v instanceof Float64) return true;
   if (Array.isArray(v)) { for (const x of v) if (needsNormalising(x, depth + 1)) return true; return false; }
   for (const k in v) if (needsNormalising((v as Record<string, unknown>)[k], depth + 1)) return true;
   return false;
@@ -77,7 +149,12 @@ export function encodePayload(value: PayloadValue): Uint8Array {
   checkText(value, 'payload');
   let bytes: Uint8Array;
   try {
-    bytes = codec.encode(needsNormalising(value, 0) ? normalise(value) : value);
+    if (!needsNormalising(value, 0)) bytes = codec.encode(value);
+    else if (holdsFloat64(value, 0)) {
+      const parts: Uint8Array[] = [];
+      encodeWithFloats(value, parts, 0);
+      bytes = concat(parts);
+    } else bytes = codec.encode(normalise(value));
   } catch (err) {
     throw new PlexusError('BAD_REQUEST', `payload cannot be encoded as CBOR: ${err instanceof Error ? err.message : String(err)}`);
   }

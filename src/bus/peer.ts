@@ -14,21 +14,26 @@ import { ClosedRevision, LocalRevision, type Revision } from './revision.js';
 import { Session, type AsyncResponse, type CallOptions, type Notification, type SendOptions } from './session.js';
 import type { Delivery, Transport, TransportSink, WireMessage } from './transport/transport.js';
 import { Deadlines, type Deadline } from './deadlines.js';
+import { contextOf, runInContext, type BusContext } from './context.js';
 import {
   SESSION_NAMESPACE, buildMulticastNotification, buildRequest, buildResponse, buildUnicastNotification,
   parseNotification, parseRequest, parseResponse, type IncomingRequest, type IncomingResponse, type OutgoingRequest, type ReplyMode, type RequestMode,
 } from './wire.js';
 
-/** A command request as a handler sees it. */
-export interface Request {
+/**
+ * A command request as a handler sees it. It is also the handler's context (`BusContext`): what the
+ * handler sends inherits its trace id and deadline (by itself in Node, else with `{ context: req }`).
+ */
+export interface Request extends BusContext {
   /** Message id `<caller ref>#<seq>`. */
   readonly id: string;
   /**
    * The trace id: the message id of the root request this one was made for (its CorrelationId), or
-   * this request's own id when it is a root. Pass it on (`{ traceId: req.traceId }`) to the calls,
-   * executes and notifications the handler makes, as rinq-go does with the handler's context.
+   * this request's own id when it is a root.
    */
   readonly traceId: string;
+  /** The request's deadline (its `dl` header, ms since the epoch); undefined for an execute without one. */
+  readonly deadline: number | undefined;
   /** The calling session at the revision it called from (local or remote). */
   readonly source: Revision;
   readonly namespace: string;
@@ -158,7 +163,7 @@ export class Peer {
     this.log = opts.logger ?? defaultLogger;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? BUS_DEFAULT_TIMEOUT_MS;
     this.done = new Promise((r) => { this.resolveDone = r; });
-    this.remote = new RemoteSessions((peer, cmd, payload) => this.invokeSession(peer, cmd, payload));
+    this.remote = new RemoteSessions((peer, cmd, payload, opts) => this.invokeSession(peer, cmd, payload, opts));
     this.handlers.set(SESSION_NAMESPACE, (req, res) => this.serveSession(req, res));
     const sink: TransportSink = {
       request: (d) => this.onRequest(d),
@@ -260,12 +265,16 @@ export class Peer {
   }
 
   private invokeReady(o: { mode: RequestMode; target?: string; ns: string; cmd: string; messageId: string; replyMode: ReplyMode; opts: CallOptions }, body: Uint8Array): Promise<unknown> {
-    const timeoutMs = o.opts.timeoutMs ?? this.defaultTimeoutMs;
-    if (!(timeoutMs > 0)) return Promise.reject(new PlexusError('BAD_REQUEST', 'timeoutMs must be positive'));
+    const explicit = o.opts.timeoutMs;
+    if (explicit !== undefined && !(explicit > 0)) return Promise.reject(new PlexusError('BAD_REQUEST', 'timeoutMs must be positive'));
     const signal = o.opts.signal;
     if (signal?.aborted) return Promise.reject(new PlexusError('ABORTED', 'call aborted', { cause: signal.reason }));
+    const ctx = contextOf(o.opts.context);
     const now = Date.now();
-    const deadline = now + timeoutMs;
+    // the deadline: explicit, else the handled request's (as rinq-go's ctx), else the default timeout
+    const deadline = explicit !== undefined ? now + explicit : ctx?.deadline ?? now + this.defaultTimeoutMs;
+    const timeoutMs = deadline - now;
+    if (timeoutMs <= 0) return Promise.reject(new PlexusError('TIMEOUT', `call to ${o.ns}::${o.cmd}: the deadline of the request being handled has passed`, { detail: { id: o.messageId } }));
     let call!: OutgoingCall;
     const promise = new Promise<unknown>((resolve, reject) => { call = new OutgoingCall(this, o.messageId, o.ns, o.cmd, timeoutMs, signal, resolve, reject); });
     this.pending.set(o.messageId, call);
@@ -273,7 +282,8 @@ export class Peer {
     signal?.addEventListener('abort', call, { once: true });
     const req: OutgoingRequest = { mode: o.mode, namespace: o.ns, command: o.cmd, messageId: o.messageId, replyMode: o.replyMode, deadline, body };
     if (o.target) req.target = o.target;
-    if (o.opts.traceId) req.traceId = o.opts.traceId;
+    const traceId = o.opts.traceId ?? ctx?.traceId;
+    if (traceId) req.traceId = traceId;
     let r: void | Promise<void>;
     try { r = this.transport.publish(buildRequest(req, now)); } catch (err) { call.failed(err); return promise; }
     if (r) r.catch((err: unknown) => call.failed(err));
@@ -306,8 +316,9 @@ export class Peer {
     const body = encodePayload(payload);
     await this.ready;
     const messageId = s.nextMessageId();
-    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
-    await this.transport.publish(buildRequest({ mode: 'balanced', namespace: ns, command: cmd, messageId, replyMode: 'u', deadline, body, traceId: opts.traceId }));
+    const ctx = contextOf(opts.context);
+    const deadline = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : ctx?.deadline ?? Date.now() + this.defaultTimeoutMs;
+    await this.transport.publish(buildRequest({ mode: 'balanced', namespace: ns, command: cmd, messageId, replyMode: 'u', deadline, body, traceId: opts.traceId ?? ctx?.traceId }));
     return messageId;
   }
 
@@ -316,7 +327,14 @@ export class Peer {
     this.alive();
     const body = encodePayload(payload);
     await this.ready;
-    await this.transport.publish(buildRequest({ mode: multicast ? 'multicast' : 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body, traceId: opts.traceId }));
+    // inside a handler an execute carries the handled request's deadline too (rinq-go packs the ctx's)
+    const ctx = contextOf(opts.context);
+    const req: OutgoingRequest = { mode: multicast ? 'multicast' : 'balanced', namespace: ns, command: cmd, messageId: s.nextMessageId(), replyMode: '', body, traceId: opts.traceId ?? ctx?.traceId };
+    if (ctx?.deadline !== undefined) {
+      if (ctx.deadline <= Date.now()) throw new PlexusError('TIMEOUT', `execute ${ns}::${cmd}: the deadline of the request being handled has passed`);
+      req.deadline = ctx.deadline;
+    }
+    await this.transport.publish(buildRequest(req));
   }
 
   /** @internal */
@@ -325,7 +343,8 @@ export class Peer {
     const sid = parseSessionId(target);
     const body = encodePayload(payload);
     await this.ready;
-    await this.transport.publish(buildUnicastNotification({ messageId: s.nextMessageId(), namespace: ns, type, target, targetPeer: formatPeerId(sid.peer), body, traceId: opts.traceId }));
+    const traceId = opts.traceId ?? contextOf(opts.context)?.traceId;
+    await this.transport.publish(buildUnicastNotification({ messageId: s.nextMessageId(), namespace: ns, type, target, targetPeer: formatPeerId(sid.peer), body, traceId }));
   }
 
   /** @internal */
@@ -334,7 +353,8 @@ export class Peer {
     const body = encodePayload(payload);
     const constraint = encodePayload(constraintToWire(c));
     await this.ready;
-    await this.transport.publish(buildMulticastNotification({ messageId: s.nextMessageId(), namespace: ns, type, constraint, body, traceId: opts.traceId }));
+    const traceId = opts.traceId ?? contextOf(opts.context)?.traceId;
+    await this.transport.publish(buildMulticastNotification({ messageId: s.nextMessageId(), namespace: ns, type, constraint, body, traceId }));
   }
 
   /** @internal */
@@ -362,9 +382,9 @@ export class Peer {
     for (const ns of [...s.handlers.keys()]) { s.handlers.delete(ns); void this.sessionUnlisten(s, ns); }
   }
 
-  /** A `_sess` call to another peer, from this peer's zero session. */
-  private invokeSession(peer: string, cmd: string, payload: Record<string, unknown>): Promise<unknown> {
-    return this.invoke({ mode: 'unicast', target: peer, ns: SESSION_NAMESPACE, cmd, payload, messageId: `${this.id}.0@0#${++this.zeroSeq}`, replyMode: 'c', opts: {} });
+  /** A `_sess` call to another peer, from this peer's zero session (in the caller's context, as any call). */
+  private invokeSession(peer: string, cmd: string, payload: Record<string, unknown>, opts: CallOptions): Promise<unknown> {
+    return this.invoke({ mode: 'unicast', target: peer, ns: SESSION_NAMESPACE, cmd, payload, messageId: `${this.id}.0@0#${++this.zeroSeq}`, replyMode: 'c', opts });
   }
 
   // ---- incoming ----------------------------------------------------------------------------------
@@ -421,7 +441,7 @@ export class Peer {
       this.respondError(req, toPlexusError(err).message);
       return this.rejectDelivery(d, false, `${labelOf(req)}: ${toPlexusError(err).message}`);
     }
-    this.handle(d, req, handler, { id: req.messageId, traceId: req.traceId, source, namespace: req.namespace, command: req.command, payload });
+    this.handle(d, req, handler, { id: req.messageId, traceId: req.traceId, deadline: req.deadline, source, namespace: req.namespace, command: req.command, payload });
   }
 
   private badRequest(d: Delivery, err: unknown): void {
@@ -432,18 +452,23 @@ export class Peer {
   /** Answer a request we cannot handle with a server error, when its caller waits for one. */
   private respondError(req: IncomingRequest, message: string): void {
     if (req.replyMode === '' || (req.deadline !== undefined && req.deadline <= Date.now())) return;
-    this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(message) });
+    const warn = (err: unknown): void => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`);
+    try { this.publishResponse(req, { kind: 'e', body: new TextEncoder().encode(message) })?.catch(warn); } catch (err) { warn(err); }
   }
 
-  /** @internal */
-  publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void {
+  /**
+   * @internal Publish the response to a request (nothing when no reply is wanted or the deadline
+   * passed). Throws, or rejects, when it cannot be published: the caller then leaves the request
+   * unacknowledged so that it is delivered again, never acks it.
+   */
+  publishResponse(req: IncomingRequest, r: { kind: 's' | 'f' | 'e'; body: Uint8Array; failureType?: string; failureMessage?: string }): void | Promise<void> {
     if (req.replyMode === '') return;
     if (req.deadline !== undefined && req.deadline <= Date.now()) return;
     const out: Parameters<typeof buildResponse>[0] = { requestId: req.messageId, ...r };
     if (req.deadline !== undefined) out.deadline = req.deadline;
     out.traceId = req.traceId; // rinq-go sets the trace id (the root message id) on every response
     if (req.replyMode === 'u') out.uncorrelated = { namespace: req.namespace, command: req.command };
-    this.send(buildResponse(out), (err) => this.log('warn', `peer ${this.id}: response to ${req.messageId} not sent: ${(err as Error).message}`));
+    return this.transport.publish(buildResponse(out));
   }
 
   private handle(d: Delivery, req: IncomingRequest, handler: CommandHandler, request: Request): void {
@@ -452,7 +477,7 @@ export class Peer {
     h.timer = deadlines.after(req.deadline !== undefined ? Math.max(0, req.deadline - Date.now()) : BUS_HANDLER_TIMEOUT_MS, h.expire, h);
     let ret: void | Promise<void>;
     try {
-      ret = handler(request, h);
+      ret = runInContext(request, () => handler(request, h));
     } catch (err) {
       return h.finish(err);
     }
@@ -498,7 +523,10 @@ export class Peer {
     try { payload = responseValue(r); } catch (err) { error = toPlexusError(err); if (isFailure(err)) payload = err.payload; }
     try { d.ack(); } catch { /* ignore */ }
     const a: AsyncResponse = error ? { id: r.requestId, namespace: r.uncorrelated!.namespace, command: r.uncorrelated!.command, payload, error } : { id: r.requestId, namespace: r.uncorrelated!.namespace, command: r.uncorrelated!.command, payload };
-    this.runUserCode(() => handler(a, session!), `async response handler for ${r.requestId}`);
+    // the handler runs in the response's trace (as rinq-go's async handler ctx), without a deadline
+    const corr = d.properties.correlationId;
+    const ctx: BusContext = { traceId: typeof corr === 'string' && corr !== '' ? corr : r.requestId };
+    this.runUserCode(() => runInContext(ctx, () => handler(a, session!)), `async response handler for ${r.requestId}`);
   }
 
   private onNotification(d: Delivery): void {
@@ -526,7 +554,7 @@ export class Peer {
       const note: Notification = constraint
         ? { id: n.messageId, traceId: n.traceId, source, namespace: n.namespace, type: n.type, payload, isMulticast: true, constraint }
         : { id: n.messageId, traceId: n.traceId, source, namespace: n.namespace, type: n.type, payload, isMulticast: false };
-      this.runUserCode(() => h(note, s), `notification handler for ${n.messageId}`);
+      this.runUserCode(() => runInContext(note, () => h(note, s)), `notification handler for ${n.messageId}`);
     }
   }
 
@@ -580,6 +608,18 @@ class Handling implements Response {
     else this.peer.rejectDelivery(this.d, how === 'requeue', `${this.label}: ${why}`);
   }
 
+  /** Send the answer; ack once it is published, else leave the request for redelivery. */
+  private answer(r: Parameters<Peer['publishResponse']>[1]): void {
+    let p: void | Promise<void>;
+    try { p = this.peer.publishResponse(this.req, r); } catch (err) { return this.unsent(err); }
+    if (p) p.then(() => this.settle('ack'), (err: unknown) => this.unsent(err));
+    else this.settle('ack');
+  }
+
+  private unsent(err: unknown): void {
+    this.settle('requeue', `response not sent (${err instanceof Error ? err.message : String(err)}), left for redelivery`);
+  }
+
   /** Claim the response; false (logged, nothing sent) when already answered or given up on. */
   private claim(): boolean {
     if (this.closed) {
@@ -593,8 +633,7 @@ class Handling implements Response {
   done(payload: unknown = null): void {
     const body = encodePayload(payload);
     if (!this.claim()) return;
-    this.peer.publishResponse(this.req, { kind: 's', body });
-    this.settle('ack');
+    this.answer({ kind: 's', body });
   }
 
   fail(type: string, message = '', payload: unknown = null): Failure {
@@ -607,19 +646,17 @@ class Handling implements Response {
     if (isFailure(err)) {
       const body = encodePayload(err.payload);
       if (!this.claim()) return;
-      this.peer.publishResponse(this.req, { kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
+      this.answer({ kind: 'f', body, failureType: err.type, failureMessage: err.failureMessage });
     } else {
       if (!this.claim()) return;
-      this.peer.publishResponse(this.req, { kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
+      this.answer({ kind: 'e', body: new TextEncoder().encode(err instanceof Error ? err.message : String(err)) });
     }
-    this.settle('ack');
   }
 
   close(): boolean {
     if (this.closed) return false;
     this.closed = true;
-    this.peer.publishResponse(this.req, { kind: 's', body: new Uint8Array(0) });
-    this.settle('ack');
+    this.answer({ kind: 's', body: new Uint8Array(0) });
     return true;
   }
 

@@ -1,20 +1,24 @@
 /**
  * The remote session protocol: revision operations on a session owned by another peer are unicast
  * calls in namespace `_sess` to the owner (`fetch`, `update`, `clear`, `destroy`) with rinq's short-key
- * CBOR payloads and `not-found` / `stale` / `frozen` failures. `RemoteSessions` is the client side
+ * CBOR payloads and `not-found` / `stale` / `frozen` failures. The payloads are rinq-go's structs
+ * (fetchRequest `{s, ns?, k?}`, fetchResponse `{r, a?}`, updateRequest `{s, r, ns, a?}` (also for
+ * clear), updateResponse `{r, cr?}`, destroyRequest `{s, r}`); rinq-go's CBOR encoder (ugorji/go
+ * codec) writes a struct's keys sorted by name, so every payload here is built in that order.
+ * `RemoteSessions` is the client side
  * (with rinq's per-session attribute cache), `serveSessionRequest` the owner side.
  */
 import { PlexusError, isPlexusError } from '../errors.js';
 import { BUS_MAX_REMOTE_SESSIONS } from '../limits.js';
 import { attrToWire, validateNamespace, vattrFromWire, vattrToWire, type Attr, type AttrTable, type VAttr } from './attributes.js';
 import { Failure, isFailure, notFoundError, staleError, frozenError } from './failure.js';
-import { ClosedRevision, type Revision, type SessionState } from './revision.js';
+import { ClosedRevision, isAttr, isKey, splitOptions, type Revision, type RevisionOptions, type SessionState } from './revision.js';
 
 export const FETCH = 'fetch', UPDATE = 'update', CLEAR = 'clear', DESTROY = 'destroy';
 export const NOT_FOUND_FAILURE = 'not-found', STALE_FAILURE = 'stale', FROZEN_FAILURE = 'frozen';
 
 /** Calls a command on one peer (unicast, zero-session message id); resolves the decoded payload. */
-export type UnicastInvoker = (peerId: string, command: string, payload: Record<string, unknown>) => Promise<unknown>;
+export type UnicastInvoker = (peerId: string, command: string, payload: Record<string, unknown>, opts: RevisionOptions) => Promise<unknown>;
 
 function toError(err: unknown, sessionId: string, ref: string): unknown {
   if (isFailure(err, NOT_FOUND_FAILURE)) return notFoundError(sessionId);
@@ -63,10 +67,10 @@ class RemoteSession {
     else if (rev > this.highestRev) this.highestRev = rev;
   }
 
-  private async call(cmd: string, payload: Record<string, unknown>, ref: string): Promise<Record<string, unknown>> {
+  private async call(cmd: string, payload: Record<string, unknown>, ref: string, opts: RevisionOptions): Promise<Record<string, unknown>> {
     let out: unknown;
     try {
-      out = await this.invoke(this.peerId, cmd, payload);
+      out = await this.invoke(this.peerId, cmd, payload, opts);
     } catch (err) {
       const e = toError(err, this.id, ref);
       this.track(0, e);
@@ -75,15 +79,15 @@ class RemoteSession {
     return out === null ? {} : map(out);
   }
 
-  async head(): Promise<number> {
+  async head(opts: RevisionOptions): Promise<number> {
     if (this.closed) throw notFoundError(this.id);
-    const rsp = await this.call(FETCH, { s: this.seq }, `${this.id}@0`);
+    const rsp = await this.call(FETCH, { s: this.seq }, `${this.id}@0`, opts);
     const rev = u32(rsp.r, 'r');
     this.track(rev);
     return this.highestRev;
   }
 
-  async fetch(rev: number, ns: string, keys: string[]): Promise<Attr[]> {
+  async fetch(rev: number, ns: string, keys: string[], opts: RevisionOptions): Promise<Attr[]> {
     const solved: Attr[] = [];
     const unsolved: string[] = [];
     const cache = this.cache.get(ns);
@@ -98,10 +102,10 @@ class RemoteSession {
     }
     if (unsolved.length === 0) return solved;
     if (this.closed) throw notFoundError(this.id);
-    const req: Record<string, unknown> = { s: this.seq };
+    const req: Record<string, unknown> = { k: unsolved };
     if (ns) req.ns = ns;
-    req.k = unsolved;
-    const rsp = await this.call(FETCH, req, `${this.id}@${rev}`);
+    req.s = this.seq;
+    const rsp = await this.call(FETCH, req, `${this.id}@${rev}`, opts);
     const fetchedRev = u32(rsp.r, 'r');
     this.track(fetchedRev);
     const fetched = list(rsp.a, 'a').map(vattrFromWire);
@@ -121,7 +125,7 @@ class RemoteSession {
     return solved;
   }
 
-  async update(rev: number, ns: string, attrs: readonly Attr[]): Promise<number> {
+  async update(rev: number, ns: string, attrs: readonly Attr[], opts: RevisionOptions): Promise<number> {
     const ref = `${this.id}@${rev}`;
     if (this.closed) throw notFoundError(this.id);
     if (this.highestRev > rev) throw staleError(ref);
@@ -136,9 +140,12 @@ class RemoteSession {
       }
       send.push(a);
     }
-    const req: Record<string, unknown> = { s: this.seq, r: rev, ns };
+    const req: Record<string, unknown> = {};
     if (send.length) req.a = send.map(attrToWire);
-    const rsp = await this.call(UPDATE, req, ref);
+    req.ns = ns;
+    req.r = rev;
+    req.s = this.seq;
+    const rsp = await this.call(UPDATE, req, ref, opts);
     const newRev = u32(rsp.r, 'r');
     this.track(newRev);
     const created = list(rsp.cr, 'cr');
@@ -153,23 +160,23 @@ class RemoteSession {
     return this.highestRev;
   }
 
-  async clear(rev: number, ns: string): Promise<number> {
+  async clear(rev: number, ns: string, opts: RevisionOptions): Promise<number> {
     const ref = `${this.id}@${rev}`;
     if (this.closed) throw notFoundError(this.id);
     if (this.highestRev > rev) throw staleError(ref);
     for (const e of this.cache.get(ns)?.values() ?? []) if (e.attr.frozen && e.attr.value !== '') throw frozenError(ref);
-    const rsp = await this.call(CLEAR, { s: this.seq, r: rev, ns }, ref);
+    const rsp = await this.call(CLEAR, { ns, r: rev, s: this.seq }, ref, opts);
     const newRev = u32(rsp.r, 'r');
     this.track(newRev);
     for (const [k, e] of this.cache.get(ns) ?? []) if (newRev > e.fetchedAt) this.cache.get(ns)!.set(k, { attr: { ...e.attr, value: '' }, fetchedAt: newRev });
     return this.highestRev;
   }
 
-  async destroy(rev: number): Promise<void> {
+  async destroy(rev: number, opts: RevisionOptions): Promise<void> {
     const ref = `${this.id}@${rev}`;
     if (this.closed) throw notFoundError(this.id);
     if (this.highestRev > rev) throw staleError(ref);
-    await this.call(DESTROY, { s: this.seq, r: rev }, ref);
+    await this.call(DESTROY, { r: rev, s: this.seq }, ref, opts);
     this.closed = true;
   }
 }
@@ -179,29 +186,31 @@ export class RemoteRevision implements Revision {
   readonly ref: string;
   constructor(private readonly s: RemoteSession, readonly rev: number) { this.ref = `${s.id}@${rev}`; }
   get sessionId(): string { return this.s.id; }
-  async refresh(): Promise<Revision> { return new RemoteRevision(this.s, await this.s.head()); }
-  async get(ns: string, key: string): Promise<Attr> {
+  async refresh(opts: RevisionOptions = {}): Promise<Revision> { return new RemoteRevision(this.s, await this.s.head(opts)); }
+  async get(ns: string, key: string, opts: RevisionOptions = {}): Promise<Attr> {
     validateNamespace(ns);
     if (this.rev === 0) return { key, value: '', frozen: false };
-    const [a] = await this.s.fetch(this.rev, ns, [key]);
+    const [a] = await this.s.fetch(this.rev, ns, [key], opts);
     return a ? { key: a.key, value: a.value, frozen: a.frozen } : { key, value: '', frozen: false };
   }
-  async getMany(ns: string, ...keys: string[]): Promise<AttrTable> {
+  async getMany(ns: string, ...args: (string | RevisionOptions)[]): Promise<AttrTable> {
     validateNamespace(ns);
+    const [keys, opts] = splitOptions<string>(args, isKey);
     const t = new Map<string, Attr>(keys.map((k) => [k, { key: k, value: '', frozen: false }]));
     if (this.rev === 0) return t;
-    for (const a of await this.s.fetch(this.rev, ns, keys)) t.set(a.key, { key: a.key, value: a.value, frozen: a.frozen });
+    for (const a of await this.s.fetch(this.rev, ns, keys, opts)) t.set(a.key, { key: a.key, value: a.value, frozen: a.frozen });
     return t;
   }
-  async update(ns: string, ...attrs: Attr[]): Promise<Revision> {
+  async update(ns: string, ...args: (Attr | RevisionOptions)[]): Promise<Revision> {
     validateNamespace(ns);
-    return new RemoteRevision(this.s, await this.s.update(this.rev, ns, attrs));
+    const [attrs, opts] = splitOptions<Attr>(args, isAttr);
+    return new RemoteRevision(this.s, await this.s.update(this.rev, ns, attrs, opts));
   }
-  async clear(ns: string): Promise<Revision> {
+  async clear(ns: string, opts: RevisionOptions = {}): Promise<Revision> {
     validateNamespace(ns);
-    return new RemoteRevision(this.s, await this.s.clear(this.rev, ns));
+    return new RemoteRevision(this.s, await this.s.clear(this.rev, ns, opts));
   }
-  async destroy(): Promise<void> { await this.s.destroy(this.rev); }
+  async destroy(opts: RevisionOptions = {}): Promise<void> { await this.s.destroy(this.rev, opts); }
 }
 
 /** The client-side store of remote sessions this peer has seen. */
@@ -250,12 +259,13 @@ export function serveSessionRequest(command: string, payload: unknown, lookup: L
       const ns = optStr(args.ns, 'ns');
       const keys = list(args.k, 'k').map((k) => optStr(k, 'k'));
       if (!state || state.destroyed) throw new Failure(NOT_FOUND_FAILURE);
-      const rsp: Record<string, unknown> = { r: state.rev };
+      const rsp: Record<string, unknown> = {};
       if (keys.length) {
         const table = state.attrs.get(ns);
         const a = keys.flatMap((k) => { const v = table?.get(k); return v ? [vattrToWire(v)] : []; });
         if (a.length) rsp.a = a;
       }
+      rsp.r = state.rev;
       return rsp;
     }
     case UPDATE: {
@@ -264,8 +274,9 @@ export function serveSessionRequest(command: string, payload: unknown, lookup: L
       if (!state) throw new Failure(NOT_FOUND_FAILURE);
       let result: { rev: number; table: Map<string, VAttr> } | undefined;
       try { result = state.tryUpdate(rev, ns, attrs); } catch (err) { fail(err); }
-      const rsp: Record<string, unknown> = { r: result!.rev };
+      const rsp: Record<string, unknown> = {};
       if (attrs.length) rsp.cr = attrs.map((a) => result!.table.get(a.key)?.created ?? 0);
+      rsp.r = result!.rev;
       return rsp;
     }
     case CLEAR: {

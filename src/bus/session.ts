@@ -4,29 +4,41 @@
  */
 import { PlexusError } from '../errors.js';
 import { validateNamespace } from './attributes.js';
+import type { BusContext } from './context.js';
 import type { Constraint } from './constraint.js';
 import { notFoundError } from './failure.js';
 import { LocalRevision, type Revision, SessionState } from './revision.js';
 
-/** Options of anything a session sends (calls, executes, notifications). */
+/**
+ * Options of anything a session sends (calls, executes, notifications). Sent while handling a
+ * request or notification, a message inherits the handler's context (its trace id and deadline, as
+ * rinq-go does with the handler's ctx): found by itself in Node, or given as `{ context: req }`.
+ */
 export interface SendOptions {
   /**
-   * Trace id to send with (CorrelationId): pass a handler's `req.traceId` (or a notification's
-   * `traceId`) so the work done for a request carries the root request's id, as rinq-go does with the
-   * handler's context. Default: none (the message is a root; its own id is its trace id).
+   * Trace id to send with (CorrelationId), overriding the context's. Default: the context's trace id;
+   * without a context none (the message is a root; its own id is its trace id).
    */
   traceId?: string;
+  /**
+   * The request (or notification) whose work this is: its trace id and deadline are inherited.
+   * Default: the handler this code runs in (Node); `null`: none (a new root, no inherited deadline).
+   */
+  context?: BusContext | null;
 }
 
 /** Options of a command call. */
 export interface CallOptions extends SendOptions {
-  /** Deadline for the response, ms (default BUS_DEFAULT_TIMEOUT_MS, rinq's 5 s). */
+  /**
+   * Deadline for the response, ms, overriding the context's. Default: the handled request's remaining
+   * time inside a handler, else BUS_DEFAULT_TIMEOUT_MS (rinq's 5 s).
+   */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
 /** A notification delivered to a session. */
-export interface Notification {
+export interface Notification extends BusContext {
   /** Message id, `<ref>#<seq>` of the sender. */
   readonly id: string;
   /** The trace id (the root request's message id; this notification's id when it is a root). */
@@ -129,7 +141,7 @@ export class Session {
   /** Set (or with undefined, remove) the handler of callAsync responses. */
   onAsyncResponse(handler: AsyncResponseHandler | undefined): void { this.asyncHandler = handler; }
 
-  /** Send a command without waiting for (or getting) a response; persistent, no deadline. */
+  /** Send a command without waiting for (or getting) a response; persistent, no deadline (inside a handler: the handler's). */
   async execute(ns: string, command: string, payload: unknown = null, opts: SendOptions = {}): Promise<void> {
     this.alive();
     validateNamespace(ns);

@@ -1,6 +1,6 @@
 // Shared helpers for the bus tests on the real RabbitMQ.
 import amqp from 'amqplib';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { connect, type Peer, type ConnectOptions } from '../../src/bus/index.js';
 import type { BusTestNetwork } from '../conformance/bus-transport.js';
 
@@ -32,10 +32,14 @@ export async function amqpTestNetwork(label: string): Promise<BusTestNetwork & {
     },
     ns(name: string) { const ns = `${run}.${name}`; used.add(ns); return ns; },
     async close() {
-      for (const p of peers) await p.stop();
+      try {
+        for (const p of peers) await p.stop();
+      } finally {
+        // the test's durable cmd.<ns> queues go even when a peer failed to stop
+        await deleteQueues([...used].map((ns) => `cmd.${ns}`));
+      }
       // cmd._sess stays: it is rinq's shared (empty) queue that every peer declares; deleting it here
       // would race with peers of test files running in parallel
-      await deleteQueues([...used].map((ns) => `cmd.${ns}`));
     },
   };
 }
@@ -47,4 +51,43 @@ export function rabbitmqctl(...args: string[]): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Let the broker force-close (CONNECTION_FORCED, as `rabbitmqctl close_connection` does) the connection
+ * named `connectionName` `times` times: each time it waits for a NEW connection of that name (the
+ * peer's reconnect) with at least `minChannels` open channels, lets it live `upMs`, then closes it. Runs inside the broker (one `rabbitmqctl eval`
+ * for the whole loop: a rabbitmqctl call costs ~2 s), so a loop of 20 closes takes seconds. Resolves the
+ * number of connections closed. The name must be plain text (it is put into an Erlang binary).
+ */
+export function forceCloseLoop(connectionName: string, times: number, upMs: number, minChannels = 1): Promise<number> {
+  if (!/^[\w .:-]+$/.test(connectionName)) throw new Error('connection name must be plain text');
+  const erl = `
+    Name = <<"${connectionName}">>, MinChannels = ${minChannels},
+    Named = fun(P) -> try
+        Info = rabbit_networking:connection_info(P, [client_properties, channels]),
+        Props = proplists:get_value(client_properties, Info, []),
+        is_list(Props) andalso lists:keyfind(<<"connection_name">>, 1, Props) =:= {<<"connection_name">>, longstr, Name}
+          andalso proplists:get_value(channels, Info, 0) >= MinChannels
+      catch _:_ -> false end end,
+    Wait = fun W(_, T) when T =< 0 -> [];
+               W(Old, T) -> case [P || P <- rabbit_networking:connections(), not lists:member(P, Old), Named(P)] of
+                 [] -> timer:sleep(10), W(Old, T - 10);
+                 Ps -> Ps end end,
+    Loop = fun L(0, _, Done) -> Done;
+               L(N, Old, Done) -> case Wait(Old, 20000) of
+                 [] -> Done;
+                 Ps -> timer:sleep(${upMs}), [rabbit_networking:close_connection(P, "plexus test: forced close") || P <- Ps], L(N - 1, Old ++ Ps, Done + 1) end end,
+    Loop(${times}, [], 0).`;
+  return new Promise((resolve, reject) => {
+    execFile('rabbitmqctl', ['-q', '-t', '300', 'eval', erl], { encoding: 'utf8', timeout: 300_000 }, (err, out) => {
+      if (err) reject(err); else resolve(Number(out.trim()));
+    });
+  });
+}
+
+/** Ready and unacknowledged message counts of a queue, from the broker (undefined when it does not exist). */
+export function queueCounts(name: string): { ready: number; unacked: number } | undefined {
+  const line = rabbitmqctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged')?.map((l) => l.split('\t')).find((f) => f[0] === name);
+  return line ? { ready: Number(line[1]), unacked: Number(line[2]) } : undefined;
 }

@@ -107,11 +107,13 @@ describe('bus payloads (CBOR as rinq-go writes it)', () => {
 });
 
 describe('bus constraints', () => {
-  it('encode as the CBOR maps rinq-go writes ({o,t,k,v}, empty fields omitted)', () => {
+  it('encode as the CBOR maps rinq-go writes (keys sorted: k, o, t, v; empty fields omitted)', () => {
     assert.equal(hex(encodePayload(constraintToWire(none))), 'a1616f612a');
-    assert.equal(hex(encodePayload(constraintToWire(equal('room', 'x')))), 'a3616f613d616b64726f6f6d61766178');
-    assert.equal(hex(encodePayload(constraintToWire(empty('room')))), 'a2616f613d616b64726f6f6d');
-    assert.equal(hex(encodePayload(constraintToWire(within('app', equal('room', 'x'))))), 'a3616f626e73617481a3616f613d616b64726f6f6d617661786176636170' + '70');
+    // {k: "room", o: "=", v: "x"}
+    assert.equal(hex(encodePayload(constraintToWire(equal('room', 'x')))), 'a3 616b 64726f6f6d 616f 613d 6176 6178'.replace(/ /g, ''));
+    assert.equal(hex(encodePayload(constraintToWire(empty('room')))), 'a2616b64726f6f6d616f613d');
+    // {o: "ns", t: [{k: "room", o: "=", v: "x"}], v: "app"}
+    assert.equal(hex(encodePayload(constraintToWire(within('app', equal('room', 'x'))))), 'a3616f626e73617481a3616b64726f6f6d616f613d61766178617663617070');
     assert.equal(hex(encodePayload(constraintToWire(not(none)))), 'a2616f6121617481a1616f612a');
   });
   it('round-trip through the wire form', () => {
@@ -145,9 +147,12 @@ describe('bus constraints', () => {
 });
 
 describe('bus attributes', () => {
-  it('wire form with short keys, empty fields omitted', () => {
+  it('wire form with short keys sorted by name (as rinq-go writes structs), empty fields omitted', () => {
     assert.equal(hex(encodePayload(attrToWire({ key: 'k', value: '', frozen: false }))), 'a1616b616b');
-    assert.equal(hex(encodePayload(vattrToWire({ key: 'k', value: 'v', frozen: true, created: 1, updated: 2 }))), 'a5616b616b617661766166f56263720162757202');
+    // {f: true, k: "k", v: "v"}
+    assert.equal(hex(encodePayload(attrToWire({ key: 'k', value: 'v', frozen: true }))), 'a36166f5616b616b61766176');
+    // {cr: 1, f: true, k: "k", ur: 2, v: "v"}
+    assert.equal(hex(encodePayload(vattrToWire({ key: 'k', value: 'v', frozen: true, created: 1, updated: 2 }))), 'a5626372016166f5616b616b6275720261766176');
     assert.deepEqual(vattrFromWire({ k: 'k', v: 'v', f: true, cr: 1, ur: 2 }), { key: 'k', value: 'v', frozen: true, created: 1, updated: 2 });
     assert.throws(() => vattrFromWire({ k: 1 }));
   });

@@ -2,7 +2,8 @@
 // rinq-go ties every request a handler makes to the root request: the handler's context carries the
 // incoming request's trace id (its CorrelationId, or its message id when it is a root), and calls,
 // executes and notifications made with that context publish it as their CorrelationId. In plexus the
-// handler passes `{ traceId: req.traceId }` on; these tests check it end to end, on the wire.
+// handler's work inherits it by itself (test/bus/context.test.ts), or is given `{ traceId: req.traceId }`
+// explicitly as here; these tests check it end to end, on the wire.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { memoryNetwork, none, type Peer, type Notification } from '../../src/bus/index.js';
@@ -35,8 +36,8 @@ function suite(name: string, make: () => Promise<Net>): void {
         const got = await worker.call(inner, 'x', null, t);
         await worker.execute(exec, 'x', null, t);
         await worker.notifyMany(ntf, 'n', none, null, t);
-        // a call without the trace id is a root of its own
-        await worker.call(inner, 'untraced', null);
+        // a call detached from the handler's context is a root of its own
+        await worker.call(inner, 'untraced', null, { context: null });
         res.done(got);
       });
       const caller = net.a.session();
@@ -51,7 +52,7 @@ function suite(name: string, make: () => Promise<Net>): void {
       assert.equal(executed.traceId, root.id, 'the nested execute carries the root id');
       assert.equal(notified.traceId, root.id, 'the nested notification carries the root id');
       assert.notEqual(notified.id, root.id);
-      assert.equal(untraced.traceId, untraced.id, 'a call without traceId starts a new trace');
+      assert.equal(untraced.traceId, untraced.id, 'a call with context: null starts a new trace');
     });
   });
 }

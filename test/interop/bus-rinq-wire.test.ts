@@ -2,7 +2,7 @@
 // and consuming exactly what rinq-go v0.7.0 does (properties and CBOR bytes written out by hand).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { set, freeze, type Peer, type Notification } from '../../src/bus/index.js';
+import { set, freeze, float64, type Peer, type Notification } from '../../src/bus/index.js';
 import { amqpTestNetwork } from '../bus/amqp-helpers.js';
 import { RawPeer, hexBytes, type Msg } from '../bus/raw-peer.js';
 
@@ -59,27 +59,28 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     const s = peer.session();
     await s.currentRevision().update('app', set('user', 'bob'), freeze('id', '7'));
     const id = `${raw.id}.0@0#3`;
-    // {"s": seq, "ns": "app", "k": ["user", "id", "nope"]}
-    const body = Buffer.concat([hexBytes('a3 6173'), Buffer.from([s.seq]), hexBytes('626e73 63617070 616b 83 6475736572 626964 646e6f7065')]);
+    // rinq-go's fetchRequest{s, ns, k}, keys sorted as its codec writes them: {"k": ["user", "id", "nope"], "ns": "app", "s": seq}
+    const body = Buffer.concat([hexBytes('a3 616b 83 6475736572 626964 646e6f7065 626e73 63617070 6173'), Buffer.from([s.seq])]);
     raw.publish('cmd.uc', peer.id, body, { messageId: id, priority: 2, replyTo: 'c', expiration: '5000', headers: { n: '_sess', c: 'fetch', dl: { '!': 'int64', value: Date.now() + 5000 } } });
     const m = await raw.waitResponse(id);
     assert.equal(m.properties.type, 's');
-    // {"r": 1, "a": [{"k":"user","v":"bob","cr":1,"ur":1}, {"k":"id","v":"7","f":true,"cr":1,"ur":1}]}
-    assert.equal(m.content.toString('hex'), 'a2 6172 01 6161 82 a4 616b 6475736572 6176 63626f62 626372 01 627572 01 a5 616b 626964 6176 6137 6166 f5 626372 01 627572 01'.replace(/\s+/g, ''));
+    // fetchResponse{r, a}, keys sorted: {"a": [{"cr":1,"k":"user","ur":1,"v":"bob"}, {"cr":1,"f":true,"k":"id","ur":1,"v":"7"}], "r": 1}
+    assert.equal(m.content.toString('hex'), 'a2 6161 82 a4 626372 01 616b 6475736572 627572 01 6176 63626f62 a5 626372 01 6166 f5 616b 626964 627572 01 6176 6137 6172 01'.replace(/\s+/g, ''));
     // a stale update is the failure "stale" with no message
     const id2 = `${raw.id}.0@0#4`;
-    const upd = Buffer.concat([hexBytes('a4 6173'), Buffer.from([s.seq]), hexBytes('6172 00 626e73 63617070 6161 81 a2 616b 6475736572 6176 63616e6e')]);
+    // updateRequest{s, r, ns, a}, keys sorted: {"a": [{"k": "user", "v": "ann"}], "ns": "app", "r": 0, "s": seq}
+    const upd = Buffer.concat([hexBytes('a4 6161 81 a2 616b 6475736572 6176 63616e6e 626e73 63617070 6172 00 6173'), Buffer.from([s.seq])]);
     raw.publish('cmd.uc', peer.id, upd, { messageId: id2, priority: 2, replyTo: 'c', expiration: '5000', headers: { n: '_sess', c: 'update', dl: { '!': 'int64', value: Date.now() + 5000 } } });
     const m2 = await raw.waitResponse(id2);
     assert.equal(m2.properties.type, 'f');
     assert.equal(m2.properties.headers?.t, 'stale');
     assert.equal(m2.properties.headers?.m, undefined);
-    // an update at the current revision returns {"r": 2, "cr": [1]}
+    // an update at the current revision returns updateResponse{r, cr}, keys sorted: {"cr": [1], "r": 2}
     const id3 = `${raw.id}.0@0#5`;
-    const upd2 = Buffer.concat([hexBytes('a4 6173'), Buffer.from([s.seq]), hexBytes('6172 01 626e73 63617070 6161 81 a2 616b 6475736572 6176 63616e6e')]);
+    const upd2 = Buffer.concat([hexBytes('a4 6161 81 a2 616b 6475736572 6176 63616e6e 626e73 63617070 6172 01 6173'), Buffer.from([s.seq])]);
     raw.publish('cmd.uc', peer.id, upd2, { messageId: id3, priority: 2, replyTo: 'c', expiration: '5000', headers: { n: '_sess', c: 'update', dl: { '!': 'int64', value: Date.now() + 5000 } } });
     const m3 = await raw.waitResponse(id3);
-    assert.equal(m3.content.toString('hex'), 'a2617202626372' + '8101');
+    assert.equal(m3.content.toString('hex'), 'a2 626372 8101 6172 02'.replace(/ /g, ''));
     assert.equal((await s.currentRevision().get('app', 'user')).value, 'ann');
     s.destroy();
   });
@@ -92,8 +93,8 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     await s1.listen(nns, (n, s) => { got.push([s.id, n]); });
     await s2.listen(nns, (n, s) => { got.push([s.id, n]); });
     raw.publish('ntf.uc', `${nns}.${peer.id}`, hexBytes('6161'), { messageId: `${raw.id}.1@0#6`, type: 'direct', headers: { n: nns, t: s1.id } });
-    // constraint {"o":"ns","t":[{"o":"=","k":"room","v":"x"}],"v":"app"}
-    const c = hexBytes('a3616f626e73617481a3616f613d616b64726f6f6d617661786176636170' + '70');
+    // constraint {"o":"ns","t":[{"k":"room","o":"=","v":"x"}],"v":"app"} (keys sorted, as rinq-go writes it)
+    const c = hexBytes('a3616f626e73617481a3616b64726f6f6d616f613d61766178617663617070');
     raw.publish('ntf.mc', nns, new Uint8Array(0), { messageId: `${raw.id}.1@0#7`, type: 'many', headers: { n: nns, c } });
     const end = Date.now() + 3000;
     while (got.length < 2 && Date.now() < end) await sleep(5);
@@ -124,6 +125,9 @@ describe('bus interop: rinq-go wire format on RabbitMQ', () => {
     assert.equal(typeof m.properties.headers?.dl, 'number');
     assert.ok(Number(m.properties.expiration) > 4000);
     assert.equal(m.content.toString('hex'), 'a1616e01');
+    // float64(): the payload reaches the Go side as a CBOR float64, {"n": 1, "x": 2.0}
+    assert.deepEqual(await s.call(sns, 'ping', { n: 1, x: float64(2) }), { ok: true });
+    assert.equal(req!.content.toString('hex'), 'a1616e01'.replace('a1', 'a2') + '6178' + 'fb4000000000000000');
     await raw.ch.cancel(`raw-${sns}`);
     s.destroy();
   });

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { busMount } from '../../src/server/bus.js';
 import { connect, type Peer } from '../../src/bus/index.js';
@@ -22,6 +23,9 @@ describe('bus on RabbitMQ: two plexus serve with --amqp and an outside peer shar
     await a?.close();
     await b?.close();
     await outside?.stop();
+    // the durable cmd.<ns> queue this test's namespace declared (rinq keeps it; a test must not)
+    const conn = await amqp.connect(AMQP);
+    try { await (await conn.createChannel()).deleteQueue(`cmd.${ns}`); } finally { await conn.close(); }
     d.rm();
   });
 

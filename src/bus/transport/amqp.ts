@@ -272,6 +272,7 @@ export class AmqpTransport implements Transport {
   private closing = false;
   private serving = true;
   private up = false;
+  private reconnecting = false;
   private readonly listening = new Set<string>();
   private readonly ntfNamespaces = new Set<string>();
   private readonly declared = new Set<string>();
@@ -330,33 +331,44 @@ export class AmqpTransport implements Transport {
     this.generation++;
     this.conn = this.ctl = this.pub = this.cons = this.acks = undefined;
     this.declared.clear();
+    // lost during a reconnect attempt: that attempt sees the new generation and dials again
+    if (this.reconnecting) return;
     this.sink?.status?.('down', err);
     if (this.opts.reconnect === false) { this.sink?.status?.('failed', err ?? new Error('connection closed')); return; }
     void this.reconnect();
   }
 
+  /** The one reconnect loop (a connection lost while it runs does not start another). */
   private async reconnect(): Promise<void> {
-    let delay = BUS_RECONNECT_MIN_DELAY_MS;
-    const max = this.opts.maxReconnectAttempts ?? Infinity;
-    for (let attempt = 1; !this.closing; attempt++) {
-      await new Promise((r) => setTimeout(r, delay));
-      if (this.closing) return;
-      try {
-        await this.dial();
-        await this.setup();
-        this.sink?.status?.('up');
-        return;
-      } catch (err) {
-        if (process.env.BUS_DEBUG) console.error('reconnect attempt failed', err);
-        await this.teardown();
-        if (attempt >= max) { this.sink?.status?.('failed', new PlexusError('UNAVAILABLE', `reconnect failed: ${(err as Error).message}`)); return; }
-        delay = Math.min(BUS_RECONNECT_MAX_DELAY_MS, delay * 2);
+    this.reconnecting = true;
+    try {
+      let delay = BUS_RECONNECT_MIN_DELAY_MS;
+      const max = this.opts.maxReconnectAttempts ?? Infinity;
+      for (let attempt = 1; !this.closing; attempt++) {
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.closing) return;
+        try {
+          await this.dial();
+          const gen = this.generation;
+          await this.setup();
+          if (gen !== this.generation) throw new PlexusError('UNAVAILABLE', 'broker connection lost during setup');
+          this.sink?.status?.('up');
+          return;
+        } catch (err) {
+          if (process.env.BUS_DEBUG) console.error('reconnect attempt failed', err);
+          await this.teardown();
+          if (attempt >= max) { this.sink?.status?.('failed', new PlexusError('UNAVAILABLE', `reconnect failed: ${(err as Error).message}`)); return; }
+          delay = Math.min(BUS_RECONNECT_MAX_DELAY_MS, delay * 2);
+        }
       }
+    } finally {
+      this.reconnecting = false;
     }
   }
 
   private async teardown(): Promise<void> {
     const conn = this.conn;
+    this.up = false;
     this.generation++;
     this.conn = this.ctl = this.pub = this.cons = this.acks = undefined;
     if (conn) await conn.close().catch(() => {});
@@ -367,7 +379,11 @@ export class AmqpTransport implements Transport {
     await this.setup();
   }
 
-  /** Declare the peer's queues, bindings and consumers (again after a reconnect). */
+  /**
+   * Declare the peer's queues, bindings and consumers (again after a reconnect). Consuming starts
+   * last, once the peer counts as up: a request delivered during setup must be able to publish its
+   * response (else it would be answered into the void and acked).
+   */
   private async setup(): Promise<void> {
     const ctl = this.ctl!, conn = this.conn!;
     const gen = this.generation;
@@ -376,24 +392,27 @@ export class AmqpTransport implements Transport {
     cons.on('error', () => {});
     cons.on('close', () => this.onChannelClose(gen));
     await cons.prefetch(prefetch);
-    this.cons = cons;
-    const acks = new AckBatcher(cons, () => gen === this.generation);
-    this.acks = acks;
     const req = `${this.short}.req`, rsp = `${this.short}.rsp`, ntf = `${this.short}.ntf`;
     await ctl.assertQueue(req, { durable: false, autoDelete: false, exclusive: true, arguments: { 'x-max-priority': PRIORITY_COUNT } });
     await ctl.assertQueue(rsp, { durable: false, autoDelete: false, exclusive: true });
     await ctl.bindQueue(rsp, 'cmd.rsp', `${this.full}.*`);
+    await ctl.assertQueue(ntf, { durable: false, autoDelete: false, exclusive: true });
+    for (const ns of this.ntfNamespaces) await this.bindNtf(ns);
+    if (this.serving) await ctl.bindQueue(req, 'cmd.uc', this.full);
+    if (gen !== this.generation) throw new PlexusError('UNAVAILABLE', 'broker connection lost during setup');
+    const acks = new AckBatcher(cons, () => gen === this.generation);
+    this.cons = cons;
+    this.acks = acks;
+    this.up = true;
+    // from here on `listen(ns)` consumes ns itself; the namespaces listened to so far are done here
+    const serving = this.serving ? [...this.listening] : [];
     // responses are consumed without acks: they are for this peer only, a late one is dropped anyway
     await cons.consume(rsp, (m) => this.deliver(gen, undefined, 'response', m), { consumerTag: rsp, noAck: true, exclusive: true });
-    await ctl.assertQueue(ntf, { durable: false, autoDelete: false, exclusive: true });
     await cons.consume(ntf, (m) => this.deliver(gen, acks, 'notification', m), { consumerTag: ntf, noAck: false, exclusive: true });
-    for (const ns of this.ntfNamespaces) await this.bindNtf(ns);
     if (this.serving) {
-      await ctl.bindQueue(req, 'cmd.uc', this.full);
       await cons.consume(req, (m) => this.deliver(gen, acks, 'request', m), { consumerTag: req, noAck: false, exclusive: true });
-      for (const ns of this.listening) await this.consumeNamespace(ns);
+      for (const ns of serving) if (this.listening.has(ns)) await this.consumeNamespace(ns);
     }
-    this.up = true;
   }
 
   private deliver(gen: number, acks: AckBatcher | undefined, kind: 'request' | 'response' | 'notification', m: ConsumeMessage | null): void {
@@ -428,7 +447,8 @@ export class AmqpTransport implements Transport {
   async listen(ns: string): Promise<void> {
     if (this.listening.has(ns)) return;
     this.listening.add(ns);
-    if (this.serving) await this.consumeNamespace(ns);
+    // while down, the reconnect's setup consumes it
+    if (this.serving && this.up) await this.consumeNamespace(ns);
   }
 
   async unlisten(ns: string): Promise<void> {
