@@ -105,6 +105,19 @@ describe('dashboard in a real browser (chromium): ledger, blobs, bus', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-blobs.png'), fullPage: true });
   });
 
+  it('a write without the token is refused with the server\'s error and changes nothing', async () => {
+    const p2 = await browser.newPage();
+    try {
+      await p2.goto(server.url + '/#/blobs');
+      await p2.getByTestId('file-input').setInputFiles({ name: 'nope.txt', mimeType: 'text/plain', buffer: Buffer.from('not allowed') });
+      await p2.getByRole('alert').filter({ hasText: 'UNAUTHORIZED' }).waitFor();
+      const ref = createHash('sha256').update('not allowed').digest('hex');
+      assert.equal((await fetch(`${server.url}/blob/${ref}`, { method: 'HEAD' })).status, 404);
+    } finally {
+      await p2.close();
+    }
+  });
+
   it('bus: namespaces, a call with its latency, and a spinner with the timeout while a call waits', async () => {
     await page.getByTestId('nav-bus').click();
     await page.getByTestId('namespace').filter({ hasText: 'plexus.server' }).waitFor();
