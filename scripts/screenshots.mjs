@@ -96,11 +96,12 @@ try {
   await page.getByTestId('soul-item').filter({ hasText: 'people/ann' }).click();
   await page.waitForTimeout(900);
   await page.screenshot({ path: join(out, 'dashboard-graph.png') });
+  const picture = await page.getByTestId('graph-canvas').screenshot();
   // the README's picture
   await page.screenshot({ path: join(out, 'dashboard.png') });
 
   await page.goto(server.url + '/#/blobs');
-  await page.getByTestId('file-input').setInputFiles({ name: 'graph.png', mimeType: 'image/png', buffer: await page.screenshot({ clip: { x: 0, y: 0, width: 640, height: 360 } }) });
+  await page.getByTestId('file-input').setInputFiles({ name: 'graph.png', mimeType: 'image/png', buffer: picture });
   await page.getByTestId('uploaded-ref').first().waitFor();
   const refs = await (await fetch(server.url + '/blob?limit=10', { headers: auth })).json();
   for (const r of refs.refs) {
