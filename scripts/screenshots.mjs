@@ -1,4 +1,4 @@
-// Regenerates the dashboard screenshots in docs/ (dashboard-*.png): builds the web files, starts a
+// Regenerates the dashboard screenshots in docs/ (dashboard.png, the README's, and dashboard-*.png): builds the web files, starts a
 // server on a temporary data directory with a little demo data, and drives Debian's chromium
 // (playwright-core, never a downloaded browser) through every view.
 // Usage: node --import tsx scripts/screenshots.mjs [outDir]   (default docs)
@@ -80,7 +80,14 @@ try {
   await page.waitForTimeout(600);
   // expand two more nodes by clicking them on the canvas
   for (const soul of ['people/bob', 'places/lisbon', 'orgs/acme']) {
-    const pos = await page.evaluate((s) => window.plexusGraph.getElementById(s).renderedPosition(), soul);
+    // wait until the layout animation has settled, then click where the node is drawn
+    let pos = { x: NaN, y: NaN };
+    for (let i = 0; i < 40; i++) {
+      const p = await page.evaluate((s) => window.plexusGraph.getElementById(s).renderedPosition(), soul);
+      if (Math.abs(p.x - pos.x) < 0.5 && Math.abs(p.y - pos.y) < 0.5) break;
+      pos = p;
+      await page.waitForTimeout(150);
+    }
     const box = await page.getByTestId('graph-canvas').boundingBox();
     await page.mouse.click(box.x + pos.x, box.y + pos.y);
     await page.getByTestId('soul-name').filter({ hasText: soul }).waitFor();
@@ -89,9 +96,12 @@ try {
   await page.getByTestId('soul-item').filter({ hasText: 'people/ann' }).click();
   await page.waitForTimeout(900);
   await page.screenshot({ path: join(out, 'dashboard-graph.png') });
+  const picture = await page.getByTestId('graph-canvas').screenshot();
+  // the README's picture
+  await page.screenshot({ path: join(out, 'dashboard.png') });
 
   await page.goto(server.url + '/#/blobs');
-  await page.getByTestId('file-input').setInputFiles({ name: 'graph.png', mimeType: 'image/png', buffer: await page.screenshot({ clip: { x: 0, y: 0, width: 640, height: 360 } }) });
+  await page.getByTestId('file-input').setInputFiles({ name: 'graph.png', mimeType: 'image/png', buffer: picture });
   await page.getByTestId('uploaded-ref').first().waitFor();
   const refs = await (await fetch(server.url + '/blob?limit=10', { headers: auth })).json();
   for (const r of refs.refs) {
@@ -131,7 +141,7 @@ try {
   await page.getByTestId('value-name').waitFor();
   await page.waitForTimeout(900);
   await page.screenshot({ path: join(out, 'dashboard-narrow.png') });
-  console.log(`screenshots: ${['health', 'graph', 'ledger', 'blobs', 'bus', 'narrow'].map((n) => `dashboard-${n}.png`).join(', ')} → ${out}`);
+  console.log(`screenshots: dashboard.png, ${['health', 'graph', 'ledger', 'blobs', 'bus', 'narrow'].map((n) => `dashboard-${n}.png`).join(', ')} → ${out}`);
   if (errors.length) console.error('page errors:', errors);
 } finally {
   await browser.close();

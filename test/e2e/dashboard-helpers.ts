@@ -31,8 +31,14 @@ export async function gunPut(url: string, nodes: Record<string, Record<string, u
 /** Click a node of the drawn graph where cytoscape rendered it. */
 export async function clickNode(page: Page, soul: string): Promise<void> {
   await page.waitForFunction((s) => (window as any).plexusGraph?.getElementById(s).nonempty(), soul);
-  await page.waitForTimeout(500); // let the layout animation settle
-  const pos = await page.evaluate((s) => (window as any).plexusGraph.getElementById(s).renderedPosition() as { x: number; y: number }, soul);
+  // wait until the layout animation has settled, then click where the node is drawn
+  let pos = { x: NaN, y: NaN };
+  for (let i = 0; i < 40; i++) {
+    const p = await page.evaluate((s) => (window as any).plexusGraph.getElementById(s).renderedPosition() as { x: number; y: number }, soul);
+    if (Math.abs(p.x - pos.x) < 0.5 && Math.abs(p.y - pos.y) < 0.5) break;
+    pos = p;
+    await page.waitForTimeout(150);
+  }
   const box = (await page.getByTestId('graph-canvas').boundingBox())!;
   await page.mouse.click(box.x + pos.x, box.y + pos.y);
 }

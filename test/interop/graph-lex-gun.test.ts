@@ -173,6 +173,11 @@ describe('lexical reads and soul queries answer like gun\'s relay', () => {
       assert.deepEqual(Object.keys((await p.probe.ask({ '#': 's1', '.': { '*': 'chat-' } })).s1!).sort(), ['chat-2024-01', 'chat-2024-02', 'chat-2024-03']);
       assert.deepEqual(Object.keys(await p.probe.ask({ '#': { '*': 'users/' } })).sort(), ['users/alice', 'users/bob', 'users/carol']);
       assert.deepEqual(Object.keys(await p.probe.ask({ '#': { '*': 'users/' }, '-': 1, '%': 1 })), ['users/carol']);
+      // a % gun ignores (0, or above its 100,000 pack size) means no budget
+      for (const pct of [0, 100_001]) assert.equal(Object.keys((await p.probe.ask({ '#': 's1', '.': { '*': 'chat-' }, '%': pct })).s1!).length, 3, `${p.name} %${pct}`);
+      assert.equal(Object.keys((await p.probe.ask({ '#': 's1', '.': { '*': 'chat-' }, '%': 100_000 })).s1!).length, 3);
+      // an empty prefix lists every soul
+      assert.ok(Object.keys(await p.probe.ask({ '#': { '*': '' } })).length >= 12);
     }
     assert.deepEqual(Object.keys((await gunProbe.ask({ '#': 's1', '.': { '*': 'chat-' } })).s1!), ['chat-2024-01']);
   });

@@ -53,10 +53,20 @@ async function loadPreview(ref: string): Promise<Preview> {
 
 /** An anchor's history as a drawn timeline: one dot per change, the current one highlighted. */
 function Timeline(p: { history: AnchorEntry[]; onPick(ref: string): void }) {
-  const W = 640, H = 74, L = 24, R = 24, Y = 34;
+  // drawn in CSS pixels of its box, so text keeps its size at any width
+  const box = useRef<SVGSVGElement>(null);
+  const [W, setW] = useState(640);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setW(Math.max(240, Math.round(el.clientWidth))));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  const H = 74, L = 60, R = 60, Y = 34;
   const t0 = p.history.length ? p.history[0]!.at : 0, t1 = p.history.length ? p.history[p.history.length - 1]!.at : 1;
   const x = (t: number) => (t1 === t0 ? W / 2 : L + ((t - t0) / (t1 - t0)) * (W - L - R));
-  return h('svg', { class: 'timeline', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'anchor history timeline', 'data-testid': 'anchor-timeline' },
+  return h('svg', { ref: box, class: 'timeline', viewBox: `0 0 ${W} ${H}`, height: H, role: 'img', 'aria-label': 'anchor history timeline', 'data-testid': 'anchor-timeline' },
     h('line', { x1: L - 10, x2: W - R + 10, y1: Y, y2: Y, class: 'axis' }),
     p.history.map((e, i) => {
       const last = i === p.history.length - 1;

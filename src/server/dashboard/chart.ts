@@ -31,7 +31,7 @@ export function Chart(p: { title: string; times: number[]; series: Series[]; uni
       legend: { show: false }, cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(p.minMax ?? 1, max * 1.1)] } },
       axes: [
-        { stroke: '#6b7383', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#dde1e8' }, font: '11px system-ui' },
+        { stroke: '#6b7383', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#dde1e8' }, font: '11px system-ui', space: 70, values: (_u, vals) => vals.map((v) => new Date(v * 1000).toTimeString().slice(0, 8)) },
         { stroke: '#6b7383', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#dde1e8' }, font: '11px system-ui', size: 44, values: (_u, vals) => vals.map((v) => fmt(v, '')) },
       ],
       series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.6, fill: s.color + '14', points: { show: false } }))],

@@ -13,11 +13,11 @@ export interface CanvasEdge { id: string; source: string; target: string; label:
 const label = (soul: string) => (soul.length > 26 ? '…' + soul.slice(-25) : soul);
 
 const STYLE = [
-  { selector: 'node', style: { 'background-color': '#fff', 'border-width': 2, 'border-color': '#4263eb', label: 'data(label)', 'font-size': 11, 'font-family': 'system-ui, sans-serif', color: '#1d2330', 'text-valign': 'bottom', 'text-margin-y': 5, width: 22, height: 22, 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': '2px' } },
+  { selector: 'node', style: { 'background-color': '#fff', 'border-width': 2, 'border-color': '#4263eb', label: 'data(label)', 'font-size': 13, 'font-family': 'system-ui, sans-serif', color: '#1d2330', 'text-valign': 'bottom', 'text-margin-y': 5, width: 22, height: 22, 'text-background-color': '#fff', 'text-background-opacity': 0.85, 'text-background-padding': '2px' } },
   { selector: 'node.expanded', style: { 'background-color': '#4263eb' } },
   { selector: 'node.selected', style: { 'border-color': '#f59f00', 'border-width': 4, width: 28, height: 28 } },
   { selector: 'node.pulse', style: { 'background-color': '#12b886', 'border-color': '#12b886' } },
-  { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa5ba', 'target-arrow-color': '#9aa5ba', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 10, color: '#6b7383', 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.9, 'text-background-padding': '1px' } },
+  { selector: 'edge', style: { width: 1.5, 'line-color': '#9aa5ba', 'target-arrow-color': '#9aa5ba', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 11, color: '#6b7383', 'text-rotation': 'autorotate', 'text-background-color': '#fff', 'text-background-opacity': 0.9, 'text-background-padding': '1px' } },
 ] as const;
 
 /** Draw `nodes` and `edges`; `pulse` = a soul that just changed (with a counter so repeats pulse again). */
@@ -36,6 +36,10 @@ export function GraphCanvas(p: { nodes: CanvasNode[]; edges: CanvasEdge[]; selec
       const c = cytoscape({ container: box.current, style: STYLE as never, minZoom: 0.3, maxZoom: 3, wheelSensitivity: 0.3, boxSelectionEnabled: false });
       c.on('tap', 'node', (ev) => onSelect.current((ev.target as NodeSingular).id()));
       cy.current = c;
+      // the container changes size with the window (and from 0 while the view is hidden): keep the drawing fitted
+      const ro = new ResizeObserver(() => { c.resize(); if (c.nodes().length) c.fit(undefined, 40); if (c.zoom() > 1.6) c.zoom({ level: 1.6, renderedPosition: { x: c.width() / 2, y: c.height() / 2 } }); });
+      ro.observe(box.current);
+      c.one('destroy', () => ro.disconnect());
       // a handle for the browser tests and for poking at the graph from the devtools console
       (window as unknown as Record<string, unknown>).plexusGraph = c;
       setReady(true);

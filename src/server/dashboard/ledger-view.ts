@@ -8,13 +8,20 @@ import { COLORS, Chart } from './chart.js';
 import { stateOf, type EvtEvent, type EvtLink } from './evt.js';
 import { ErrorLine, Panel, Status } from './ui.js';
 
-const BUCKET_MS = 10_000;
+const BUCKET_MS = 5_000;
 const WINDOW_MS = 5 * 60_000;
+const MIN_WINDOW_MS = 60_000;
 
-/** Events of the busiest topics per 10 s bucket over the last 5 minutes (by revision time). */
+/**
+ * Events of the busiest topics per 5 s bucket (by revision time), from the first event seen (at least the
+ * last minute, at most the last 5 minutes) to now.
+ */
 function rates(events: EvtEvent[], now: number): { times: number[]; series: { label: string; color: string; values: number[] }[] } {
-  const end = Math.floor(now / BUCKET_MS) * BUCKET_MS, start = end - WINDOW_MS;
-  const n = WINDOW_MS / BUCKET_MS + 1;
+  const end = Math.floor(now / BUCKET_MS) * BUCKET_MS;
+  const first = events.reduce((m, e) => Math.min(m, Date.parse(e.rev) || Infinity), Infinity);
+  const span = Math.min(WINDOW_MS, Math.max(MIN_WINDOW_MS, Math.ceil((end - first) / BUCKET_MS) * BUCKET_MS));
+  const start = end - span;
+  const n = span / BUCKET_MS + 1;
   const times = Array.from({ length: n }, (_, i) => start + i * BUCKET_MS);
   const per = new Map<string, number[]>();
   for (const e of events) {
@@ -76,7 +83,7 @@ export function LedgerView(p: { link: EvtLink }) {
         h('input', { placeholder: 'arg JSON (mod: {"k-":null} deletes k)', 'data-testid': 'pub-arg', 'aria-label': 'arg', value: pub.arg, onInput: (e: Event) => setPub({ ...pub, arg: (e.target as HTMLInputElement).value }) }),
         h('button', { type: 'submit', 'data-testid': 'publish' }, 'Publish')),
       h(ErrorLine, { error })),
-    h(Panel, { title: 'Events per 10 s by topic (last 5 minutes)', id: 'ledger-rates' },
+    h(Panel, { title: 'Events per 5 s by topic (up to the last 5 minutes)', id: 'ledger-rates' },
       chart.series.length ? h(Chart, { title: '', testid: 'chart-topics', times: chart.times, series: chart.series, height: 140 }) : h('p', { class: 'muted' }, 'No events in the last 5 minutes on the topics tailed.')),
     h('div', { class: 'split' },
       h(Panel, { title: `Live tail (${events.length})`, id: 'ledger-tail' },
