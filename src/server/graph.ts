@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
+import { soulProblem } from '../graph/value.js';
+import { sendJson } from './reply.js';
 import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
 import { GraphRelay } from '../graph/relay.js';
 import { RelayPeering } from '../graph/peering.js';
@@ -51,6 +53,18 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
           ws.on('error', (err) => ctx.log('debug', 'graph: socket error', { err: String(err) }));
         });
         return true;
+      },
+      prefixes: ['/api/graph'],
+      async handle(req, res, url) {
+        // GET /api/graph/sea?soul=S: how each stored field of S stands under the relay's SEA checks (the dashboard shows it)
+        if (url.pathname !== '/api/graph/sea') throw new PlexusError('NOT_FOUND', `no route ${url.pathname}`);
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new PlexusError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`);
+        ctx.checkRead(req);
+        const soul = url.searchParams.get('soul');
+        const problem = soulProblem(soul);
+        if (problem) throw new PlexusError('BAD_REQUEST', problem);
+        const fields = await relay.seaFields(soul!);
+        sendJson(res, 200, { soul, fields: Object.fromEntries(fields) });
       },
       stats: () => ({ ...relay.stats, ...(peering ? { links: peering.status } : {}) }),
       async close() {

@@ -5,7 +5,7 @@
  */
 import { h } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { parseTyped } from './api.js';
+import { api, parseTyped } from './api.js';
 import { GraphCanvas, type CanvasEdge, type CanvasNode } from './graph-canvas.js';
 import { linkOf, type GunLink } from './gun.js';
 import { ErrorLine, LinkButton, Panel, Spinner, Status, fmtTime, show } from './ui.js';
@@ -35,8 +35,36 @@ function SoulBrowser(p: { link: GunLink; status: string; selected?: string; onPi
       h(LinkButton, { class: s === p.selected ? 'sel' : '', onClick: () => p.onPick(s), title: s, testid: 'soul-item' }, s)))));
 }
 
+/** How the relay's SEA checks see one stored field (GET /api/graph/sea). */
+interface SeaField { kind: string; verified: boolean; signer?: string; reason?: string }
+
+/** User space and content-addressed souls: the relay's per-field SEA status, refetched as the node changes. */
+function useSea(soul: string, version: number): Record<string, SeaField> | undefined {
+  const [sea, setSea] = useState<Record<string, SeaField>>();
+  const checked = soul.includes('~') || soul.includes('#');
+  useEffect(() => {
+    if (!checked) { setSea(undefined); return; }
+    let live = true;
+    const t = setTimeout(() => {
+      api<{ fields: Record<string, SeaField> }>('GET', `/api/graph/sea?soul=${encodeURIComponent(soul)}`).then((r) => { if (live) setSea(r.fields); }, () => { if (live) setSea(undefined); });
+    }, 150);
+    return () => { live = false; clearTimeout(t); };
+  }, [soul, version]);
+  return checked ? sea : undefined;
+}
+
+function SeaBadge(p: { info?: SeaField }) {
+  if (!p.info) return h('span', { class: 'muted small' }, '…');
+  const by = p.info.signer ? ` by ${p.info.signer.slice(0, 8)}…` : '';
+  return p.info.verified
+    ? h('span', { class: 'badge ok', title: `${p.info.kind}${by}`, 'data-testid': 'sea-ok' }, '✓ verified')
+    : h('span', { class: 'badge error', title: p.info.reason ?? p.info.kind, 'data-testid': 'sea-bad' }, '✗ not verified');
+}
+
 function FieldTable(p: { link: GunLink; soul: string; version: number; onFollow(soul: string): void }) {
   const node = p.link.nodes.get(p.soul);
+  const sea = useSea(p.soul, p.version);
+  const seaSoul = p.soul.includes('~') || p.soul.includes('#');
   const [edit, setEdit] = useState<{ field: string; text: string; link: boolean } | undefined>();
   const [confirm, setConfirm] = useState<string>();
   const [adding, setAdding] = useState({ field: '', text: '' });
@@ -51,7 +79,7 @@ function FieldTable(p: { link: GunLink; soul: string; version: number; onFollow(
   return h(Panel, { title: h('span', null, 'Fields of ', h('code', { 'data-testid': 'soul-name' }, p.soul)), id: 'node-panel', class: 'fields-panel' },
     h(ErrorLine, { error }),
     fields.length === 0 ? h('p', { class: 'muted' }, 'No fields yet: add one below.') : h('table', { class: 'grid', 'data-testid': 'node-table' },
-      h('thead', null, h('tr', null, h('th', null, 'field'), h('th', null, 'value'), h('th', { class: 'hide-narrow' }, 'state'), h('th', null, ''))),
+      h('thead', null, h('tr', null, h('th', null, 'field'), h('th', null, 'value'), seaSoul ? h('th', null, 'SEA') : null, h('th', { class: 'hide-narrow' }, 'state'), h('th', null, ''))),
       h('tbody', null, fields.map((f) => {
         const v = node!.values[f];
         const target = linkOf(v);
@@ -71,6 +99,7 @@ function FieldTable(p: { link: GunLink; soul: string; version: number; onFollow(
               : target !== undefined
                 ? h(LinkButton, { class: 'rel', onClick: () => p.onFollow(target), testid: 'relation' }, '→ ', target)
                 : h('span', { class: v === null ? 'muted' : '' }, v === null ? 'null (deleted)' : show(v))),
+          seaSoul ? h('td', { class: 'nowrap', 'data-testid': `sea-${f}` }, h(SeaBadge, { info: sea?.[f] })) : null,
           h('td', { class: 'muted hide-narrow small nowrap', title: node!.states[f] ? `state ${node!.states[f]} (${fmtTime(node!.states[f]!)})` : '' }, node!.states[f] ? fmtTime(node!.states[f]!).slice(11) : ''),
           h('td', { class: 'actions' }, confirm === f || edit?.field === f ? null : [
             h('button', { type: 'button', key: 'e', class: 'small ghost', 'data-testid': `edit-${f}`, onClick: () => setEdit({ field: f, text: target ?? (typeof v === 'string' ? v : JSON.stringify(v)), link: target !== undefined }) }, 'edit'),
