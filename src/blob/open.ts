@@ -6,6 +6,7 @@ import { FileStore } from './store/file.js';
 import { SqliteStore } from './store/sqlite.js';
 import { PgStore } from './store/postgres.js';
 import { HttpStore } from './store/http.js';
+import { ANCHOR_MAP_ROOT_NAME } from './bs/root-name.js';
 
 /**
  * Open a store from a spec: `http(s)://…` (a plexus server), `postgres://…`, a `.db`/`.sqlite` file
@@ -13,12 +14,27 @@ import { HttpStore } from './store/http.js';
  */
 export async function openStore(spec: string, opts: { token?: string } = {}): Promise<Store> {
   if (/^https?:\/\//.test(spec)) return new HttpStore(spec, opts);
-  if (/^postgres(ql)?:\/\//.test(spec)) return PgStore.open(spec);
+  if (/^postgres(ql)?:\/\//.test(spec)) return adoptAnchorMap(await PgStore.open(spec));
   if (spec === 'memory:') return new MemoryStore();
   if (spec.length === 0) throw new PlexusError('BAD_REQUEST', 'empty store spec');
   const st = statSync(spec, { throwIfNoEntry: false });
-  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) return new SqliteStore(spec);
-  return new FileStore(spec);
+  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) return adoptAnchorMap(new SqliteStore(spec));
+  return adoptAnchorMap(new FileStore(spec));
+}
+
+/**
+ * A store that `plexus serve` has used keeps its anchors in bs's anchor map (see BsStore): open it the same
+ * way, so the CLI and the server read and write the same anchors. A store without a map is left as it is.
+ */
+async function adoptAnchorMap(s: Store): Promise<Store> {
+  try {
+    if ((await s.readAnchors(ANCHOR_MAP_ROOT_NAME)).history.length === 0) return s;
+    const { BsStore } = await import('./bs/bs-store.js');
+    return await BsStore.open(s);
+  } catch (err) {
+    await s.close();
+    throw err;
+  }
 }
 
 /** A short description of a store spec that never shows passwords. */

@@ -5,11 +5,9 @@ import type { PutResult, Store } from '../store.js';
 import { openReadAny, putFileAny, type BlobReader } from '../store/stream.js';
 import { AnchorMapStore, anchorPair, buildMap, checkMapRoot } from './anchor-map.js';
 
-/**
- * The plexus anchor name under which a BsStore keeps its anchor map's root ref in the store it wraps
- * (a one-entry history, swapped with that store's per-name compare-and-swap).
- */
-export const ANCHOR_MAP_ROOT_NAME = '__plexus__bs_anchor_map_root__';
+import { ANCHOR_MAP_ROOT_NAME } from './root-name.js';
+
+export { ANCHOR_MAP_ROOT_NAME };
 
 /**
  * A plexus store whose anchors live in bs's anchor map (a schema.Map in the store's own blobs), so a
