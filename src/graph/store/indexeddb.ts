@@ -1,6 +1,6 @@
 import { PlexusError } from '../../errors.js';
 import { isUpdate, type ConflictResolution } from '../ham.js';
-import { resolveBatch, type GraphStore, type OutboxStorage } from '../store.js';
+import { inSoulRange, resolveBatch, type GraphStore, type OutboxStorage, type SoulRange } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
 
 /** Options of the IndexedDB graph store. */
@@ -114,6 +114,32 @@ export class IndexedDbGraphStore implements GraphStore {
     for (const w of deferred) dq.add({ soul: w.soul, field: w.field, value: w.value, state: w.state } satisfies DeferredRow);
     try { await commit; } catch (err) { throw storeError(err); }
     return resolutions;
+  }
+
+  /** Stored souls in range, in order (or reversed): a key cursor that jumps from one soul to the next. */
+  async souls(q: SoulRange): Promise<string[]> {
+    const limit = Math.max(0, q.limit);
+    if (limit === 0) return [];
+    let lo = q.prefix ?? '', hi: string | undefined = q.prefix !== undefined ? q.prefix + '\uffff\uffff' : undefined;
+    if (q.from !== undefined && q.from > lo) lo = q.from;
+    if (q.to !== undefined && (hi === undefined || q.to < hi)) hi = q.to;
+    if (hi !== undefined && hi < lo) return [];
+    const range = hi === undefined ? IDBKeyRange.lowerBound([lo]) : IDBKeyRange.bound([lo], [hi, []]);
+    const tx = await this.#tx([FIELDS], 'readonly');
+    return new Promise((resolve, reject) => {
+      const out: string[] = [];
+      const r = tx.objectStore(FIELDS).openKeyCursor(range, q.reverse ? 'prev' : 'next');
+      r.onerror = () => reject(storeError(r.error));
+      r.onsuccess = () => {
+        const c = r.result;
+        if (!c) return resolve(out);
+        const soul = (c.key as [string, string])[0];
+        if (inSoulRange(q, soul) && out[out.length - 1] !== soul) out.push(soul);
+        if (out.length >= limit) return resolve(out);
+        // skip the rest of this soul's fields
+        if (q.reverse) c.continue([soul]); else c.continue([soul, []]);
+      };
+    });
   }
 
   async applyDue(machineState: number): Promise<FieldWrite[]> {

@@ -17,7 +17,7 @@ const shims: Plugin = {
 export async function bundleForPage(contents: string): Promise<string> {
   const r = await build({
     stdin: { contents, resolveDir: root, sourcefile: 'page.ts', loader: 'ts' }, bundle: true, write: false, format: 'esm',
-    platform: 'browser', target: ['es2022'], logLevel: 'silent', plugins: [shims], define: { 'process.env.SEED': 'undefined' },
+    platform: 'browser', target: ['es2022'], logLevel: 'silent', plugins: [shims], define: { 'process.env': '{}' },
   });
   return r.outputFiles[0]!.text;
 }
