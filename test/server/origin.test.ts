@@ -181,6 +181,30 @@ describe('Host check while bound to loopback (DNS rebinding)', () => {
   });
 });
 
+describe('origin rules at the edges', () => {
+  it('"null" (sandboxed frames, file://) and non-web schemes are refused unless listed; the own origin may be https behind a proxy', () => {
+    const p = new OriginPolicy({ host: '127.0.0.1' });
+    assert.equal(p.originAllowed('null', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('chrome-extension://abcdef', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('http://127.0.0.1.evil.test', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('http://localhost.evil.test:80', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('https://plexus.example.com', 'plexus.example.com'), true);
+    assert.equal(p.originAllowed('https://plexus.example.com', 'plexus.example.com:8765'), false);
+    assert.equal(p.originAllowed('http://app.localhost:5173', undefined), true);
+    assert.equal(new OriginPolicy({ host: '127.0.0.1', allowOrigin: ['null'] }).originAllowed('null', undefined), true);
+  });
+
+  it('GET and HEAD from a refused origin are answered (without CORS headers); OPTIONS and upgrades are checked', () => {
+    const p = new OriginPolicy({ host: '127.0.0.1' });
+    const req = (method: string, upgrade?: string) => ({ method, url: '/blob', headers: { origin: EVIL, host: '127.0.0.1:1', ...(upgrade ? { upgrade } : {}) } }) as never;
+    assert.equal(p.originDenial(req('GET')), undefined);
+    assert.equal(p.originDenial(req('HEAD')), undefined);
+    assert.equal(p.originDenial(req('OPTIONS'))?.code, 'FORBIDDEN');
+    assert.equal(p.originDenial(req('GET', 'websocket'))?.code, 'FORBIDDEN');
+    for (const m of ['POST', 'PUT', 'DELETE', 'PATCH']) assert.equal(p.originDenial(req(m))?.code, 'FORBIDDEN', m);
+  });
+});
+
 describe('content types: JSON endpoints take application/json, blob uploads application/octet-stream', () => {
   let server: PlexusServer;
   const d = tmpDir();
