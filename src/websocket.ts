@@ -7,11 +7,17 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<unknown> | null;
+  onerror: Handler<unknown> | null;
 }
+
+/**
+ * An event handler property. Declared through a method so its parameter is compared bivariantly:
+ * `ws`'s handlers take its own event types, which a plain function type would refuse.
+ */
+type Handler<E> = { bivarianceHack(ev: E): void }['bivarianceHack'];
 
 /** A WebSocket constructor (`globalThis.WebSocket`, or `WebSocket` from 'ws'). */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;

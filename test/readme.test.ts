@@ -15,3 +15,12 @@ it('README shows the two commands', () => {
   assert.match(readme, /npm install && npm start/);
   assert.match(readme, /npm install && npm test/);
 });
+
+it('README lists every error code of src/errors.ts with its HTTP status (regenerate with scripts/errors-table.mjs)', async () => {
+  const table = execFileSync(process.execPath, ['scripts/errors-table.mjs'], { encoding: 'utf8' }).trim();
+  const readme = readFileSync('README.md', 'utf8');
+  const block = readme.slice(readme.indexOf('<!-- errors:start -->') + '<!-- errors:start -->'.length, readme.indexOf('<!-- errors:end -->')).trim();
+  assert.equal(block, table);
+  const { ERROR_CODES } = await import('../src/errors.js');
+  for (const [code, status] of Object.entries(ERROR_CODES)) assert.match(block, new RegExp(`\\| \`${code}\` \\| ${status} \\|`), code);
+});

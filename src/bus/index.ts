@@ -24,13 +24,30 @@ export type { Transport, WireMessage, Delivery } from './transport/transport.js'
 
 /** Options of `connect`. */
 export interface ConnectOptions extends PeerOptions, AmqpOptions {
-  /** AMQP URL; default env PLEXUS_AMQP_URL, then RINQ_AMQP_DSN, then amqp://localhost. */
+  /** AMQP URL; default env PLEXUS_AMQP, then RINQ_AMQP_DSN, then amqp://localhost (see `amqpUrlFromEnv`). */
   url?: string;
+}
+
+let warnedAmqpUrl = false;
+
+/**
+ * The AMQP URL the environment names: PLEXUS_AMQP (the server's name too), else PLEXUS_AMQP_URL (the
+ * old name: still read, with a one-line deprecation warning on stderr, once per process), else rinq's
+ * RINQ_AMQP_DSN.
+ */
+export function amqpUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.PLEXUS_AMQP) return env.PLEXUS_AMQP;
+  if (env.PLEXUS_AMQP_URL) {
+    if (!warnedAmqpUrl) process.stderr.write('plexus: PLEXUS_AMQP_URL is deprecated, set PLEXUS_AMQP instead\n');
+    warnedAmqpUrl = true;
+    return env.PLEXUS_AMQP_URL;
+  }
+  return env.RINQ_AMQP_DSN || undefined;
 }
 
 /** Connect a peer to a rinq network on RabbitMQ (reserves a unique peer id, declares its queues). */
 export async function connect(opts: ConnectOptions = {}): Promise<Peer> {
-  const url = opts.url || process.env.PLEXUS_AMQP_URL || process.env.RINQ_AMQP_DSN || 'amqp://localhost';
+  const url = opts.url || amqpUrlFromEnv() || 'amqp://localhost';
   const transport = await AmqpTransport.connect(url, opts);
   const peer = new Peer(transport, opts);
   try {

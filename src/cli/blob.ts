@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { PlexusError } from '../errors.js';
 import { MAX_BLOB_BYTES } from '../limits.js';
 import { parseAnchorName, parseTime } from '../blob/anchor.js';
@@ -19,8 +20,24 @@ function storeOption(cmd: Command): Command {
     .option('--token <token>', 'bearer token for a server that requires one (env PLEXUS_TOKEN)');
 }
 
-async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>): Promise<T> {
+/**
+ * A command that only reads must not create a store: a local `--store` (a directory or a SQLite file)
+ * that does not exist, or a directory that is not a file store, is NOT_FOUND instead of a new empty store.
+ * Server and PostgreSQL URLs are checked by the store itself.
+ */
+function mustExist(spec: string): void {
+  if (/^(https?|postgres(ql)?):\/\//.test(spec) || spec === 'memory:') return;
+  const st = statSync(spec, { throwIfNoEntry: false });
+  const hint = '(commands that only read never create one; check --store / PLEXUS_STORE)';
+  if (!st) throw new PlexusError('NOT_FOUND', `no store at ${spec} ${hint}`);
+  if (st.isDirectory() && !(existsSync(join(spec, 'blobs')) && existsSync(join(spec, 'anchors')))) {
+    throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ and anchors/ in it) ${hint}`);
+  }
+}
+
+async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>, mode: 'read' | 'write' = 'write'): Promise<T> {
   const token = o.token ?? process.env.PLEXUS_TOKEN;
+  if (mode === 'read') mustExist(o.store);
   const s = await openStore(o.store, token ? { token } : {});
   try {
     return await fn(s);
@@ -88,12 +105,12 @@ export function registerBlob(program: Command): void {
         await write(await s.get(r));
       }
       if (o.output) await new Promise<void>((res) => (out as ReturnType<typeof createWriteStream>).end(res));
-    }));
+    }, 'read'));
   storeOption(blob.command('ls').description('list stored refs in order'))
     .option('--after <ref>', 'start after this ref')
     .action(async (o: StoreOpts & { after?: string }) => withStore(o, async (s) => {
       for await (const r of s.refs(o.after ? { after: parseRef(o.after) } : {})) process.stdout.write(r + '\n');
-    }));
+    }, 'read'));
 
   const anchor = program.command('anchor').description('named, timestamped refs with history');
   storeOption(anchor.command('set <name> <ref>').description('anchor NAME to REF (at --at, default now)'))
@@ -106,11 +123,11 @@ export function registerBlob(program: Command): void {
     .action(async (name: string, o: StoreOpts & { at?: string }) => withStore(o, async (s) => {
       const e = await s.getAnchor(parseAnchorName(name), o.at === undefined ? Date.now() : parseTime(o.at));
       process.stdout.write(e.ref + '\n');
-    }));
+    }, 'read'));
   storeOption(anchor.command('log <name>').description('print the history of NAME, oldest first: TIME REF'))
     .action(async (name: string, o: StoreOpts) => withStore(o, async (s) => {
       for (const e of await s.history(parseAnchorName(name))) process.stdout.write(`${new Date(e.at).toISOString()} ${e.ref}\n`);
-    }));
+    }, 'read'));
   storeOption(anchor.command('expire').description('drop anchor entries older than --older-than, keeping at least --keep per name'))
     .requiredOption('--older-than <duration>', 'age (90s, 15m, 12h, 30d) or an ISO 8601 time')
     .option('--keep <n>', 'entries to keep per name whatever their age', '1')

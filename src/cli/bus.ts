@@ -33,9 +33,9 @@ async function withPeer<T>(url: string | undefined, f: (p: Peer) => Promise<T>):
 
 /** `plexus bus call|listen|notify`: talk to a rinq network on RabbitMQ from the shell. */
 export function registerBus(program: Command): void {
-  const bus = program.command('bus').description('rinq-compatible command bus on RabbitMQ (env PLEXUS_AMQP_URL or RINQ_AMQP_DSN)');
+  const bus = program.command('bus').description('rinq-compatible command bus on RabbitMQ (env PLEXUS_AMQP or RINQ_AMQP_DSN)');
   const url = '--url <amqp-url>';
-  const urlHelp = 'AMQP URL (default env PLEXUS_AMQP_URL, RINQ_AMQP_DSN, amqp://localhost)';
+  const urlHelp = 'AMQP URL (default env PLEXUS_AMQP, RINQ_AMQP_DSN, amqp://localhost)';
 
   bus.command('call')
     .description('call NS::CMD with a JSON payload (CBOR on the wire) and print the JSON result')

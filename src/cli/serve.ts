@@ -12,8 +12,8 @@ export function registerServe(program: Command): void {
     .addOption(new Option('-c, --config <file>', `read settings from this JSON file (default: ./${CONFIG_FILE_NAME} when present)`).env('PLEXUS_CONFIG'))
     .addOption(new Option('--check-config', 'validate the settings, print the resulting config as JSON (secrets hidden) and exit'));
   for (const k of CONFIG_SCHEMA) {
-    const list = k.kind === 'origins' || k.kind === 'hosts';
-    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : k.kind === 'origins' ? 'origin' : 'host'}>`}`;
+    const list = k.kind === 'origins' || k.kind === 'hosts' || k.kind === 'peer-urls';
+    const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') || k.kind === 'peer-urls' ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'log-format' ? 'format' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : k.kind === 'origins' ? 'origin' : 'host'}>`}`;
     const dflt = k.default === undefined || k.secret ? '' : ` (default: ${JSON.stringify(k.default)})`;
     // No commander defaults and no .env(): precedence (flag > env > file > default) is resolveConfig's job.
     const opt = new Option(flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`);
@@ -46,11 +46,11 @@ Host names, the bound address and --allow-host are answered (DNS-rebinding defen
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
     process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
     let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) { process.stderr.write(`plexus: ${sig} again, exiting now\n`); process.exit(130); }
+    const stop = (signal: string) => {
+      if (stopping) { server.log('warn', 'exiting now', { signal }); server.log.flush(); process.exit(130); }
       stopping = true;
-      process.stderr.write(`plexus: ${sig}, shutting down\n`);
-      server.close().then(() => process.exit(0), () => process.exit(1));
+      server.log('info', 'shutting down', { signal });
+      server.close().then(() => process.exit(0), (err: unknown) => { server.log('error', 'shutdown failed', { error: err }); server.log.flush(); process.exit(1); });
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));

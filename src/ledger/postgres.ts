@@ -3,30 +3,43 @@ import { PlexusError } from '../errors.js';
 import { sigKey, type Arg, type Event, type Rec, type Sig, type TransInput } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
+import { renameLegacyTablesInTx, type LegacyTable } from '../pg-tables.js';
+
+/** The tables before they were prefixed: renamed on open (see pg-tables.ts), then migrated as below. */
+const LEGACY_TABLES: readonly LegacyTable[] = [
+  { from: 'evt_event', to: 'plexus_evt_event', columns: { id: 'bigint', rev: 'bigint', top: 'text', key: 'text', cmd: 'text', arg: 'jsonb' },
+    optional: { created: 'double precision', arrived: 'double precision', usr: 'text', extra: 'jsonb', tid: 'text' } },
+  { from: 'evt_audit', to: 'plexus_evt_audit', columns: { rev: 'bigint', created: 'double precision', arrived: 'double precision', usr: 'text', extra: 'jsonb', tid: 'text' } },
+  { from: 'evt_record', to: 'plexus_evt_record', columns: { top: 'text', key: 'text', rev: 'bigint', data: 'jsonb' } },
+  { from: 'evt_local', to: 'plexus_evt_local', columns: { id: 'bigint', trans: 'jsonb', undo: 'jsonb' } },
+  { from: 'evt_meta', to: 'plexus_evt_meta', columns: { name: 'text', value: 'bigint' } },
+];
+/** The publish function of the unprefixed schema (it used the old table names). */
+const LEGACY_FUNCTION = 'evt_publish(jsonb, bigint, double precision, double precision, double precision, text, jsonb, text, bigint[], text, bigint)';
 
 // The audit fields of a published transaction live on its first event row (created is NOT NULL exactly
 // there): one table and two index entries less to write per publish than a separate audit table. A
-// schema from before (evt_audit) is migrated once: columns added, rows moved, evt_audit dropped.
+// schema from before (plexus_evt_audit) is migrated once: columns added, rows moved, plexus_evt_audit dropped.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS evt_event (id bigserial PRIMARY KEY, rev bigint NOT NULL, top text NOT NULL, key text NOT NULL, cmd text NOT NULL, arg jsonb,
+CREATE TABLE IF NOT EXISTS plexus_evt_event (id bigserial PRIMARY KEY, rev bigint NOT NULL, top text NOT NULL, key text NOT NULL, cmd text NOT NULL, arg jsonb,
   created double precision, arrived double precision, usr text, extra jsonb, tid text);
-ALTER TABLE evt_event ADD COLUMN IF NOT EXISTS created double precision, ADD COLUMN IF NOT EXISTS arrived double precision,
+ALTER TABLE plexus_evt_event ADD COLUMN IF NOT EXISTS created double precision, ADD COLUMN IF NOT EXISTS arrived double precision,
   ADD COLUMN IF NOT EXISTS usr text, ADD COLUMN IF NOT EXISTS extra jsonb, ADD COLUMN IF NOT EXISTS tid text;
-CREATE INDEX IF NOT EXISTS evt_event_rev ON evt_event (rev);
-CREATE INDEX IF NOT EXISTS evt_event_top_key ON evt_event (top, key, rev);
-CREATE UNIQUE INDEX IF NOT EXISTS evt_event_tid ON evt_event (tid) WHERE tid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS plexus_evt_event_rev ON plexus_evt_event (rev);
+CREATE INDEX IF NOT EXISTS plexus_evt_event_top_key ON plexus_evt_event (top, key, rev);
+CREATE UNIQUE INDEX IF NOT EXISTS plexus_evt_event_tid ON plexus_evt_event (tid) WHERE tid IS NOT NULL;
 DO $mig$ BEGIN
-  IF to_regclass('evt_audit') IS NOT NULL THEN
-    UPDATE evt_event e SET created = a.created, arrived = a.arrived, usr = a.usr, extra = a.extra, tid = a.tid
-      FROM evt_audit a, (SELECT min(id) AS id, rev FROM evt_event GROUP BY rev) f WHERE f.rev = a.rev AND e.id = f.id;
-    DELETE FROM evt_audit a WHERE EXISTS (SELECT 1 FROM evt_event e WHERE e.rev = a.rev AND e.created IS NOT NULL);
-    IF NOT EXISTS (SELECT 1 FROM evt_audit) THEN DROP TABLE evt_audit; END IF;
+  IF to_regclass('plexus_evt_audit') IS NOT NULL THEN
+    UPDATE plexus_evt_event e SET created = a.created, arrived = a.arrived, usr = a.usr, extra = a.extra, tid = a.tid
+      FROM plexus_evt_audit a, (SELECT min(id) AS id, rev FROM plexus_evt_event GROUP BY rev) f WHERE f.rev = a.rev AND e.id = f.id;
+    DELETE FROM plexus_evt_audit a WHERE EXISTS (SELECT 1 FROM plexus_evt_event e WHERE e.rev = a.rev AND e.created IS NOT NULL);
+    IF NOT EXISTS (SELECT 1 FROM plexus_evt_audit) THEN DROP TABLE plexus_evt_audit; END IF;
   END IF;
 END $mig$;
-CREATE TABLE IF NOT EXISTS evt_record (top text NOT NULL, key text NOT NULL, rev bigint NOT NULL, data jsonb NOT NULL, PRIMARY KEY (top, key));
-CREATE TABLE IF NOT EXISTS evt_local (id bigserial PRIMARY KEY, trans jsonb NOT NULL, undo jsonb NOT NULL);
-CREATE TABLE IF NOT EXISTS evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
-CREATE OR REPLACE FUNCTION evt_publish(p_acts jsonb, p_base bigint, p_t double precision, p_created double precision,
+CREATE TABLE IF NOT EXISTS plexus_evt_record (top text NOT NULL, key text NOT NULL, rev bigint NOT NULL, data jsonb NOT NULL, PRIMARY KEY (top, key));
+CREATE TABLE IF NOT EXISTS plexus_evt_local (id bigserial PRIMARY KEY, trans jsonb NOT NULL, undo jsonb NOT NULL);
+CREATE TABLE IF NOT EXISTS plexus_evt_meta (name text PRIMARY KEY, value bigint NOT NULL);
+CREATE OR REPLACE FUNCTION plexus_evt_publish(p_acts jsonb, p_base bigint, p_t double precision, p_created double precision,
     p_arrived double precision, p_usr text, p_extra jsonb, p_tid text, p_ignore bigint[], p_channel text, p_zero bigint)
   RETURNS TABLE (rev bigint, ids bigint[]) LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -36,23 +49,23 @@ BEGIN
   -- the same rules as StoreLedger.publish (src/ledger/ledger.ts), in one round trip
   PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'));
   IF p_tid IS NOT NULL THEN
-    SELECT e.rev INTO v_had FROM evt_event e WHERE e.tid = p_tid;
+    SELECT e.rev INTO v_had FROM plexus_evt_event e WHERE e.tid = p_tid;
     IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'EVT04', MESSAGE = 'transaction ' || p_tid || ' was already published', DETAIL = v_had::text; END IF;
   END IF;
-  SELECT max(e.rev) INTO v_last FROM evt_event e;
+  SELECT max(e.rev) INTO v_last FROM plexus_evt_event e;
   v_last := coalesce(v_last, p_zero);
   IF p_base > v_last THEN RAISE EXCEPTION USING ERRCODE = 'EVT03', MESSAGE = 'sanity check publish future base revision'; END IF;
   v_rev := greatest(floor(p_t)::bigint, v_last + 1);
   IF p_base <> p_zero AND p_base < v_last THEN
     FOR v_act IN SELECT x FROM jsonb_array_elements(p_acts) AS t(x) LOOP
-      IF EXISTS (SELECT 1 FROM evt_event e WHERE e.top = v_act->>'top' AND e.key = v_act->>'key' AND e.rev > p_base AND NOT (e.rev = ANY(p_ignore))) THEN
+      IF EXISTS (SELECT 1 FROM plexus_evt_event e WHERE e.top = v_act->>'top' AND e.key = v_act->>'key' AND e.rev > p_base AND NOT (e.rev = ANY(p_ignore))) THEN
         RAISE EXCEPTION USING ERRCODE = 'EVT01', MESSAGE = (v_act->>'top') || ' ' || (v_act->>'key') || ' changed after base revision';
       END IF;
     END LOOP;
   END IF;
   FOR v_act IN SELECT x FROM jsonb_array_elements(p_acts) AS t(x) LOOP
     v_top := v_act->>'top'; v_key := v_act->>'key'; v_cmd := v_act->>'cmd';
-    SELECT r.data INTO v_data FROM evt_record r WHERE r.top = v_top AND r.key = v_key;
+    SELECT r.data INTO v_data FROM plexus_evt_record r WHERE r.top = v_top AND r.key = v_key;
     IF v_cmd = 'new' THEN
       IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'EVT01', MESSAGE = 'new action for existing {' || v_top || ' ' || v_key || '}'; END IF;
       v_data := '{}';
@@ -60,17 +73,17 @@ BEGIN
       RAISE EXCEPTION USING ERRCODE = 'EVT02', MESSAGE = 'apply ' || v_cmd || ' ' || v_top || ', ' || v_key || ': no value found';
     END IF;
     IF v_cmd = 'del' THEN
-      DELETE FROM evt_record r WHERE r.top = v_top AND r.key = v_key;
+      DELETE FROM plexus_evt_record r WHERE r.top = v_top AND r.key = v_key;
     ELSE
       FOR k, v IN SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(v_act->'arg') = 'object' THEN v_act->'arg' ELSE '{}'::jsonb END) LOOP
         IF length(k) > 1 AND right(k, 1) = '-' THEN v_data := v_data - left(k, -1); ELSE v_data := v_data || jsonb_build_object(k, v); END IF;
       END LOOP;
-      INSERT INTO evt_record AS r (top, key, rev, data) VALUES (v_top, v_key, v_rev, v_data)
+      INSERT INTO plexus_evt_record AS r (top, key, rev, data) VALUES (v_top, v_key, v_rev, v_data)
         ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data;
     END IF;
   END LOOP;
   -- events last, so a failed action burns no ids; ids follow action order; the first carries the audit fields
-  WITH ins AS (INSERT INTO evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
+  WITH ins AS (INSERT INTO plexus_evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
       SELECT v_rev, x->>'top', x->>'key', x->>'cmd', x->'arg', CASE WHEN n = 1 THEN coalesce(p_created, p_t) END,
         CASE WHEN n = 1 THEN coalesce(p_arrived, p_t) END, CASE WHEN n = 1 THEN p_usr END, CASE WHEN n = 1 THEN p_extra END, CASE WHEN n = 1 THEN p_tid END
       FROM jsonb_array_elements(p_acts) WITH ORDINALITY AS t(x, n) ORDER BY n RETURNING id)
@@ -92,36 +105,36 @@ function toEvent(r: EventRow): Event {
   return e;
 }
 
-/** Audit rows of a schema from before that could not be moved onto events (see SCHEMA) are read from evt_audit too. */
-const LEGACY_TID = ' UNION ALL SELECT rev FROM evt_audit WHERE tid = $1';
+/** Audit rows of a schema from before that could not be moved onto events (see SCHEMA) are read from plexus_evt_audit too. */
+const LEGACY_TID = ' UNION ALL SELECT rev FROM plexus_evt_audit WHERE tid = $1';
 
 function reader(q: Q, legacy: boolean): StoreReader {
   return {
-    maxRev: async () => { const r = await q('SELECT max(rev) AS r FROM evt_event'); return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r); },
-    auditByTid: async (tid) => { const r = await q(`SELECT rev FROM evt_event WHERE tid = $1${legacy ? LEGACY_TID : ''}`, [tid]); return r.rows.length ? Number(r.rows[0].rev) : undefined; },
+    maxRev: async () => { const r = await q('SELECT max(rev) AS r FROM plexus_evt_event'); return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r); },
+    auditByTid: async (tid) => { const r = await q(`SELECT rev FROM plexus_evt_event WHERE tid = $1${legacy ? LEGACY_TID : ''}`, [tid]); return r.rows.length ? Number(r.rows[0].rev) : undefined; },
     changedSince: async (sig, base, ignore) => {
-      const r = await q('SELECT 1 FROM evt_event WHERE top = $1 AND key = $2 AND rev > $3 AND NOT (rev = ANY($4::bigint[])) LIMIT 1', [sig.top, sig.key, base, ignore]);
+      const r = await q('SELECT 1 FROM plexus_evt_event WHERE top = $1 AND key = $2 AND rev > $3 AND NOT (rev = ANY($4::bigint[])) LIMIT 1', [sig.top, sig.key, base, ignore]);
       return r.rows.length > 0;
     },
     getRec: async (top, key) => {
-      const r = await q('SELECT rev, data FROM evt_record WHERE top = $1 AND key = $2', [top, key]);
+      const r = await q('SELECT rev, data FROM plexus_evt_record WHERE top = $1 AND key = $2', [top, key]);
       return r.rows.length ? { top, key, rev: Number(r.rows[0].rev), data: r.rows[0].data as Arg } : undefined;
     },
     getRecs: async (sigs) => {
-      const r = await q('SELECT top, key, rev, data FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [sigs.map((x) => x.top), sigs.map((x) => x.key)]);
+      const r = await q('SELECT top, key, rev, data FROM plexus_evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [sigs.map((x) => x.top), sigs.map((x) => x.key)]);
       return r.rows.map((x) => ({ top: x.top, key: x.key, rev: Number(x.rev), data: x.data as Arg }));
     },
-    hasEvent: async (id) => (await q('SELECT 1 FROM evt_event WHERE id = $1', [id])).rows.length > 0,
-    locals: async () => (await q('SELECT id, trans, undo FROM evt_local ORDER BY id')).rows.map((l) => ({ id: Number(l.id), trans: { ...l.trans, id: Number(l.id) }, undo: l.undo }) as LocalRow),
+    hasEvent: async (id) => (await q('SELECT 1 FROM plexus_evt_event WHERE id = $1', [id])).rows.length > 0,
+    locals: async () => (await q('SELECT id, trans, undo FROM plexus_evt_local ORDER BY id')).rows.map((l) => ({ id: Number(l.id), trans: { ...l.trans, id: Number(l.id) }, undo: l.undo }) as LocalRow),
     hubRev: async () => {
-      const r = await q("SELECT greatest((SELECT max(rev) FROM evt_event), (SELECT value FROM evt_meta WHERE name = 'hubRev')) AS r");
+      const r = await q("SELECT greatest((SELECT max(rev) FROM plexus_evt_event), (SELECT value FROM plexus_evt_meta WHERE name = 'hubRev')) AS r");
       return r.rows[0].r === null ? ZERO_TIME : Number(r.rows[0].r);
     },
   };
 }
 
 /**
- * PostgreSQL storage: tables evt_* in the connection's search_path schema. Writers serialize on a
+ * PostgreSQL storage: tables plexus_evt_* in the connection's search_path schema. Writers serialize on a
  * transaction-scoped advisory lock and re-read the latest revision under it, so several processes
  * append without duplicate or out-of-order revisions; every append NOTIFYs the other processes.
  */
@@ -129,7 +142,7 @@ class PgStore implements LedgerStore {
   private readonly pool: pg.Pool;
   private ready: Promise<void>;
   private channel = '';
-  /** evt_audit survived the migration (rows without events): read it too. */
+  /** plexus_evt_audit survived the migration (rows without events): read it too. */
   private legacy = false;
   private listener?: pg.Client;
   private readonly listeners = new Set<() => void>();
@@ -146,8 +159,11 @@ class PgStore implements LedgerStore {
     const c = await this.pool.connect();
     try {
       await c.query('SELECT pg_advisory_lock(hashtext(current_schema() || \'.evt_schema\'))');
-      try { await c.query(SCHEMA); } finally { await c.query('SELECT pg_advisory_unlock(hashtext(current_schema() || \'.evt_schema\'))'); }
-      const s = await c.query("SELECT current_schema() AS s, to_regclass('evt_audit') IS NOT NULL AS legacy");
+      try {
+        if ((await renameLegacyTablesInTx(c, LEGACY_TABLES)).includes('evt_event')) await c.query(`DROP FUNCTION IF EXISTS ${LEGACY_FUNCTION}`);
+        await c.query(SCHEMA);
+      } finally { await c.query('SELECT pg_advisory_unlock(hashtext(current_schema() || \'.evt_schema\'))'); }
+      const s = await c.query("SELECT current_schema() AS s, to_regclass('plexus_evt_audit') IS NOT NULL AS legacy");
       this.legacy = s.rows[0].legacy === true;
       this.channel = `plexus_evt_${String(s.rows[0].s)}`.slice(0, 63);
     } finally { c.release(); }
@@ -166,8 +182,8 @@ class PgStore implements LedgerStore {
       // one round trip: begin, take the writers' lock, read the latest revision under it
       // (and the records the transaction touches, as escaped literals: a simple query takes no parameters)
       const sigs = hint?.sigs.length ? hint.sigs : undefined;
-      const pre = sigs ? `; SELECT top, key, rev, data FROM evt_record WHERE (top, key) IN (${sigs.map((x) => `(${c.escapeLiteral(x.top)}, ${c.escapeLiteral(x.key)})`).join(', ')})` : '';
-      const res = (await c.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write')); SELECT max(rev) AS r FROM evt_event${pre}`)) as unknown as pg.QueryResult[];
+      const pre = sigs ? `; SELECT top, key, rev, data FROM plexus_evt_record WHERE (top, key) IN (${sigs.map((x) => `(${c.escapeLiteral(x.top)}, ${c.escapeLiteral(x.key)})`).join(', ')})` : '';
+      const res = (await c.query(`BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write')); SELECT max(rev) AS r FROM plexus_evt_event${pre}`)) as unknown as pg.QueryResult[];
       const max = res[2]!.rows[0].r;
       const r = reader(q, this.legacy);
       r.maxRev = async () => (max === null ? ZERO_TIME : Number(max));
@@ -188,15 +204,15 @@ class PgStore implements LedgerStore {
     }
   }
 
-  /** The whole publish in one round trip (the evt_publish function; autocommit = one DB transaction). */
+  /** The whole publish in one round trip (the plexus_evt_publish function; autocommit = one DB transaction). */
   async publish(t: TransInput, now: number, ignoreRevs: readonly number[]): Promise<Event[] & { rev?: number }> {
     await this.ready;
     if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
     let r: pg.QueryResult;
     try {
       r = await this.pool.query({
-        name: 'evt_publish_fn',
-        text: 'SELECT rev, ids FROM evt_publish($1::jsonb, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::bigint[], $10, $11)',
+        name: 'plexus_evt_publish_fn',
+        text: 'SELECT rev, ids FROM plexus_evt_publish($1::jsonb, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::bigint[], $10, $11)',
         values: [JSON.stringify(t.acts), t.base ?? ZERO_TIME, now, t.created ?? null, t.arrived ?? null, t.usr || null,
           t.extra === undefined ? null : JSON.stringify(t.extra), t.tid ?? null, ignoreRevs, this.channel, ZERO_TIME],
       });
@@ -225,19 +241,19 @@ class PgStore implements LedgerStore {
     const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
     for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
     const r = await q(`WITH e AS (
-        INSERT INTO evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
+        INSERT INTO plexus_evt_event (rev, top, key, cmd, arg, created, arrived, usr, extra, tid)
         SELECT rev, top, key, cmd, arg, CASE WHEN n = 1 THEN $7::float8 END, CASE WHEN n = 1 THEN $8::float8 END, CASE WHEN n = 1 THEN $9::text END,
           CASE WHEN n = 1 THEN $10::jsonb END, CASE WHEN n = 1 AND $6::bigint = rev THEN $11::text END
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n
         RETURNING id),
-      p AS (INSERT INTO evt_record (top, key, rev, data) SELECT * FROM unnest($12::text[], $13::text[], $14::bigint[], $15::jsonb[])
+      p AS (INSERT INTO plexus_evt_record (top, key, rev, data) SELECT * FROM unnest($12::text[], $13::text[], $14::bigint[], $15::jsonb[])
         ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data),
-      d AS (DELETE FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($16::text[], $17::text[])))
+      d AS (DELETE FROM plexus_evt_record WHERE (top, key) IN (SELECT * FROM unnest($16::text[], $17::text[])))
       SELECT id, pg_notify($18, '') FROM e ORDER BY id`,
     [evs.map((e) => e.rev), evs.map((e) => e.top), evs.map((e) => e.key), evs.map((e) => e.cmd), evs.map((e) => (e.arg === undefined ? null : JSON.stringify(e.arg))),
       a.rev, a.created, a.arrived, a.usr ?? null, a.extra === undefined ? null : JSON.stringify(a.extra), a.tid ?? null,
       put.map((x) => x.top), put.map((x) => x.key), put.map((x) => x.rev), put.map((x) => JSON.stringify(x.data)),
-      del.map((x) => x.top), del.map((x) => x.key), this.channel], 'evt_publish');
+      del.map((x) => x.top), del.map((x) => x.key), this.channel], 'plexus_evt_publish');
     return evs.map((e, i) => {
       const ev: Event = { id: Number(r.rows[i].id), rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
       if (e.arg !== undefined) ev.arg = e.arg;
@@ -257,8 +273,8 @@ class PgStore implements LedgerStore {
       const hubIds = evs.every((e) => e.id !== undefined);
       const r = await q(
         hubIds
-          ? 'INSERT INTO evt_event (id, rev, top, key, cmd, arg) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) RETURNING id'
-          : 'INSERT INTO evt_event (rev, top, key, cmd, arg) SELECT rev, top, key, cmd, arg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n RETURNING id',
+          ? 'INSERT INTO plexus_evt_event (id, rev, top, key, cmd, arg) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) RETURNING id'
+          : 'INSERT INTO plexus_evt_event (rev, top, key, cmd, arg) SELECT rev, top, key, cmd, arg FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS t(rev, top, key, cmd, arg, n) ORDER BY n RETURNING id',
         [...(hubIds ? [evs.map((e) => e.id)] : []), evs.map((e) => e.rev), evs.map((e) => e.top), evs.map((e) => e.key), evs.map((e) => e.cmd), evs.map((e) => (e.arg === undefined ? null : JSON.stringify(e.arg)))],
       );
       evs.forEach((e, i) => {
@@ -271,18 +287,18 @@ class PgStore implements LedgerStore {
     const put: Rec[] = [], del: Array<{ top: string; key: string }> = [];
     for (const v of (b.recs ?? new Map()).values()) { if ('gone' in v) del.push(v); else put.push(v); }
     if (put.length) {
-      await q('INSERT INTO evt_record (top, key, rev, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[]) ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data',
+      await q('INSERT INTO plexus_evt_record (top, key, rev, data) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::jsonb[]) ON CONFLICT (top, key) DO UPDATE SET rev = excluded.rev, data = excluded.data',
         [put.map((r) => r.top), put.map((r) => r.key), put.map((r) => r.rev), put.map((r) => JSON.stringify(r.data))]);
     }
-    if (del.length) await q('DELETE FROM evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [del.map((d) => d.top), del.map((d) => d.key)]);
-    if (b.dropLocals?.length) await q('DELETE FROM evt_local WHERE id = ANY($1::bigint[])', [b.dropLocals]);
-    for (const l of b.updateLocals ?? []) await q('UPDATE evt_local SET undo = $1 WHERE id = $2', [JSON.stringify(l.undo), l.id]);
+    if (del.length) await q('DELETE FROM plexus_evt_record WHERE (top, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [del.map((d) => d.top), del.map((d) => d.key)]);
+    if (b.dropLocals?.length) await q('DELETE FROM plexus_evt_local WHERE id = ANY($1::bigint[])', [b.dropLocals]);
+    for (const l of b.updateLocals ?? []) await q('UPDATE plexus_evt_local SET undo = $1 WHERE id = $2', [JSON.stringify(l.undo), l.id]);
     if (b.addLocal) {
-      const r = await q('INSERT INTO evt_local (trans, undo) VALUES ($1, $2) RETURNING id', [JSON.stringify(b.addLocal.trans), JSON.stringify(b.addLocal.undo)]);
+      const r = await q('INSERT INTO plexus_evt_local (trans, undo) VALUES ($1, $2) RETURNING id', [JSON.stringify(b.addLocal.trans), JSON.stringify(b.addLocal.undo)]);
       b.addLocal.trans.id = Number(r.rows[0].id);
     }
     if (b.hubRev !== undefined && !b.audit) {
-      await q("INSERT INTO evt_meta (name, value) VALUES ('hubRev', $1) ON CONFLICT (name) DO UPDATE SET value = greatest(evt_meta.value, excluded.value)", [b.hubRev]);
+      await q("INSERT INTO plexus_evt_meta (name, value) VALUES ('hubRev', $1) ON CONFLICT (name) DO UPDATE SET value = greatest(plexus_evt_meta.value, excluded.value)", [b.hubRev]);
     }
     return out;
   }
@@ -296,21 +312,21 @@ class PgStore implements LedgerStore {
   }
 
   private async scan(cond: string, rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
-    const r = await this.q(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > $1 AND ${cond}${tops.length ? ' AND top = ANY($4::text[])' : ' AND $4::text[] IS NULL'} ORDER BY id LIMIT $3`,
+    const r = await this.q(`SELECT id, rev, top, key, cmd, arg FROM plexus_evt_event WHERE id > $1 AND ${cond}${tops.length ? ' AND top = ANY($4::text[])' : ' AND $4::text[] IS NULL'} ORDER BY id LIMIT $3`,
       [afterId, rev, limit, tops.length ? tops : null]);
     return (r.rows as EventRow[]).map(toEvent);
   }
 
-  async lastEventId(): Promise<number> { return Number((await this.q('SELECT coalesce(max(id), 0) AS m FROM evt_event')).rows[0].m); }
+  async lastEventId(): Promise<number> { return Number((await this.q('SELECT coalesce(max(id), 0) AS m FROM plexus_evt_event')).rows[0].m); }
 
   async listRecs(top: string): Promise<Rec[]> {
-    const r = await this.q('SELECT top, key, rev, data FROM evt_record WHERE top = $1 ORDER BY key COLLATE "C"', [top]);
+    const r = await this.q('SELECT top, key, rev, data FROM plexus_evt_record WHERE top = $1 ORDER BY key COLLATE "C"', [top]);
     return r.rows.map((x) => ({ top: x.top, key: x.key, rev: Number(x.rev), data: x.data as Arg }));
   }
 
   async audit(rev: Rev): Promise<AuditRow | undefined> {
-    const r = await this.q(`SELECT rev, created, arrived, usr, extra, tid FROM evt_event WHERE rev = $1 AND created IS NOT NULL${
-      this.legacy ? ' UNION ALL SELECT rev, created, arrived, usr, extra, tid FROM evt_audit WHERE rev = $1' : ''} LIMIT 1`, [rev]);
+    const r = await this.q(`SELECT rev, created, arrived, usr, extra, tid FROM plexus_evt_event WHERE rev = $1 AND created IS NOT NULL${
+      this.legacy ? ' UNION ALL SELECT rev, created, arrived, usr, extra, tid FROM plexus_evt_audit WHERE rev = $1' : ''} LIMIT 1`, [rev]);
     if (!r.rows.length) return undefined;
     const x = r.rows[0];
     const a: AuditRow = { rev: Number(x.rev), created: x.created, arrived: x.arrived };
@@ -366,7 +382,7 @@ export interface PgLedgerOptions extends LedgerOptions {
   onError?: (err: unknown) => void;
 }
 
-/** The ledger on PostgreSQL (tables evt_* in the URL's search_path schema). */
+/** The ledger on PostgreSQL (tables plexus_evt_* in the URL's search_path schema). */
 export class PgLedger extends StoreLedger {
   constructor(url: string, opts: PgLedgerOptions = {}) {
     super(new PgStore(url, opts.onError ?? (() => undefined)), opts);

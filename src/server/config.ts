@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { PlexusError } from '../errors.js';
 import { parseAllowedHost, parseAllowedOrigin } from './origin.js';
 import {
@@ -28,6 +29,8 @@ export interface ServerConfig {
   authReads: boolean;
   /** Log level. Env PLEXUS_LOG_LEVEL. Default info. */
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Log line format on stderr: `json` (one object per line) or `pretty` (for humans). Env PLEXUS_LOG_FORMAT. Default json. */
+  logFormat?: 'json' | 'pretty';
   /** Open connections in total (default MAX_CONNECTIONS). */
   maxConnections?: number;
   /** Open connections per client IP (default MAX_CONNECTIONS_PER_IP). */
@@ -42,6 +45,8 @@ export interface ServerConfig {
   wsBytesPerSecond?: number;
   /** Directory of the built dashboard and browser bundles (default: dist/ of the package). */
   webDir?: string;
+  /** Other graph relays (plexus or gun) to dial and sync with, ws(s):// or http(s):// URLs. Env PLEXUS_PEERS (comma-separated). */
+  peers?: string[];
   /** More origins that may call the server (CORS, WebSockets); `*` = any. Env PLEXUS_ALLOW_ORIGIN (comma separated). */
   allowOrigin?: string[];
   /** More Host names accepted while bound to loopback (DNS-rebinding defence); `*` = any. Env PLEXUS_ALLOW_HOST. */
@@ -58,7 +63,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'count' | 'origins' | 'hosts';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count' | 'peer-urls' | 'origins' | 'hosts';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -83,12 +88,14 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'tokensFile', kind: 'path', flag: '--tokens-file', env: 'PLEXUS_TOKENS_FILE', help: 'JSON file of tokens with scopes [{"name","token"|"sha256","scopes":["read","write"]}]' },
   { key: 'authReads', kind: 'boolean', flag: '--auth-reads', env: 'PLEXUS_AUTH_READS', default: false, help: 'require a token with read scope for reads too' },
   { key: 'logLevel', kind: 'level', flag: '--log-level', env: 'PLEXUS_LOG_LEVEL', default: 'info', help: 'JSON log lines on stderr: debug | info | warn | error | silent' },
+  { key: 'logFormat', kind: 'log-format', flag: '--log-format', env: 'PLEXUS_LOG_FORMAT', default: 'json', help: 'stderr log lines: json (one object per line) | pretty (for humans)' },
   { key: 'maxConnections', kind: 'count', flag: '--max-connections', env: 'PLEXUS_MAX_CONNECTIONS', default: MAX_CONNECTIONS, help: 'open connections in total' },
   { key: 'maxConnectionsPerIp', kind: 'count', flag: '--max-connections-per-ip', env: 'PLEXUS_MAX_CONNECTIONS_PER_IP', default: MAX_CONNECTIONS_PER_IP, help: 'open connections per client IP' },
   { key: 'httpRequestsPerSecond', kind: 'count', flag: '--http-requests-per-second', env: 'PLEXUS_HTTP_REQUESTS_PER_SECOND', default: HTTP_REQUESTS_PER_SECOND, help: 'HTTP requests per second per connection' },
   { key: 'wsMaxFrameBytes', kind: 'count', flag: '--ws-max-frame-bytes', env: 'PLEXUS_WS_MAX_FRAME_BYTES', default: WS_MAX_FRAME_BYTES, help: 'largest WebSocket frame on any path (modules may set lower ones)' },
   { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
+  { key: 'peers', kind: 'peer-urls', flag: '--peer', env: 'PLEXUS_PEERS', help: 'graph relay (plexus or gun) to dial and sync with, e.g. ws://host:8765/gun; repeatable (env: comma-separated)' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
   { key: 'allowOrigin', kind: 'origins', flag: '--allow-origin', env: 'PLEXUS_ALLOW_ORIGIN', help: 'also let web pages from this origin (https://app.example.com) write and read, with CORS; repeatable, env comma separated; "*" = any origin (loopback origins are always allowed)' },
   { key: 'allowHost', kind: 'hosts', flag: '--allow-host', env: 'PLEXUS_ALLOW_HOST', help: 'also accept this Host name while bound to loopback (a name behind a proxy; *.domain for a suffix); repeatable, env comma separated; "*" = any' },
@@ -124,6 +131,9 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
     case 'level':
       if (!LEVELS.includes(v as ServerConfig['logLevel'])) bad(where, k, `one of ${LEVELS.join(', ')}`, v);
       return v;
+    case 'log-format':
+      if (v !== 'json' && v !== 'pretty') bad(where, k, 'json or pretty', v);
+      return v;
     case 'postgres-url':
       if (typeof v !== 'string' || !/^postgres(ql)?:\/\//.test(v)) bad(where, k, 'a URL starting with postgres:// or postgresql://', v);
       return v;
@@ -135,6 +145,11 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
         throw new PlexusError('BAD_REQUEST', `token from ${where} must be at least 8 characters without spaces`);
       }
       return v;
+    case 'peer-urls': {
+      const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+      if (!Array.isArray(list) || list.some((u) => typeof u !== 'string' || !/^(wss?|https?):\/\/[^\s]+$/.test(u))) bad(where, k, 'ws://, wss://, http:// or https:// URLs', v);
+      return list;
+    }
     case 'origins':
     case 'hosts': {
       const list = typeof v === 'string' ? v.split(',') : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : bad(where, k, 'a string or an array of strings', v);
@@ -202,4 +217,22 @@ export function resolveConfig(input: Partial<ServerConfig> = {}, env: NodeJS.Pro
     if (v !== undefined) out[k.key] = v;
   }
   return out as unknown as ResolvedServerConfig;
+}
+
+/**
+ * The embedded stores need `dataDir` to be a directory (made when missing): a path naming a file is a
+ * BAD_REQUEST that says so, instead of an EEXIST from mkdir. Nothing to check when PostgreSQL is used.
+ */
+export function checkDataDir(config: Pick<ServerConfig, 'dataDir' | 'postgres'>): void {
+  if (config.postgres) return;
+  // The path itself, or the first of its parents that exists, must be a directory.
+  for (let p = resolve(config.dataDir); ; p = dirname(p)) {
+    let st: ReturnType<typeof statSync>;
+    try { st = statSync(p, { throwIfNoEntry: false }); } catch { st = undefined; } // ENOTDIR: a parent is a file
+    if (st && !st.isDirectory()) {
+      const what = p === resolve(config.dataDir) ? 'is a file' : `is under ${p}, which is a file`;
+      throw new PlexusError('BAD_REQUEST', `data directory ${config.dataDir} (--data / PLEXUS_DATA) ${what}, not a directory: name a directory (it is created when missing)`);
+    }
+    if (st || dirname(p) === p) return;
+  }
 }

@@ -3,13 +3,14 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { maskSecrets, PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
-import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
+import { checkDataDir, findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
 import { ServerMetrics, routeOf } from './metrics.js';
 import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
+import { createLogger, stderrJsonSink, stderrPrettySink, type Logger } from './log.js';
 import { isLoopbackName, OriginPolicy } from './origin.js';
 
 /** A running `plexus serve`. */
@@ -21,6 +22,8 @@ export interface PlexusServer {
   mounts: readonly Mount[];
   /** Prometheus metrics of this server (also served on /metrics). */
   metrics: ServerMetrics;
+  /** The server's logger (JSON lines on stderr unless `logger` was given), for embedders' own lines. */
+  log: Logger;
   /** Graceful shutdown: stop accepting, let requests finish (up to SHUTDOWN_GRACE_MS), close stores. */
   close(): Promise<void>;
 }
@@ -35,8 +38,6 @@ export interface StartOptions extends Partial<ServerConfig> {
   /** Environment to read PLEXUS_* settings from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
-
-const LEVEL_RANK = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 } as const;
 
 /** A token bucket: `rate` per second, holding at most `burst`. */
 class Bucket {
@@ -104,17 +105,15 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const { mounts: factories = defaultMounts, logger, configFile, env = process.env, ...partial } = opts;
   const file = configFile ? loadConfigFile(findConfigFile(configFile)!) : {};
   const config: ResolvedServerConfig = resolveConfig(partial, env, file);
+  checkDataDir(config);
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
-  const write = logger ?? ((line) => process.stderr.write(JSON.stringify(line) + '\n'));
-  const log: MountContext['log'] = (level, msg, fields) => {
-    if (LEVEL_RANK[level] < LEVEL_RANK[config.logLevel]) return;
-    // every line goes through the one masking function: URL passwords and the token never reach the log
-    const line = { time: new Date().toISOString(), level, msg, ...fields };
-    let safe: Record<string, unknown>;
-    try { safe = JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { safe = { time: line.time, level, msg: maskSecrets(msg, [config.token]) }; }
-    write(safe);
+  // every line goes through the one masking function: URL passwords and the token never reach the log
+  const sink = logger ?? (config.logFormat === 'pretty' ? stderrPrettySink : stderrJsonSink);
+  const masked = (line: Record<string, unknown>): Record<string, unknown> => {
+    try { return JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { return { time: line.time, level: line.level, msg: maskSecrets(String(line.msg), [config.token]) }; }
   };
+  const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', sink: (line) => sink(masked(line)) });
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);
@@ -166,7 +165,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     if (why) {
       refused.set(s, why);
       metrics.connectionsRejected.inc({ reason: sockets.size > config.maxConnections ? 'total' : 'per_ip' });
-      log('warn', 'connection refused', { ip, code: why.code, msg: why.message });
+      log('warn', 'connection refused', { ip, code: why.code, error: why.message });
       setTimeout(() => s.destroy(), 5000).unref();
     }
   };
@@ -317,7 +316,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
 
   let closing: Promise<void> | undefined;
   return {
-    config, url, port, mounts, metrics,
+    config, url, port, mounts, metrics, log,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((r) => server.close(() => r()));
@@ -333,6 +332,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         clearTimeout(grace);
         metrics.close();
         log('info', 'plexus stopped');
+        log.flush();
       })();
       return closing;
     },

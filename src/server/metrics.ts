@@ -35,6 +35,34 @@ export function numericStats(o: Record<string, unknown>, prefix = '', out: Recor
   return out;
 }
 
+/**
+ * The figures in the modules' `Mount.stats()` that only ever grow: exported as Prometheus counters
+ * `plexus_<module>_<stat>_total` (module -> stat -> help). Every other numeric figure (sizes, open
+ * connections) is a gauge, `plexus_store_stat{module, stat}`.
+ */
+export const MODULE_COUNTERS = {
+  graph: {
+    messages: 'Messages the graph relay received',
+    puts: 'Put messages the graph relay handled',
+    gets: 'Get messages the graph relay handled',
+    acks: 'Acks the graph relay sent',
+    forwards: 'Messages the graph relay forwarded to other peers',
+    errors: 'Messages the graph relay answered with an error',
+    dropped: 'Messages the graph relay dropped (frame or queue limits)',
+    duplicates: 'Duplicate messages the graph relay ignored',
+    deferred: 'Writes from the future the graph relay deferred',
+  },
+  ledger: {
+    published: 'Transactions published through the ledger hub',
+    pushes: 'Update pushes the ledger hub sent to subscribers',
+    errors: 'Ledger hub requests answered with an error',
+  },
+  bus: {
+    calls: 'Calls made through the server\'s bus peer (dashboard /api/bus/call)',
+    failures: 'Those calls that failed',
+  },
+} as const satisfies Record<string, Record<string, string>>;
+
 /** The server's Prometheus metrics (own registry per server, so several servers can share a process). */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -58,20 +86,47 @@ export class ServerMetrics {
 
   constructor(mounts: () => readonly Mount[], private readonly started = Date.now()) {
     collectDefaultMetrics({ register: this.registry, prefix: 'plexus_' });
-    const statsGauge = new Gauge({
-      name: 'plexus_store_stat', help: 'Numeric figures each module reports in Mount.stats (store sizes, counts), by module and stat',
+    // One stats() call per module per scrape, shared by every metric below.
+    let snapshot: { at: number; value: Promise<Map<string, Record<string, number>>> } | undefined;
+    const moduleStats = () => {
+      if (!snapshot || Date.now() - snapshot.at > 250) {
+        snapshot = {
+          at: Date.now(),
+          value: (async () => {
+            const out = new Map<string, Record<string, number>>();
+            for (const m of mounts()) {
+              if (!m.stats) continue;
+              try { out.set(m.name, numericStats(await m.stats())); } catch { /* a failing stats() must not break /metrics */ }
+            }
+            return out;
+          })(),
+        };
+      }
+      return snapshot.value;
+    };
+    for (const [module, stats] of Object.entries(MODULE_COUNTERS)) {
+      for (const [stat, help] of Object.entries(stats)) {
+        new Counter({
+          name: `plexus_${module}_${stat}_total`, help, registers: [this.registry],
+          async collect(this: Counter) {
+            const v = (await moduleStats()).get(module)?.[stat];
+            this.reset();
+            if (v !== undefined && v > 0) this.inc(v);
+          },
+        });
+      }
+    }
+    new Gauge({
+      name: 'plexus_store_stat', help: 'Figures a module reports in Mount.stats that are not counters (store sizes, open peers), by module and stat',
       labelNames: ['module', 'stat'] as const, registers: [this.registry],
       async collect(this: Gauge<'module' | 'stat'>) {
         this.reset();
-        for (const m of mounts()) {
-          if (!m.stats) continue;
-          try {
-            for (const [stat, v] of Object.entries(numericStats(await m.stats()))) this.set({ module: m.name, stat }, v);
-          } catch { /* a failing stats() must not break /metrics */ }
+        for (const [module, figures] of await moduleStats()) {
+          const counters = (MODULE_COUNTERS as Record<string, Record<string, string> | undefined>)[module] ?? {};
+          for (const [stat, v] of Object.entries(figures)) if (!(stat in counters)) this.set({ module, stat }, v);
         }
       },
     });
-    void statsGauge;
     new Gauge({ name: 'plexus_uptime_seconds', help: 'Seconds since the server started', registers: [this.registry], collect(this: Gauge) { this.set((Date.now() - started) / 1000); } });
     this.window.sample(this.totals);
     this.timer = setInterval(() => this.window.sample(this.totals), 1000);

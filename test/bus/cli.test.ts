@@ -8,7 +8,7 @@ import { set } from '../../src/bus/index.js';
 
 const run = promisify(execFile);
 const cli = ['--import', 'tsx', 'src/cli/main.ts', 'bus'];
-const env = { ...process.env, PLEXUS_AMQP_URL: AMQP_URL };
+const env = { ...process.env, PLEXUS_AMQP_URL: '', PLEXUS_AMQP: AMQP_URL };
 
 describe('plexus bus CLI', () => {
   it('listen prints requests and answers; call prints the result; notify reaches matching sessions', async () => {
@@ -42,6 +42,20 @@ describe('plexus bus CLI', () => {
     } finally {
       listener.kill('SIGINT');
       await new Promise((r) => listener.once('exit', r));
+      await net.close();
+    }
+  });
+
+  it('reads the old env name PLEXUS_AMQP_URL with a one-line deprecation warning', async () => {
+    const net = await amqpTestNetwork('cli-env');
+    try {
+      const old = { ...process.env, PLEXUS_AMQP: '', PLEXUS_AMQP_URL: AMQP_URL };
+      const r = await run(process.execPath, [...cli, 'notify', net.ns('cli.env'), 'ping'], { env: old });
+      const warnings = r.stderr.split('\n').filter((l) => /deprecated/.test(l));
+      assert.deepEqual(warnings, ['plexus: PLEXUS_AMQP_URL is deprecated, set PLEXUS_AMQP instead']);
+      const { stderr } = await run(process.execPath, [...cli, 'notify', net.ns('cli.env'), 'ping'], { env });
+      assert.doesNotMatch(stderr, /deprecated/);
+    } finally {
       await net.close();
     }
   });

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { blobMount } from '../../src/server/blob.js';
@@ -83,12 +83,20 @@ describe('plexus CLI: blobs and anchors', () => {
       [['sync', server.url], /at least two stores/],
       [['blob', 'get', 'a'.repeat(64), '-s', 'http://127.0.0.1:1'], /UNAVAILABLE/],
       [['nonsense'], /unknown command/],
+      [['blob', 'ls', '--store', join(d.path, 'typo', 'dir')], /NOT_FOUND: no store at .*typo/],
+      [['blob', 'get', 'a'.repeat(64), '--store', join(d.path, 'typo.db')], /NOT_FOUND: no store at/],
+      [['anchor', 'get', 'x', '--store', join(d.path, 'typo', 'dir')], /NOT_FOUND: no store at/],
+      [['anchor', 'log', 'x', '--store', d.path], /NOT_FOUND: .* is a directory but not a plexus file store/],
+      [['serve', '--port', '0', '--data', join(d.path, 'hello.txt')], /BAD_REQUEST: data directory .*hello\.txt .* is a file, not a directory/],
+      [['serve', '--port', '0', '--data', join(d.path, 'hello.txt', 'sub')], /BAD_REQUEST: data directory .* is under .*hello\.txt, which is a file/],
     ];
     for (const [args, re] of cases) {
       const r = await plexus(args);
       assert.notEqual(r.code, 0, args.join(' '));
       assert.match(r.stderr, re, args.join(' '));
     }
+    assert.ok(!existsSync(join(d.path, 'typo')) && !existsSync(join(d.path, 'typo.db')), 'read-only commands created no store');
+    assert.ok(!existsSync(join(d.path, 'blobs')), 'nor made a store of an unrelated directory');
   });
 });
 
@@ -96,7 +104,7 @@ describe('plexus serve', () => {
   it('serves with zero configuration in a fresh directory and shuts down gracefully on SIGTERM', async () => {
     const d = tmpDir();
     try {
-      const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(process.cwd(), 'src/cli/main.ts'), 'serve', '--port', '0', '--log-level', 'warn'], { cwd: d.path, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(process.cwd(), 'src/cli/main.ts'), 'serve', '--port', '0'], { cwd: d.path, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '', err = '';
       p.stderr.on('data', (c) => { err += c; });
       const url = await new Promise<string>((resolve, reject) => {
@@ -108,7 +116,9 @@ describe('plexus serve', () => {
       assert.match(r.ref, /^[0-9a-f]{64}$/);
       const code = await new Promise<number | null>((resolve) => { p.on('exit', resolve); p.kill('SIGTERM'); });
       assert.equal(code, 0, err);
-      assert.match(err, /SIGTERM, shutting down/);
+      const lines = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; signal?: string });
+      assert.deepEqual(lines.map((l) => [l.level, l.msg]), [['info', 'plexus listening'], ['info', 'shutting down'], ['info', 'plexus stopped']]);
+      assert.equal(lines[1]!.signal, 'SIGTERM');
     } finally {
       d.rm();
     }

@@ -39,6 +39,11 @@ describe('postgres ledger storage', () => {
         assert.deepEqual(await l.audit(3000), { rev: 3000, created: 3000, arrived: 3000, tid: 't2' });
       } finally { await l.close(); }
       assert.equal((await c.query("SELECT to_regclass('evt_audit') AS t")).rows[0].t, null);
+      assert.equal((await c.query("SELECT to_regclass('plexus_evt_audit') AS t")).rows[0].t, null);
+      // The unprefixed tables were renamed (indexes too), so an app may now create its own evt_event.
+      const names = (await c.query("SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'i', 'S') ORDER BY 1")).rows.map((x: { relname: string }) => x.relname);
+      assert.deepEqual(names.filter((n: string) => !n.startsWith('plexus_')), []);
+      await c.query('CREATE TABLE evt_event (id serial PRIMARY KEY, note text)');
       await c.end();
     } finally { await s.drop(); }
   });

@@ -43,7 +43,12 @@ describe('HTTP API: blobs', () => {
     assert.equal((await req('POST', '/blob', 'hello')).status, 200);
     const g = await req('GET', `/blob/${r.json.ref}`);
     assert.equal(g.text, 'hello');
-    assert.equal((await fetch(`${server.url}/blob/${r.json.ref}`, { method: 'HEAD' })).status, 200);
+    const head = await fetch(`${server.url}/blob/${r.json.ref}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '5', 'HEAD says how long the blob is');
+    assert.equal(head.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(head.headers.get('etag'), `"${r.json.ref}"`);
+    assert.equal((await fetch(`${server.url}/blob/${'0'.repeat(64)}`, { method: 'HEAD' })).status, 404);
     const good = refOf(new TextEncoder().encode('world'));
     assert.equal((await req('PUT', `/blob/${good}`, 'world')).status, 201);
     const before = await snapshot();

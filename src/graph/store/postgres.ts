@@ -4,6 +4,13 @@ import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
 import { resolveBatch, type FieldRef, type GraphStore } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
+import { renameLegacyTablesInTx, type LegacyTable } from '../../pg-tables.js';
+
+/** The tables before they were prefixed: renamed on open (see pg-tables.ts). */
+const LEGACY_TABLES: readonly LegacyTable[] = [
+  { from: 'graph_fields', to: 'plexus_graph_fields', columns: { soul: 'text', field: 'text', value: 'text', state: 'double precision' } },
+  { from: 'graph_deferred', to: 'plexus_graph_deferred', columns: { id: 'bigint', soul: 'text', field: 'text', value: 'text', state: 'double precision' } },
+];
 
 const CHANNEL = 'plexus_graph';
 /** NOTIFY payloads must stay under 8000 bytes. */
@@ -47,10 +54,11 @@ export class PgGraphStore implements GraphStore {
     const c = await this.#pool.connect();
     try {
       await c.query('SELECT pg_advisory_lock(7357001)');
+      await renameLegacyTablesInTx(c, LEGACY_TABLES);
       await c.query(`
-        CREATE TABLE IF NOT EXISTS graph_fields (soul text NOT NULL, field text NOT NULL, value text NOT NULL, state double precision NOT NULL, PRIMARY KEY (soul, field));
-        CREATE TABLE IF NOT EXISTS graph_deferred (id bigserial PRIMARY KEY, soul text NOT NULL, field text NOT NULL, value text NOT NULL, state double precision NOT NULL);
-        CREATE INDEX IF NOT EXISTS graph_deferred_state ON graph_deferred (state);
+        CREATE TABLE IF NOT EXISTS plexus_graph_fields (soul text NOT NULL, field text NOT NULL, value text NOT NULL, state double precision NOT NULL, PRIMARY KEY (soul, field));
+        CREATE TABLE IF NOT EXISTS plexus_graph_deferred (id bigserial PRIMARY KEY, soul text NOT NULL, field text NOT NULL, value text NOT NULL, state double precision NOT NULL);
+        CREATE INDEX IF NOT EXISTS plexus_graph_deferred_state ON plexus_graph_deferred (state);
       `);
     } finally {
       await c.query('SELECT pg_advisory_unlock(7357001)').catch(() => {});
@@ -68,8 +76,13 @@ export class PgGraphStore implements GraphStore {
     }
   }
 
+  async recentSouls(limit: number): Promise<string[]> {
+    const r = await this.#q<{ soul: string }>('SELECT soul FROM (SELECT soul, state FROM plexus_graph_fields ORDER BY state DESC LIMIT $1) t GROUP BY soul ORDER BY max(state) DESC LIMIT $2', [limit * 16, limit]);
+    return r.rows.map((x) => x.soul);
+  }
+
   async get(soul: string): Promise<NodeFields | undefined> {
-    const r = await this.#q<{ field: string; value: string; state: number }>('SELECT field, value, state FROM graph_fields WHERE soul = $1', [soul]);
+    const r = await this.#q<{ field: string; value: string; state: number }>('SELECT field, value, state FROM plexus_graph_fields WHERE soul = $1', [soul]);
     if (r.rows.length === 0) return undefined;
     const out: NodeFields = new Map();
     for (const row of r.rows) out.set(row.field, { value: JSON.parse(row.value) as Value, state: row.state });
@@ -77,7 +90,7 @@ export class PgGraphStore implements GraphStore {
   }
 
   async getField(soul: string, field: string): Promise<FieldState | undefined> {
-    const r = await this.#q<{ value: string; state: number }>('SELECT value, state FROM graph_fields WHERE soul = $1 AND field = $2', [soul, field]);
+    const r = await this.#q<{ value: string; state: number }>('SELECT value, state FROM plexus_graph_fields WHERE soul = $1 AND field = $2', [soul, field]);
     const row = r.rows[0];
     return row && { value: JSON.parse(row.value) as Value, state: row.state };
   }
@@ -108,7 +121,7 @@ export class PgGraphStore implements GraphStore {
     const souls = [...new Set(writes.map((w) => w.soul))].sort();
     await c.query('SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(s, 7357) AS h FROM unnest($1::text[]) AS s ORDER BY 1) AS x', [souls]);
     const r = await c.query<{ soul: string; field: string; value: string; state: number }>(
-      'SELECT g.soul, g.field, g.value, g.state FROM graph_fields g JOIN unnest($1::text[], $2::text[]) AS w(soul, field) ON g.soul = w.soul AND g.field = w.field',
+      'SELECT g.soul, g.field, g.value, g.state FROM plexus_graph_fields g JOIN unnest($1::text[], $2::text[]) AS w(soul, field) ON g.soul = w.soul AND g.field = w.field',
       [writes.map((w) => w.soul), writes.map((w) => w.field)],
     );
     const m = new Map<string, FieldState>();
@@ -119,7 +132,7 @@ export class PgGraphStore implements GraphStore {
   async #write(c: pg.PoolClient, updates: FieldWrite[]): Promise<void> {
     if (updates.length === 0) return;
     await c.query(
-      'INSERT INTO graph_fields (soul, field, value, state) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state',
+      'INSERT INTO plexus_graph_fields (soul, field, value, state) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state',
       [updates.map((w) => w.soul), updates.map((w) => w.field), updates.map((w) => JSON.stringify(w.value)), updates.map((w) => w.state)],
     );
     let batch: [string, string][] = [], size = 0;
@@ -142,7 +155,7 @@ export class PgGraphStore implements GraphStore {
       const { resolutions, updates, deferred } = resolveBatch(writes, machineState, (s, f) => existing.get(`${s.length}:${s}${f}`));
       await this.#write(c, updates);
       if (deferred.length) {
-        await c.query('INSERT INTO graph_deferred (soul, field, value, state) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])',
+        await c.query('INSERT INTO plexus_graph_deferred (soul, field, value, state) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])',
           [deferred.map((w) => w.soul), deferred.map((w) => w.field), deferred.map((w) => JSON.stringify(w.value)), deferred.map((w) => w.state)]);
       }
       return resolutions;
@@ -152,7 +165,7 @@ export class PgGraphStore implements GraphStore {
   async applyDue(machineState: number): Promise<FieldWrite[]> {
     return this.#tx(async (c) => {
       const r = await c.query<{ id: string; soul: string; field: string; value: string; state: number }>(
-        'DELETE FROM graph_deferred WHERE id IN (SELECT id FROM graph_deferred WHERE state <= $1 ORDER BY state, id FOR UPDATE SKIP LOCKED) RETURNING id, soul, field, value, state', [machineState]);
+        'DELETE FROM plexus_graph_deferred WHERE id IN (SELECT id FROM plexus_graph_deferred WHERE state <= $1 ORDER BY state, id FOR UPDATE SKIP LOCKED) RETURNING id, soul, field, value, state', [machineState]);
       if (r.rows.length === 0) return [];
       const due = r.rows.sort((a, b) => a.state - b.state || Number(a.id) - Number(b.id)).map((row) => ({ soul: row.soul, field: row.field, value: JSON.parse(row.value) as Value, state: row.state }));
       const existing = await this.#lockAndRead(c, due);
@@ -163,7 +176,7 @@ export class PgGraphStore implements GraphStore {
   }
 
   async nextDue(): Promise<number | undefined> {
-    const r = await this.#q<{ s: number | null }>('SELECT MIN(state) AS s FROM graph_deferred');
+    const r = await this.#q<{ s: number | null }>('SELECT MIN(state) AS s FROM plexus_graph_deferred');
     return r.rows[0]?.s ?? undefined;
   }
 
