@@ -57,7 +57,7 @@ export interface RelayPeer {
 
 /** How a connection takes part: `mesh` marks another relay (plexus or gun), which gets every change and is asked on gets. */
 export interface ConnectOptions {
-  /** Writes are refused: true (UNAUTHORIZED) or the error to answer (FORBIDDEN for a valid read-only token). */
+  /** Refuse this connection's writes; a PlexusError is the answer they get (FORBIDDEN for a read-only token). */
   readOnly?: boolean | PlexusError;
   mesh?: boolean;
 }

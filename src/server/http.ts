@@ -10,7 +10,7 @@ import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
-import { createLogger, stderrJsonSink, stderrPrettySink, type LogSink, type Logger } from './log.js';
+import { createLogger, stderrJsonSink, stderrPrettySink, type Logger } from './log.js';
 import { isLoopbackName, OriginPolicy } from './origin.js';
 
 /** A running `plexus serve`. */
@@ -109,13 +109,11 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const auth = authFromConfig(config);
   const webDir = findWebDir(config.webDir);
   // every line goes through the one masking function: URL passwords and the token never reach the log
-  const sink: LogSink = logger ?? (config.logFormat === 'pretty' ? stderrPrettySink : stderrJsonSink);
-  const masked: LogSink = (line) => {
-    let safe: Record<string, unknown>;
-    try { safe = JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { safe = { time: line.time, level: line.level, msg: maskSecrets(String(line.msg), [config.token]) }; }
-    sink(safe);
+  const sink = logger ?? (config.logFormat === 'pretty' ? stderrPrettySink : stderrJsonSink);
+  const masked = (line: Record<string, unknown>): Record<string, unknown> => {
+    try { return JSON.parse(maskSecrets(JSON.stringify(line), [config.token])) as Record<string, unknown>; } catch { return { time: line.time, level: line.level, msg: maskSecrets(String(line.msg), [config.token]) }; }
   };
-  const log = createLogger({ level: config.logLevel, sink: masked });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', sink: (line) => sink(masked(line)) });
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
   const metrics = new ServerMetrics(() => mounts);

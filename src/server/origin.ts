@@ -82,7 +82,10 @@ export class OriginPolicy {
   readonly #bound: string;
   readonly #logged = new Set<string>();
 
-  /** `log` receives one warning per refused origin or host, naming the flag that would allow it. */
+  /**
+   * `log` receives one warning per refused origin or host, naming the flag that would allow it; the
+   * message names the origin too, so a logger that folds repeated messages keeps one line per origin.
+   */
   constructor(config: OriginPolicyConfig, private readonly log: (msg: string, fields: Record<string, unknown>) => void = () => {}) {
     const origins = (config.allowOrigin ?? []).map(parseAllowedOrigin);
     this.#anyOrigin = origins.includes('*');
@@ -103,7 +106,7 @@ export class OriginPolicy {
     const name = hostnameOf(host);
     if (name !== undefined && this.#hostAllowed(name)) return undefined;
     const shown = (name ?? host).slice(0, 100);
-    this.#logOnce(`host ${shown}`, 'host refused', { host: shown, path: req.url?.split('?')[0]?.slice(0, 200), allowWith: `--allow-host ${shown}` });
+    this.#logOnce(`host ${shown}`, `host refused: ${shown}`, { host: shown, path: req.url?.split('?')[0]?.slice(0, 200), allowWith: `--allow-host ${shown}` });
     return new PlexusError('MISDIRECTED', `Host ${JSON.stringify(shown)} is not a name of this server (it is bound to loopback; a page reaching it under another name may be a DNS-rebinding attack); allow it with --allow-host ${shown}`, { detail: { host: shown } });
   }
 
@@ -136,7 +139,7 @@ export class OriginPolicy {
     if (!isUpgrade(req) && SAFE_METHODS.has(req.method ?? 'GET') && req.method !== 'OPTIONS') return undefined;
     if (this.originAllowed(origin, req.headers.host)) return undefined;
     const shown = origin.slice(0, 200);
-    this.#logOnce(`origin ${shown}`, 'origin refused', { origin: shown, path: req.url?.split('?')[0]?.slice(0, 200), allowWith: `--allow-origin ${shown}` });
+    this.#logOnce(`origin ${shown}`, `origin refused: ${shown}`, { origin: shown, path: req.url?.split('?')[0]?.slice(0, 200), allowWith: `--allow-origin ${shown}` });
     return new PlexusError('FORBIDDEN', `origin ${shown} may not use this server; allow it with --allow-origin ${shown}`, { detail: { origin: shown } });
   }
 

@@ -161,7 +161,7 @@ describe('cross-origin defence in a real browser (chromium): foreign pages are r
     assert.equal(await gunField('soul-evil'), undefined);
     assert.deepEqual(await evtKeys('web.doc'), []);
     // the server refused it (not only the browser): logged once, with the flag that would allow it
-    const refusals = logs.filter((l) => l.msg === 'origin refused' && l.origin === `http://evil.test:${pagePort}`);
+    const refusals = logs.filter((l) => l.msg === `origin refused: http://evil.test:${pagePort}` && l.origin === `http://evil.test:${pagePort}`);
     assert.equal(refusals.length, 1, JSON.stringify(refusals));
     assert.equal(refusals[0]!.allowWith, `--allow-origin http://evil.test:${pagePort}`);
   });

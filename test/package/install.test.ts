@@ -83,7 +83,7 @@ describe('the packed package, installed without devDependencies', () => {
       const back = new TextDecoder().decode(await store.get(ref));
       await store.close();
       const server = await startServer({ port: 0, dataDir: './data', logLevel: 'silent' });
-      const posted = await (await fetch(server.url + '/blob', { method: 'POST', body: 'over http' })).json();
+      const posted = await (await fetch(server.url + '/blob', { method: 'POST', body: 'over http', headers: { 'content-type': 'application/octet-stream' } })).json();
       const fetched = await (await fetch(server.url + '/blob/' + posted.ref)).text();
       await server.close();
       console.log(JSON.stringify({ counts, back, fetched, err: new PlexusError('NOT_FOUND', 'x').code }));

@@ -155,7 +155,7 @@ describe('limits: connections and HTTP requests', () => {
       let text = '';
       sock.on('data', (c) => { text += c; });
       const done = new Promise((r) => sock.on('close', r));
-      sock.write('GET /blob HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(9) + 'GET /blob HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      sock.write('GET /blob HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(9) + 'GET /blob HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
       await done;
       const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
       assert.equal(statuses.length, 10, text);
@@ -174,7 +174,7 @@ describe('metrics: /metrics in Prometheus text format', () => {
     const d = tmpDir();
     const server = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [blobMount, echoMount], env: {} });
     try {
-      await fetch(`${server.url}/blob`, { method: 'POST', body: 'metrics' });
+      await fetch(`${server.url}/blob`, { method: 'POST', body: 'metrics', headers: { 'content-type': 'application/octet-stream' } });
       await fetch(`${server.url}/blob/${'0'.repeat(64)}`);
       const ws = await open(server.url.replace('http', 'ws') + '/echo');
       const got = new Promise((r) => ws.once('message', r));

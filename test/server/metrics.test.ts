@@ -21,7 +21,7 @@ describe('metrics: module counters are Prometheus counters', () => {
       const ack = new Promise((r) => ws.once('message', r));
       ws.send(JSON.stringify({ '#': 'm1', put: { a: { _: { '#': 'a', '>': { x: 1 } }, x: 1 } } }));
       await ack;
-      await fetch(`${server.url}/blob`, { method: 'POST', body: 'counted' });
+      await fetch(`${server.url}/blob`, { method: 'POST', body: 'counted', headers: { 'content-type': 'application/octet-stream' } });
       const m = await (await fetch(`${server.url}/metrics`)).text();
       assert.match(m, /# TYPE plexus_graph_puts_total counter\nplexus_graph_puts_total 1\n/);
       assert.match(m, /# TYPE plexus_graph_messages_total counter\nplexus_graph_messages_total [1-9]/);

@@ -83,7 +83,8 @@ describe('origin check: pages of other origins cannot write, nor read over WebSo
   it('a refused origin is logged once, with the flag that would allow it', async () => {
     await raw(server.url, 'POST', '/blob', { origin: 'http://once.test', 'content-type': 'application/octet-stream' }, 'a');
     await raw(server.url, 'POST', '/blob', { origin: 'http://once.test', 'content-type': 'application/octet-stream' }, 'b');
-    const lines = logs.filter((l) => l.msg === 'origin refused' && l.origin === 'http://once.test');
+    await new Promise((r) => setTimeout(r, 1200)); // past any repeat window of the logger
+    const lines = logs.filter((l) => l.msg === 'origin refused: http://once.test' && l.origin === 'http://once.test');
     assert.equal(lines.length, 1);
     assert.equal(lines[0]!.allowWith, '--allow-origin http://once.test');
     assert.equal(lines[0]!.level, 'warn');
@@ -178,6 +179,30 @@ describe('Host check while bound to loopback (DNS rebinding)', () => {
     assert.equal(new OriginPolicy({ host: '127.0.0.1', allowHost: ['*.corp.example'] }).hostDenial(req('a.corp.example:80')), undefined);
     assert.equal(new OriginPolicy({ host: '127.0.0.1' }).hostDenial(req('evil.test'))?.code, 'MISDIRECTED');
     assert.equal(new OriginPolicy({ host: '::1' }).hostDenial(req('[::1]:8765')), undefined);
+  });
+});
+
+describe('origin rules at the edges', () => {
+  it('"null" (sandboxed frames, file://) and non-web schemes are refused unless listed; the own origin may be https behind a proxy', () => {
+    const p = new OriginPolicy({ host: '127.0.0.1' });
+    assert.equal(p.originAllowed('null', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('chrome-extension://abcdef', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('http://127.0.0.1.evil.test', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('http://localhost.evil.test:80', '127.0.0.1:8765'), false);
+    assert.equal(p.originAllowed('https://plexus.example.com', 'plexus.example.com'), true);
+    assert.equal(p.originAllowed('https://plexus.example.com', 'plexus.example.com:8765'), false);
+    assert.equal(p.originAllowed('http://app.localhost:5173', undefined), true);
+    assert.equal(new OriginPolicy({ host: '127.0.0.1', allowOrigin: ['null'] }).originAllowed('null', undefined), true);
+  });
+
+  it('GET and HEAD from a refused origin are answered (without CORS headers); OPTIONS and upgrades are checked', () => {
+    const p = new OriginPolicy({ host: '127.0.0.1' });
+    const req = (method: string, upgrade?: string) => ({ method, url: '/blob', headers: { origin: EVIL, host: '127.0.0.1:1', ...(upgrade ? { upgrade } : {}) } }) as never;
+    assert.equal(p.originDenial(req('GET')), undefined);
+    assert.equal(p.originDenial(req('HEAD')), undefined);
+    assert.equal(p.originDenial(req('OPTIONS'))?.code, 'FORBIDDEN');
+    assert.equal(p.originDenial(req('GET', 'websocket'))?.code, 'FORBIDDEN');
+    for (const m of ['POST', 'PUT', 'DELETE', 'PATCH']) assert.equal(p.originDenial(req(m))?.code, 'FORBIDDEN', m);
   });
 });
 
