@@ -42,6 +42,10 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
       server.log('info', 'shutting down', { signal });
       server.close().then(() => process.exit(0), (err: unknown) => { server.log('error', 'shutdown failed', { error: err }); server.log.flush(); process.exit(1); });
     };
+    // Whatever else reaches stderr from here on is a log line too: crashes and Node's process warnings.
+    process.on('uncaughtException', (err) => { server.log('error', 'uncaught exception, exiting', { error: err, stack: err.stack }); server.log.flush(); process.exit(1); });
+    process.removeAllListeners('warning');
+    process.on('warning', (w) => server.log('warn', 'node warning', { name: w.name, error: w.message }));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
