@@ -6,6 +6,10 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+// ---- text (every module) -------------------------------------------------------------------------
+/** Deepest nesting of arrays / objects accepted in any structured input (graph messages, ledger bodies, bus payloads, JSON request bodies); deeper → BAD_REQUEST. */
+export const MAX_NESTING_DEPTH = 64;
+
 // ---- server ---------------------------------------------------------------------------------------
 /** Largest HTTP request body accepted by JSON endpoints (anchors, api). */
 export const MAX_JSON_BODY_BYTES = 1 * MiB;
@@ -49,6 +53,8 @@ export const CHUNK_FANOUT = 64;
 export const CHUNK_NODE_MAX_CHILDREN = 8 * CHUNK_FANOUT;
 /** Blob puts (putStream) and gets (getStream read-ahead) a stream keeps in flight at once. */
 export const CHUNK_IO_CONCURRENCY = 4;
+/** Blobs are read, streamed and (in SQLite and PostgreSQL) stored in parts of this size, so a GET or an upload holds at most one part in memory. */
+export const BLOB_PART_BYTES = 1 * MiB;
 /** SQLite blob store: blob bytes committed after which a background (worker thread) WAL checkpoint starts (SQLite's default 1,000 pages at our 64 KiB pages). */
 export const BLOB_SQLITE_CHECKPOINT_BYTES = 64 * MiB;
 /** SQLite blob store: WAL bytes after which puts wait for a checkpoint so the WAL restarts (bounds the WAL file); `walMaxBytes` overrides it. */
@@ -86,6 +92,21 @@ export const GRAPH_MAX_PENDING_PER_PEER = 2_000;
 export const GRAPH_MAX_SUBSCRIPTIONS_PER_PEER = 50_000;
 /** Most fields one lexical get returns. */
 export const GRAPH_MAX_LEX_FIELDS = 10_000;
+/** A relay asks a connection back for the souls it reads within this long after connecting (ms): a reconnecting gun client re-reads what it holds, possibly with edits made while the relay was away. */
+export const GRAPH_ASK_BACK_MS = 5_000;
+/** For this long after a relay starts (ms), a client's get is also asked of the other connections, and each connection that says hello is asked for the souls others read: after a restart the relay knows nothing of what its reconnecting clients hold. */
+export const GRAPH_ASK_AFTER_START_MS = 10_000;
+/** Souls (changed last) a restarted relay asks each reconnecting connection about, within GRAPH_ASK_AFTER_START_MS. */
+export const GRAPH_ASK_RECENT_SOULS = 256;
+/** Most souls a relay asks one connection back for, and most souls it remembers a connection wrote. */
+export const GRAPH_ASK_MAX_SOULS_PER_PEER = 1_024;
+/** Most other connections (writers of the soul, relay peers) one client get is forwarded to. */
+export const GRAPH_GET_FANOUT = 8;
+/** A relay asks the same connection for the same soul at most once per this interval (ms). */
+export const GRAPH_ASK_INTERVAL_MS = 1_000;
+/** Relay peering (--peer): first and largest redial delay (ms), doubled with jitter after each failed dial. */
+export const GRAPH_PEER_MIN_DELAY_MS = 250;
+export const GRAPH_PEER_MAX_DELAY_MS = 15_000;
 /** Client reconnect backoff: first and largest delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_RECONNECT_MIN_DELAY_MS = 100;
 export const GRAPH_RECONNECT_MAX_DELAY_MS = 5_000;

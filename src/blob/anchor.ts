@@ -1,5 +1,6 @@
 import { PlexusError, isPlexusError, throwIfAborted } from '../errors.js';
 import { ANCHOR_UPDATE_RETRIES, MAX_ANCHOR_NAME_BYTES } from '../limits.js';
+import { isWellFormedText } from '../text.js';
 import { parseRef, type Ref } from './ref.js';
 
 /**
@@ -50,7 +51,7 @@ export function parseAnchorName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new PlexusError('INVALID_NAME', 'anchor name must be a non-empty string');
   if (Buffer.byteLength(name, 'utf8') > MAX_ANCHOR_NAME_BYTES) throw new PlexusError('INVALID_NAME', `anchor name longer than ${MAX_ANCHOR_NAME_BYTES} bytes`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name) || name.isWellFormed?.() === false) throw new PlexusError('INVALID_NAME', 'anchor name contains control characters or broken UTF-16');
+  if (/[\u0000-\u001f\u007f]/.test(name) || !isWellFormedText(name)) throw new PlexusError('INVALID_NAME', 'anchor name contains control characters or broken UTF-16');
   return name;
 }
 
@@ -64,6 +65,29 @@ export function applyPut(history: readonly AnchorEntry[], ref: Ref, at: number):
   const out: AnchorEntry[] = [];
   for (const e of sorted) if (out.length === 0 || out[out.length - 1]!.ref !== e.ref) out.push(e);
   return out;
+}
+
+/**
+ * Validate a whole history as given to `writeAnchors` (PUT /anchor/:name/history, sync): every entry an
+ * integer time in range and a valid ref, times in order (equal times allowed: the later entry wins a Get
+ * at that instant), no entry twice. Refused with BAD_REQUEST (INVALID_TIME / INVALID_REF for a bad
+ * field) rather than normalised, so a writer never reads back something other than what it sent.
+ */
+export function checkHistory(history: readonly AnchorEntry[]): readonly AnchorEntry[] {
+  if (!Array.isArray(history)) throw new PlexusError('BAD_REQUEST', 'history must be an array of { at, ref }');
+  const seen = new Set<string>();
+  let prev = -Infinity;
+  history.forEach((e, i) => {
+    if (typeof e !== 'object' || e === null) throw new PlexusError('BAD_REQUEST', `history[${i}] must be an object { at, ref }`);
+    if (typeof e.at !== 'number' || !Number.isSafeInteger(e.at) || Math.abs(e.at) > MAX_TIME_MS) throw new PlexusError('INVALID_TIME', `history[${i}].at must be integer ms since the epoch`);
+    parseRef(e.ref);
+    if (e.at < prev) throw new PlexusError('BAD_REQUEST', `history[${i}] is older than history[${i - 1}]: entries must be in time order, oldest first`);
+    const k = `${e.at}:${e.ref}`;
+    if (seen.has(k)) throw new PlexusError('BAD_REQUEST', `history[${i}] repeats an earlier entry (same time and ref)`);
+    seen.add(k);
+    prev = e.at;
+  });
+  return history;
 }
 
 /** bs Get: the latest entry at or before `at`, or undefined. */
@@ -125,8 +149,22 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, { retries = ANCHO
 export abstract class AnchorStore {
   /** A name's history and version (version 0, empty history: never written). */
   abstract readAnchors(name: string): Promise<VersionedHistory>;
-  /** Replace a name's history if its version is still `version`; returns the new version, or throws CONFLICT. */
-  abstract writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number>;
+  /** The adapter's compare-and-swap of a (validated) history: replace it if its version is still `version`; the new version, or CONFLICT. */
+  protected abstract casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number>;
+
+  /**
+   * Replace a name's history if its version is still `version`; returns the new version, or throws
+   * CONFLICT. The history is validated first (checkHistory), so every adapter refuses the same input.
+   */
+  writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+    try {
+      parseAnchorName(name);
+      if (!Number.isSafeInteger(version) || version < 0) throw new PlexusError('BAD_REQUEST', 'version must be a non-negative integer');
+      return this.casAnchors(name, version, checkHistory(history));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   /** Every name that has ever been written, in no particular order. */
   abstract anchorNames(): AsyncIterable<string>;
 

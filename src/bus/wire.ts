@@ -5,6 +5,7 @@
  */
 import { PlexusError } from '../errors.js';
 import { BUS_MAX_NAME_LENGTH, BUS_MAX_PAYLOAD_BYTES } from '../limits.js';
+import { isWellFormedText } from '../text.js';
 import { parseMessageId, parseSessionId, type MessageId, type SessionId } from './ids.js';
 import type { Delivery, Exchange, HeaderValue, WireMessage, WireProperties } from './transport/transport.js';
 
@@ -108,6 +109,7 @@ function header(d: Delivery, name: string): unknown { const h = d.properties.hea
 function name(v: unknown, what: string): string {
   if (typeof v !== 'string') throw bad(`${what} header is ${v === undefined ? 'missing' : 'not a string'}`);
   if (v.length > BUS_MAX_NAME_LENGTH) throw bad(`${what} header is too long`);
+  if (!isWellFormedText(v)) throw bad(`${what} header is not well-formed Unicode`);
   return v;
 }
 function checkSize(d: Delivery): void {

@@ -14,7 +14,9 @@ export function registerServe(program: Command): void {
     const flags = `${k.short ? `${k.short}, ` : ''}${k.flag}${k.kind === 'boolean' ? '' : ` <${k.kind === 'count' ? 'n' : k.kind === 'port' ? 'port' : k.kind.endsWith('url') ? 'url' : k.kind === 'level' ? 'level' : k.kind === 'log-format' ? 'format' : k.kind === 'token' ? 'token' : k.kind === 'path' ? 'path' : 'host'}>`}`;
     const dflt = k.default === undefined || k.secret ? '' : ` (default: ${JSON.stringify(k.default)})`;
     // No commander defaults and no .env(): precedence (flag > env > file > default) is resolveConfig's job.
-    cmd.addOption(new Option(flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`));
+    const opt = new Option(k.kind === 'peer-urls' ? `${k.flag} <url>` : flags, `${k.help}; env ${k.env}, config key "${k.key}"${dflt}`);
+    if (k.kind === 'peer-urls') opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    cmd.addOption(opt);
   }
   cmd.addHelpText('after', `
 Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Tokens are sent as

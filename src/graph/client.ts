@@ -5,6 +5,7 @@ import {
 import { createStateClock, isUpdate } from './ham.js';
 import type { GraphStore } from './store.js';
 import { MemoryGraphStore } from './store/memory.js';
+import { IndexedDbGraphStore } from './store/indexeddb.js';
 import { fieldProblem, isRelation, soulProblem, toGraphData, valueProblem, type FieldState, type FieldWrite, type Relation, type Value } from './value.js';
 import { messageId, parseFrame, type WireMessage } from './wire.js';
 
@@ -17,8 +18,10 @@ export type Tracking = 'requested' | 'everything' | 'nothing';
 export interface GraphOptions {
   /** Relay URLs, e.g. `http://host:8765/gun` (http→ws, https→wss, as gun). */
   peers?: string[];
-  /** Local store (default: in memory). */
+  /** Local store (default: IndexedDB where there is one, as in a browser, so data and unacked writes survive a reload; else in memory). */
   store?: GraphStore;
+  /** Name of the default IndexedDB store (default 'plexus-graph'). */
+  storeName?: string;
   /** Soul generator for `set()` (default: gun-like time + random). */
   soulGen?: () => string;
   tracking?: Tracking;
@@ -69,6 +72,8 @@ interface OutboxEntry {
   resolve?(r: PutResult['acks']): void;
   reject?(err: PlexusError): void;
   ids: Set<string>;
+  /** Key of the persisted copy (stores with an outbox). */
+  key?: number;
 }
 
 interface Fetch { soul: string; field?: string; waiting: Set<PeerLink>; answered: Set<PeerLink>; done(): void; replies: FieldWrite[] }
@@ -117,9 +122,10 @@ export class Graph {
   readonly #closers = new Set<() => void>();
   #dueTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #restored: Promise<void> = Promise.resolve();
 
   constructor(opts: GraphOptions = {}) {
-    this.store = opts.store ?? new MemoryGraphStore();
+    this.store = opts.store ?? ((globalThis as { indexedDB?: unknown }).indexedDB ? new IndexedDbGraphStore(opts.storeName) : new MemoryGraphStore());
     this.#clock = opts.clock ?? createStateClock();
     this.#soulGen = opts.soulGen ?? defaultSoulGen;
     this.#tracking = opts.tracking ?? 'requested';
@@ -129,6 +135,24 @@ export class Graph {
     this.#peers = (opts.peers ?? []).map((u) => new PeerLink(u));
     if (this.#peers.length && !this.#WS) throw new PlexusError('UNSUPPORTED', 'no WebSocket available: pass { WebSocket } (in Node use plexus/graph/node or the ws package)');
     for (const p of this.#peers) this.#dial(p);
+    if (this.store.outbox) this.#restored = this.#restoreOutbox();
+  }
+
+  /** Unacked writes of an earlier session (kept by the store): queue them again and send them. */
+  async #restoreOutbox(): Promise<void> {
+    let kept: { key: number; writes: FieldWrite[] }[];
+    try { kept = await this.store.outbox!.all(); } catch (err) { this.#onPeerError('(local store)', err); return; }
+    for (const { key, writes } of kept) {
+      if (this.#closed) return;
+      const e: OutboxEntry = { writes, ids: new Set(), key };
+      this.#outbox.set(e, true);
+      this.#sendPut(e, this.#peers);
+    }
+  }
+
+  /** Resolves once unacked writes kept from an earlier session are queued again. */
+  get restored(): Promise<void> {
+    return this.#restored;
   }
 
   /** A ref to the node with this soul. */
@@ -242,6 +266,7 @@ export class Graph {
   #onAck(e: OutboxEntry, p: PeerLink, msg: WireMessage): void {
     for (const id of e.ids) this.#acks.delete(id);
     this.#outbox.delete(e);
+    if (e.key !== undefined) this.store.outbox?.remove(e.key).catch((err: unknown) => this.#onPeerError('(local store)', err));
     if (msg.err !== undefined) e.reject?.(new PlexusError('BAD_REQUEST', `peer ${p.url} refused the write: ${msg.err}`, { detail: { peer: p.url } }));
     else e.resolve?.([{ peer: p.url, ok: msg.ok }]);
     e.resolve = e.reject = undefined;
@@ -381,6 +406,7 @@ export class Graph {
     if (this.#outbox.size >= GRAPH_MAX_OUTBOX) throw new PlexusError('RATE_LIMITED', `more than ${GRAPH_MAX_OUTBOX} writes waiting for a peer`);
     const e: OutboxEntry = { writes, ids: new Set() };
     const acked = new Promise<PutResult['acks']>((resolve, reject) => { e.resolve = resolve; e.reject = reject; });
+    if (this.store.outbox) e.key = await this.store.outbox.add(writes); // kept until acked, across reloads
     this.#outbox.set(e, true);
     this.#sendPut(e, this.#peers);
     let timer: ReturnType<typeof setTimeout> | undefined;

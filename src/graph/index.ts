@@ -10,6 +10,7 @@ export {
 export { parseFrame, parseMessage, parsePut, messageId, type WireMessage, type GetRequest, type FieldLex, type ParsedFrame } from './wire.js';
 export { resolveBatch, type GraphStore, type FieldRef } from './store.js';
 export { MemoryGraphStore, type MemoryStoreOptions } from './store/memory.js';
+export { IndexedDbGraphStore, type IndexedDbGraphStoreOptions } from './store/indexeddb.js';
 export {
   Graph, GraphRef, GraphMap, defaultSoulGen,
   type GraphOptions, type PutOptions, type PutResult, type OnceOptions, type GraphChange, type NodeData, type Tracking,

@@ -16,3 +16,4 @@ export class Graph extends BaseGraph {
     super({ WebSocket: WebSocket as unknown as WebSocketConstructor, ...opts });
   }
 }
+export { RelayPeering, parsePeerUrl, peerUrlForLog, type PeeringOptions } from './peering.js';

@@ -1,8 +1,9 @@
 import { PlexusError } from '../errors.js';
 import {
   GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_LEX_FIELDS, GRAPH_MAX_PENDING_PER_PEER,
-  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER,
+  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS,
 } from '../limits.js';
+import { AskAround } from './ask-around.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
@@ -49,6 +50,12 @@ export interface RelayPeer {
   readOnly: boolean;
 }
 
+/** How a connection takes part: `mesh` marks another relay (plexus or gun), which gets every change and is asked on gets. */
+export interface ConnectOptions {
+  readOnly?: boolean;
+  mesh?: boolean;
+}
+
 interface Peer extends RelayPeer {
   id: number;
   conn: RelayConnection;
@@ -58,6 +65,14 @@ interface Peer extends RelayPeer {
   /** Replies queued for the next flush: message objects, or messages already serialised (acks). */
   out: (Record<string, unknown> | string)[];
   open: boolean;
+  /** Another relay: receives every accepted change and is asked on clients' gets. */
+  mesh: boolean;
+  /** When the connection was attached (ms), for asking a fresh connection back for what it holds. */
+  since: number;
+  /** Souls this connection was asked for (bounded by GRAPH_ASK_BACK_MAX_SOULS). */
+  asked: Set<string>;
+  /** Souls this connection wrote (bounded by GRAPH_ASK_BACK_MAX_SOULS): it may hold newer data of them. */
+  wrote: Set<string>;
 }
 
 type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; ack: boolean } | { kind: 'get'; peer: Peer; msg: WireMessage; get: GetRequest };
@@ -97,6 +112,9 @@ export class GraphRelay {
   readonly #log: NonNullable<RelayOptions['log']>;
   readonly #allowUser: boolean;
   readonly #peers = new Set<Peer>();
+  readonly #mesh = new Set<Peer>();
+  #recent: readonly string[] = [];
+  readonly #ask: AskAround<Peer>;
   /** subKey → subscribed peers. */
   readonly #subs = new Map<string, Set<Peer>>();
   readonly #seen = new Map<string, number>();
@@ -117,6 +135,16 @@ export class GraphRelay {
     this.#clock = opts.clock ?? createStateClock();
     this.#log = opts.log ?? (() => {});
     this.#allowUser = opts.allowUserSpace ?? false;
+    this.#ask = new AskAround<Peer>({
+      remember: (id) => void this.#remember(id),
+      send: (p, msg) => this.#queueOut(p, msg),
+      subscribersOf: (soul) => this.#subs.get(subKey(soul)),
+      mesh: this.#mesh,
+      peers: this.#peers,
+      subscribedSouls: () => this.#subscribedSouls(),
+      recentSouls: () => this.#recent,
+    });
+    this.#store.recentSouls?.(GRAPH_ASK_RECENT_SOULS).then((souls) => { this.#recent = souls; }, () => {});
     const hb = opts.heartbeatMs ?? GRAPH_HEARTBEAT_MS;
     if (hb > 0) {
       this.#heartbeat = setInterval(() => { for (const p of this.#peers) this.#raw(p, '[]'); }, hb);
@@ -131,14 +159,16 @@ export class GraphRelay {
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */
-  connect(conn: RelayConnection, opts: { readOnly?: boolean } = {}): RelayPeer {
+  connect(conn: RelayConnection, opts: ConnectOptions = {}): RelayPeer {
     if (this.#closed) throw new PlexusError('CLOSED', 'relay is closed');
     const peer: Peer = {
       id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly ?? false,
+      mesh: opts.mesh ?? false, since: Date.now(), asked: new Set(), wrote: new Set(),
       receive: (text) => this.#receive(peer, text),
       closed: () => this.#drop(peer),
     };
     this.#peers.add(peer);
+    if (peer.mesh) this.#mesh.add(peer);
     const greet = { '#': messageId(), dam: '?', pid: this.pid };
     this.#remember(greet['#']);
     this.#raw(peer, JSON.stringify(greet));
@@ -175,6 +205,7 @@ export class GraphRelay {
 
   #drop(peer: Peer): void {
     if (!this.#peers.delete(peer)) return;
+    this.#mesh.delete(peer);
     peer.open = false;
     for (const k of peer.subs) {
       const s = this.#subs.get(k);
@@ -255,10 +286,19 @@ export class GraphRelay {
     return true;
   }
 
+  /** Souls some connection subscribed to as a whole (from the subscription keys `${length}:${soul}`). */
+  *#subscribedSouls(): Iterable<string> {
+    for (const k of this.#subs.keys()) {
+      const i = k.indexOf(':'), n = Number(k.slice(0, i));
+      if (k.length === i + 1 + n) yield k.slice(i + 1);
+    }
+  }
+
   #dam(peer: Peer, msg: WireMessage): void {
     if (msg.dam === '?') {
       if (msg.pid === this.pid) { peer.conn.close(1000, 'dialed itself'); this.#drop(peer); return; }
       if (msg.pid) peer.pid = msg.pid;
+      this.#ask.hello(peer, new Set());
       if (msg.ack === undefined) this.#queueOut(peer, { '#': messageId(), '@': msg.id, dam: '?', pid: this.pid });
     } else if (msg.dam === '!') {
       this.#log('debug', 'graph: peer reported an error', { err: msg.err });
@@ -286,6 +326,7 @@ export class GraphRelay {
         touched.add(w.peer);
         try {
           await this.#answer(w.peer, w.msg, w.get);
+          if (!w.get.souls) this.#ask.around(w.peer, w.get.soul, w.get.field, touched);
         } catch (err) {
           this.#error(w.peer, w.msg.id, err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)));
         }
@@ -309,7 +350,10 @@ export class GraphRelay {
       return;
     }
     // writers become subscribers of what they wrote (gun Q1)
-    for (const p of puts) for (const w of p.writes) this.#subscribe(p.peer, w.soul, w.field);
+    for (const p of puts) for (const w of p.writes) {
+      this.#subscribe(p.peer, w.soul, w.field);
+      if (p.ack) this.#ask.wrote(p.peer, w.soul); // a real write, not an answer to a get
+    }
     for (const p of puts) {
       touched.add(p.peer);
       // the ack is built as text: messageId() is alphanumeric, the id is JSON-quoted
@@ -348,8 +392,14 @@ export class GraphRelay {
 
   /** Send changed fields to every subscribed peer except the one they came from. */
   #forward(changes: { w: FieldWrite; from: Peer | undefined }[], touched: Set<Peer>): void {
-    if (changes.length === 0 || this.#subs.size === 0) return;
+    if (changes.length === 0 || (this.#subs.size === 0 && this.#mesh.size === 0)) return;
     const per = new Map<Peer, FieldWrite[]>();
+    if (this.#mesh.size) for (const { w, from } of changes) for (const p of this.#mesh) {
+      if (p === from) continue;
+      let l = per.get(p);
+      if (!l) per.set(p, (l = []));
+      l.push(w);
+    }
     for (const { w, from } of changes) {
       for (const k of [subKey(w.soul), subKey(w.soul, w.field)]) {
         const s = this.#subs.get(k);

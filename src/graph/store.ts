@@ -9,7 +9,21 @@ export interface FieldRef { soul: string; field: string }
  * atomically for the batch, and is durable when `put` resolves. Writes whose state is ahead of
  * `machineState` are persisted as deferred and applied by `applyDue` once due (never early, never lost).
  */
+/** Unacked writes kept with the store's data (IndexedDB), so they survive a reload and are sent again. */
+export interface OutboxStorage {
+  /** Keep a batch of writes; resolves with its key once durable. */
+  add(writes: readonly FieldWrite[]): Promise<number>;
+  /** Forget an acked batch. */
+  remove(key: number): Promise<void>;
+  /** Every kept batch, oldest first. */
+  all(): Promise<{ key: number; writes: FieldWrite[] }[]>;
+}
+
 export interface GraphStore {
+  /** Where a client keeps its unacked writes across reloads (stores that persist in a browser). */
+  readonly outbox?: OutboxStorage;
+  /** Up to `limit` souls, those changed last (highest field state) first: what a restarted relay asks its reconnecting clients about. */
+  recentSouls?(limit: number): Promise<string[]>;
   /** Every stored field of a node (tombstones included), or undefined for a soul never written. */
   get(soul: string): Promise<NodeFields | undefined>;
   /** One stored field, or undefined. */

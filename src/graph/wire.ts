@@ -1,4 +1,5 @@
 import { PlexusError } from '../errors.js';
+import { textProblem } from '../text.js';
 import { GRAPH_MAX_FIELDS_PER_PUT, GRAPH_MAX_FRAME_BYTES, GRAPH_MAX_FUTURE_MS, GRAPH_MAX_ID_LENGTH, GRAPH_MAX_MESSAGES_PER_FRAME } from '../limits.js';
 import { fieldProblem, soulProblem, valueProblem, type FieldWrite, type Value } from './value.js';
 
@@ -158,6 +159,8 @@ export function parsePut(v: unknown, now: number, maxFutureMs = GRAPH_MAX_FUTURE
 /** Validate one message object of a frame. */
 export function parseMessage(v: unknown, now: number, maxFutureMs = GRAPH_MAX_FUTURE_MS): WireMessage {
   if (!isObj(v)) bad('message must be an object');
+  const tp = textProblem(v);
+  if (tp) bad(`message: ${tp}`);
   const msg: WireMessage = { id: v['#'] === undefined ? messageId() : parseId(v['#'], '#') };
   if (v['@'] !== undefined) msg.ack = parseId(v['@'], '@');
   if (v.dam !== undefined) {

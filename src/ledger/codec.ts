@@ -1,4 +1,5 @@
 import { PlexusError } from '../errors.js';
+import { checkText } from '../text.js';
 import {
   LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
   LEDGER_MAX_TOPIC_LENGTH, LEDGER_MAX_TOPICS_PER_CONN, LEDGER_MAX_TRANS_BYTES,
@@ -90,6 +91,7 @@ function argField(o: Record<string, unknown>, name: string, what: string): Arg |
 export function checkTopic(t: unknown, what = 'topic'): string {
   if (typeof t !== 'string' || t.length === 0) bad(`${what}: want a non-empty string`);
   if (t.length > LEDGER_MAX_TOPIC_LENGTH) throw new PlexusError('TOO_LARGE', `${what}: longer than ${LEDGER_MAX_TOPIC_LENGTH}`);
+  checkText(t, what);
   if (/[\u0000-\u001f\u007f]/.test(t)) bad(`${what}: control characters not allowed`);
   return t;
 }
@@ -97,6 +99,7 @@ export function checkTopic(t: unknown, what = 'topic'): string {
 export function decodeAction(v: unknown, i = 0): Action {
   const what = `acts[${i}]`;
   if (!isObj(v)) bad(`${what}: want an object`);
+  checkText(v, what);
   const top = checkTopic(field(v, 'top'), `${what}.top`);
   const key = field(v, 'key');
   if (typeof key !== 'string') bad(`${what}.key: want a string`);
@@ -166,7 +169,7 @@ export function decodeBody(body: string | undefined): Record<string, unknown> {
   let v: unknown;
   try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
   if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
-  return v;
+  return checkText(v, 'body');
 }
 
 export function decodeSub(o: Record<string, unknown>): { rev: Rev; tops: string[] } {

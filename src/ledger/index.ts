@@ -12,3 +12,4 @@ export { MemoryLedger } from './memory.js';
 export { Hub, type HubOptions, type HubSocket, type HubConn, type SatResult } from './hub.js';
 export { HubClient, connectHub, type HubClientOptions, type Subscription, type Monitor, type WebSocketLike, type WebSocketCtor, type SatReply } from './client.js';
 export { Satellite, satellite, type SatelliteOptions, type SatellitePublishResult } from './satellite.js';
+export { IndexedDbLedger, type IndexedDbLedgerOptions } from './indexeddb.js';

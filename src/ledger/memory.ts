@@ -7,7 +7,7 @@ function clone<T>(v: T): T {
 }
 
 /** In-memory storage (browser-safe). Writes of one operation are applied at once, so a failure leaves nothing. */
-class MemoryStore implements LedgerStore {
+export class MemoryStore implements LedgerStore {
   private evs: Event[] = [];
   private ids = new Set<number>();
   private bySig = new Map<string, Rev[]>();

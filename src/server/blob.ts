@@ -1,14 +1,17 @@
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PlexusError } from '../errors.js';
 import { MAX_BLOB_BYTES, MAX_JSON_BODY_BYTES } from '../limits.js';
 import { parseAnchorName, parseTime, type AnchorEntry } from '../blob/anchor.js';
-import { parseRef, verifyRef, ZERO_REF, type Ref } from '../blob/ref.js';
+import { parseRef, ZERO_REF, type Ref } from '../blob/ref.js';
 import type { Store } from '../blob/store.js';
 import { SqliteStore } from '../blob/store/sqlite.js';
 import { PgStore } from '../blob/store/postgres.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
-import { readBody, readJsonObject, sendJson } from './reply.js';
+import { readJsonObject, sendJson } from './reply.js';
+import { openReadAny, putFileAny } from '../blob/store/stream.js';
+import { sendParts, stageUpload, storageError } from './upload.js';
 
 /** Most refs or names one listing page returns. */
 export const MAX_LIST_PAGE = 10_000;
@@ -40,8 +43,22 @@ function parseHistory(v: unknown): AnchorEntry[] {
   });
 }
 
-/** HTTP routes for blobs and anchors over any Store (used by `plexus serve` and by tests). */
-export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | 'checkWrite'>): Mount['handle'] {
+/**
+ * Stage an upload on disk (hashing it), check it against `expect` (PUT /blob/:ref), hand it to the store
+ * in parts, and remove the staged file: an upload never sits in memory whole.
+ */
+async function putUpload(store: Store, req: IncomingMessage, res: ServerResponse, dir: string, expect?: Ref) {
+  const up = await stageUpload(req, res, dir, MAX_BLOB_BYTES);
+  try {
+    if (expect !== undefined && up.ref !== expect) throw new PlexusError('HASH_MISMATCH', `content hashes to ${up.ref}, not ${expect}`, { detail: { ref: expect, actual: up.ref } });
+    return await putFileAny(store, up.path, up.ref).catch((err: unknown) => { throw err instanceof PlexusError ? err : storageError(err); });
+  } finally {
+    up.remove();
+  }
+}
+
+/** HTTP routes for blobs and anchors over any Store (used by `plexus serve` and by tests); uploads are staged in `uploadDir`. */
+export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | 'checkWrite'>, uploadDir = join(tmpdir(), 'plexus-uploads')): Mount['handle'] {
   return async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const parts = url.pathname.split('/').slice(1); // ['blob', ref?] or ['anchor', name?, 'history'?]
     const method = req.method ?? 'GET';
@@ -58,22 +75,20 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
           return sendJson(res, 200, refs.length === limit ? { refs, next: refs[refs.length - 1] } : { refs });
         }
         if (method === 'POST') {
-          const body = await readBody(req, MAX_BLOB_BYTES);
-          const r = await store.put(body);
+          const r = await putUpload(store, req, res, uploadDir);
           return sendJson(res, r.added ? 201 : 200, r);
         }
       } else if (parts.length === 2) {
         const ref = parseRef(parts[1]);
         if (method === 'GET' || method === 'HEAD') {
-          // HEAD answers GET's headers (content-length included: stores know a blob's size only by reading it).
-          const data = await store.get(ref);
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
-          return void res.end(method === 'HEAD' ? undefined : data);
+          // HEAD answers GET's headers; GET streams one part at a time, the last part only after the hash verified (see BlobReader)
+          const blob = await openReadAny(store, ref);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.size, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
+          if (method === 'HEAD') return void res.end(); // the parts are lazy: nothing was read
+          return sendParts(res, blob.parts);
         }
         if (method === 'PUT') {
-          const body = await readBody(req, MAX_BLOB_BYTES);
-          verifyRef(ref, body);
-          const r = await store.put(body);
+          const r = await putUpload(store, req, res, uploadDir, ref);
           return sendJson(res, r.added ? 201 : 200, r);
         }
       }
@@ -141,7 +156,7 @@ export const blobMount: MountFactory = async (ctx) => {
   return {
     name: 'blob',
     prefixes: ['/blob', '/anchor'],
-    handle: blobRoutes(store, ctx),
+    handle: blobRoutes(store, ctx, join(ctx.config.dataDir, 'tmp')),
     stats: () => store.stats?.() ?? {},
     close: () => store.close(),
   };

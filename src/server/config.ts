@@ -44,6 +44,8 @@ export interface ServerConfig {
   wsBytesPerSecond?: number;
   /** Directory of the built dashboard and browser bundles (default: dist/ of the package). */
   webDir?: string;
+  /** Other graph relays (plexus or gun) to dial and sync with, ws(s):// or http(s):// URLs. Env PLEXUS_PEERS (comma-separated). */
+  peers?: string[];
 }
 
 /** A config with every limit filled in (what `resolveConfig` returns). */
@@ -56,7 +58,7 @@ export const CONFIG_FILE_NAME = 'plexus.config.json';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
-type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count';
+type Kind = 'port' | 'string' | 'path' | 'postgres-url' | 'amqp-url' | 'token' | 'boolean' | 'level' | 'log-format' | 'count' | 'peer-urls';
 
 /** One documented, validated setting. */
 export interface ConfigKey {
@@ -88,6 +90,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
   { key: 'wsMaxFrameBytes', kind: 'count', flag: '--ws-max-frame-bytes', env: 'PLEXUS_WS_MAX_FRAME_BYTES', default: WS_MAX_FRAME_BYTES, help: 'largest WebSocket frame on any path (modules may set lower ones)' },
   { key: 'wsMessagesPerSecond', kind: 'count', flag: '--ws-messages-per-second', env: 'PLEXUS_WS_MESSAGES_PER_SECOND', default: WS_MESSAGES_PER_SECOND, help: 'WebSocket messages per second per connection' },
   { key: 'wsBytesPerSecond', kind: 'count', flag: '--ws-bytes-per-second', env: 'PLEXUS_WS_BYTES_PER_SECOND', default: WS_BYTES_PER_SECOND, help: 'WebSocket bytes per second per connection' },
+  { key: 'peers', kind: 'peer-urls', flag: '--peer', env: 'PLEXUS_PEERS', help: 'graph relay (plexus or gun) to dial and sync with, e.g. ws://host:8765/gun; repeatable (env: comma-separated)' },
   { key: 'webDir', kind: 'path', flag: '--web-dir', env: 'PLEXUS_WEB_DIR', help: 'directory of the built dashboard (default: the package\'s dist/)' },
 ];
 
@@ -135,6 +138,11 @@ function parseValue(k: ConfigKey, v: unknown, where: string): unknown {
         throw new PlexusError('BAD_REQUEST', `token from ${where} must be at least 8 characters without spaces`);
       }
       return v;
+    case 'peer-urls': {
+      const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+      if (!Array.isArray(list) || list.some((u) => typeof u !== 'string' || !/^(wss?|https?):\/\/[^\s]+$/.test(u))) bad(where, k, 'ws://, wss://, http:// or https:// URLs', v);
+      return list;
+    }
     case 'string':
     case 'path':
       if (typeof v !== 'string' || v === '') bad(where, k, 'a non-empty string', v);

@@ -3,6 +3,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
 import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
 import { GraphRelay } from '../graph/relay.js';
+import { RelayPeering } from '../graph/peering.js';
 import type { GraphStore } from '../graph/store.js';
 import { SqliteGraphStore } from '../graph/store/sqlite.js';
 import { PgGraphStore } from '../graph/store/postgres.js';
@@ -26,6 +27,7 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
       ? new PgGraphStore(ctx.config.postgres, { onError: (err) => ctx.log('warn', 'graph: postgres listener failed', { err: String(err) }) })
       : new SqliteGraphStore(join(ctx.config.dataDir, 'graph.db')));
     const relay = new GraphRelay({ store, log: ctx.log, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) });
+    const peering = ctx.config.peers?.length ? new RelayPeering(relay, ctx.config.peers, { log: ctx.log }) : undefined;
     const wss = new WebSocketServer({ noServer: true, maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false });
     const sockets = new Set<WebSocket>();
     return {
@@ -50,8 +52,9 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
         });
         return true;
       },
-      stats: () => ({ ...relay.stats }),
+      stats: () => ({ ...relay.stats, ...(peering ? { links: peering.status } : {}) }),
       async close() {
+        await peering?.close();
         await relay.close();
         for (const ws of sockets) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));

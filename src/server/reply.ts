@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PlexusError, toPlexusError } from '../errors.js';
 import { MAX_JSON_BODY_BYTES, REQUEST_BODY_TIMEOUT_MS } from '../limits.js';
+import { checkText } from '../text.js';
 
 /** Send a JSON reply. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -13,6 +14,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendError(res: ServerResponse, err: unknown): void {
   const e = toPlexusError(err);
   if (res.headersSent) { res.destroy(); return; }
+  // a body that timed out is not read further: close the connection after the 408
+  if (e.code === 'TIMEOUT' && res.req && !res.req.complete) res.setHeader('connection', 'close');
   // INTERNAL messages may carry driver details; keep them out of replies.
   const body = e.code === 'INTERNAL' ? { code: e.code, message: 'internal error' } : e.toJSON();
   sendJson(res, e.status, { error: body });
@@ -68,5 +71,5 @@ export async function readJsonObject(req: IncomingMessage, limit = MAX_JSON_BODY
     throw new PlexusError('BAD_REQUEST', 'body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PlexusError('BAD_REQUEST', 'body must be a JSON object');
-  return value as Record<string, unknown>;
+  return checkText(value as Record<string, unknown>, 'body');
 }

@@ -183,8 +183,8 @@ export function blobStoreConformance(name: string, make: MakeStore, opts: { conc
         const refs = Array.from({ length: n }, (_, i) => refOf(te.encode(`w${i}`)));
         await Promise.all(refs.map((r, i) => handles[i % handles.length]!.putAnchor('contended', r, 10_000 + i, { retries: 1000 })));
         assert.deepEqual((await s.history('contended')).map((e) => e.ref), refs);
-        // and through the raw primitive with the retry helper
-        await Promise.all(refs.map((r, i) => retryOnConflict(() => handles[i % handles.length]!.updateAnchors('contended2', (hh) => [...hh, { at: i, ref: r }]), { retries: 1000 })));
+        // and through the raw primitive with the retry helper (a history written must be in time order)
+        await Promise.all(refs.map((r, i) => retryOnConflict(() => handles[i % handles.length]!.updateAnchors('contended2', (hh) => [...hh, { at: i, ref: r }].sort((a, b) => a.at - b.at)), { retries: 1000 })));
         assert.equal((await s.history('contended2')).length, n);
       } finally {
         for (const h of handles.slice(1)) await h.close();

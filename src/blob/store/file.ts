@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { PlexusError } from '../../errors.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
 import { parseRef, refOf, verifyRef, ZERO_REF, type Ref } from '../ref.js';
-import type { BlobStore, PutResult } from '../store.js';
+import type { PutResult } from '../store.js';
+import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
 import { decodeHistory, encodeHistory } from './history-json.js';
 
 /** A lock directory older than this is left over from a crashed writer and may be taken over (ms). */
@@ -41,7 +42,7 @@ export interface FileStoreOptions {
  * `anchors/<sha256(name)>.json` with a version, updated under a lock directory (compare-and-swap); they
  * are always fsynced (small, rare, and a torn anchor file would lose a name's history).
  */
-export class FileStore extends AnchorStore implements BlobStore {
+export class FileStore extends AnchorStore implements StreamingBlobStore {
   readonly root: string;
   readonly fsync: boolean;
   /** Second-level blob directories known to exist (at most 65536). */
@@ -118,6 +119,40 @@ export class FileStore extends AnchorStore implements BlobStore {
 
   async put(bytes: Uint8Array): Promise<PutResult> {
     const ref = refOf(bytes);
+    return this.#install(ref, bytes.byteLength, (tmp) => this.#writeNew(tmp, bytes, this.fsync));
+  }
+
+  /** Store a staged file: hashed as it is copied (one part at a time) into a temp file, then linked into place. */
+  async putFile(path: string, ref: Ref): Promise<PutResult> {
+    parseRef(ref);
+    const size = (await fs.stat(path)).size;
+    return this.#install(ref, size, async (tmp) => {
+      const h = createHash('sha256');
+      const fh = await fs.open(tmp, 'wx');
+      try {
+        for await (const p of fileParts(path)) {
+          h.update(p);
+          for (let off = 0; off < p.byteLength; ) off += (await fh.write(p, off, p.byteLength - off)).bytesWritten;
+        }
+        if (this.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const actual = h.digest('hex');
+      if (actual !== ref) throw new PlexusError('HASH_MISMATCH', `content hashes to ${actual}, not ${ref}`, { detail: { ref, actual } });
+    });
+  }
+
+  /** Read a blob with a read stream (one part in memory), hash-verified; a corrupt file is moved aside. */
+  async openRead(ref: Ref): Promise<BlobReader> {
+    const path = this.#path(parseRef(ref));
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
+    return { size: st.size, parts: verifiedParts(ref, fileParts(path), () => this.#quarantine(ref, path)) };
+  }
+
+  /** Put `size` bytes under `ref`: `write` fills a temp file, which is then linked into place (see put). */
+  async #install(ref: Ref, size: number, write: (tmp: string) => Promise<void>): Promise<PutResult> {
     const final = this.#path(ref);
     const dir = dirname(final);
     // Metadata calls are synchronous: a few microseconds each on a local disk, less than a round trip
@@ -125,7 +160,7 @@ export class FileStore extends AnchorStore implements BlobStore {
     // damaged by a power loss (without `fsync`): replace it. Same-size damage is caught by get's hash
     // check, which moves the file aside.
     const st = statSync(final, { throwIfNoEntry: false });
-    if (st && st.size === bytes.byteLength) return { ref, added: false };
+    if (st && st.size === size) return { ref, added: false };
     const tmp = this.#tmp();
     try {
       // A new directory (0.3 ms here, most puts into a young store need one) is made while the data is written.
@@ -136,7 +171,7 @@ export class FileStore extends AnchorStore implements BlobStore {
           this.#dirs.add(dir);
         });
       }
-      await Promise.all([this.#writeNew(tmp, bytes, this.fsync), made]);
+      await Promise.all([write(tmp), made]);
       if (st) {
         renameSync(tmp, final); // atomic replace of the damaged file
       } else {
@@ -152,7 +187,7 @@ export class FileStore extends AnchorStore implements BlobStore {
           }
         } catch (err) {
           if (!isCode(err, 'EEXIST')) throw err;
-          if (statSync(final).size === bytes.byteLength) return { ref, added: false }; // another writer won the race
+          if (statSync(final).size === size) return { ref, added: false }; // another writer won the race
           renameSync(tmp, final);
         }
       }
@@ -217,7 +252,7 @@ export class FileStore extends AnchorStore implements BlobStore {
     }
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const file = this.#anchorFile(name);
     const lock = file + '.lock';
     try {

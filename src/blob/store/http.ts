@@ -74,7 +74,7 @@ export class HttpStore extends AnchorStore implements BlobStore {
     return { version: r.version, history: r.history.map((e) => ({ at: e.at, ref: parseRef(e.ref) })) };
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const r = await this.#json<{ version: number }>(`/anchor/${encodeURIComponent(name)}/history`, {
       method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version, history }),
     });

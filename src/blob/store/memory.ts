@@ -38,7 +38,7 @@ export class MemoryStore extends AnchorStore implements BlobStore {
     return v ? { history: v.history.slice(), version: v.version } : { history: [], version: 0 };
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const cur = this.#anchors.get(name)?.version ?? 0;
     if (cur !== version) throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} changed concurrently`);
     this.#anchors.set(name, { history: history.map((e) => ({ ...e })), version: version + 1 });

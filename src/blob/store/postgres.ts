@@ -2,11 +2,16 @@ import pg from 'pg';
 import { PlexusError } from '../../errors.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
-import type { BlobStore, PutResult } from '../store.js';
+import { createHash } from 'node:crypto';
+import { BLOB_PART_BYTES } from '../../limits.js';
+import type { PutResult } from '../store.js';
+import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
 import { decodeHistory, encodeHistory } from './history-json.js';
 import { renameLegacyTables, type LegacyTable } from '../../pg-tables.js';
 
 const PAGE = 1000;
+/** The ref of the empty blob: the only one whose `plexus_blobs.data` is legitimately empty without parts. */
+const EMPTY_REF = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 /** Advisory lock key serialising schema creation when several servers start at once. */
 const SCHEMA_LOCK = 0x706c7862; // 'plxb'
 /** The tables before they were prefixed: renamed on open (see pg-tables.ts). */
@@ -17,9 +22,10 @@ const LEGACY_TABLES: readonly LegacyTable[] = [
 
 /**
  * PostgreSQL store (`pg`). Several servers may share one database: blobs are idempotent inserts and
- * anchors are compare-and-swap updates on a version column.
+ * anchors are compare-and-swap updates on a version column. A blob bigger than BLOB_PART_BYTES is kept
+ * in `plexus_blob_parts` (its `plexus_blobs` row has empty data), read and written one part per query.
  */
-export class PgStore extends AnchorStore implements BlobStore {
+export class PgStore extends AnchorStore implements StreamingBlobStore {
   #pool: pg.Pool;
 
   private constructor(pool: pg.Pool) {
@@ -36,10 +42,10 @@ export class PgStore extends AnchorStore implements BlobStore {
       try {
         await c.query('BEGIN');
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-        await renameLegacyTables(c, LEGACY_TABLES);
         await c.query(`
           CREATE TABLE IF NOT EXISTS plexus_blobs (ref BYTEA PRIMARY KEY, data BYTEA NOT NULL);
           CREATE TABLE IF NOT EXISTS plexus_anchors (name TEXT PRIMARY KEY, version BIGINT NOT NULL, history JSONB NOT NULL);
+          CREATE TABLE IF NOT EXISTS plexus_blob_parts (ref BYTEA NOT NULL, seq INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (ref, seq));
         `);
         await c.query('COMMIT');
       } catch (err) {
@@ -56,15 +62,80 @@ export class PgStore extends AnchorStore implements BlobStore {
   }
 
   async get(ref: Ref): Promise<Uint8Array> {
-    const r = await this.#pool.query<{ data: Buffer }>('SELECT data FROM plexus_blobs WHERE ref = $1', [refToBytes(parseRef(ref))]);
-    const data = r.rows[0]?.data;
+    const key = refToBytes(parseRef(ref));
+    const r = await this.#pool.query<{ data: Buffer }>('SELECT data FROM plexus_blobs WHERE ref = $1', [key]);
+    let data = r.rows[0]?.data;
     if (!data) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
+    if (data.length === 0 && ref !== EMPTY_REF) {
+      const parts = await this.#pool.query<{ data: Buffer }>('SELECT data FROM plexus_blob_parts WHERE ref = $1 ORDER BY seq', [key]);
+      data = Buffer.concat(parts.rows.map((p) => p.data));
+    }
     verifyRef(ref, data);
     return data;
   }
 
+  /** Read a blob one part per query, each run when the consumer asks for it. */
+  async openRead(ref: Ref): Promise<BlobReader> {
+    const key = refToBytes(parseRef(ref));
+    const r = await this.#pool.query<{ n: number }>('SELECT length(data) AS n FROM plexus_blobs WHERE ref = $1', [key]);
+    const n = r.rows[0]?.n;
+    if (n === undefined) throw new PlexusError('NOT_FOUND', `blob ${ref} not found`);
+    if (n > 0 || ref === EMPTY_REF) {
+      const data = await this.get(ref); // a small blob (or one stored whole by an older version)
+      const raw = (async function* () { for (let off = 0; off < data.length; off += BLOB_PART_BYTES) yield data.subarray(off, off + BLOB_PART_BYTES); })();
+      return { size: data.length, parts: verifiedParts(ref, raw) };
+    }
+    const size = await this.#pool.query<{ bytes: string }>('SELECT coalesce(sum(length(data)), 0) AS bytes FROM plexus_blob_parts WHERE ref = $1', [key]);
+    const pool = this.#pool;
+    const raw = (async function* () {
+      for (let seq = 0; ; seq++) {
+        const p = await pool.query<{ data: Buffer }>('SELECT data FROM plexus_blob_parts WHERE ref = $1 AND seq = $2', [key, seq]);
+        if (!p.rows[0]) return;
+        yield p.rows[0].data;
+      }
+    })();
+    return { size: Number(size.rows[0]!.bytes), parts: verifiedParts(ref, raw) };
+  }
+
+  /** Store `parts` under `ref` in one transaction (HASH_MISMATCH, rolled back, if they do not hash to it). */
+  async #putParts(ref: Ref, parts: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<boolean> {
+    const key = refToBytes(ref);
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const ins = await c.query('INSERT INTO plexus_blobs (ref, data) VALUES ($1, $2) ON CONFLICT DO NOTHING', [key, Buffer.alloc(0)]);
+      if ((ins.rowCount ?? 0) === 0) { await c.query('ROLLBACK'); return false; }
+      const h = createHash('sha256');
+      let seq = 0;
+      for await (const p of parts) {
+        h.update(p);
+        await c.query('INSERT INTO plexus_blob_parts (ref, seq, data) VALUES ($1, $2, $3)', [key, seq++, Buffer.from(p.buffer, p.byteOffset, p.byteLength)]);
+      }
+      const actual = h.digest('hex');
+      if (actual !== ref) throw new PlexusError('HASH_MISMATCH', `content hashes to ${actual}, not ${ref}`, { detail: { ref, actual } });
+      await c.query('COMMIT');
+      return true;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  /** Store a staged file, reading and inserting it one part at a time. */
+  async putFile(path: string, ref: Ref): Promise<PutResult> {
+    parseRef(ref);
+    return { ref, added: await this.#putParts(ref, fileParts(path)) };
+  }
+
   async put(bytes: Uint8Array): Promise<PutResult> {
     const ref = refOf(bytes);
+    if (bytes.byteLength > BLOB_PART_BYTES) {
+      const parts: Uint8Array[] = [];
+      for (let off = 0; off < bytes.byteLength; off += BLOB_PART_BYTES) parts.push(bytes.subarray(off, off + BLOB_PART_BYTES));
+      return { ref, added: await this.#putParts(ref, parts) };
+    }
     const r = await this.#pool.query('INSERT INTO plexus_blobs (ref, data) VALUES ($1, $2) ON CONFLICT DO NOTHING', [refToBytes(ref), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
     return { ref, added: (r.rowCount ?? 0) > 0 };
   }
@@ -90,7 +161,7 @@ export class PgStore extends AnchorStore implements BlobStore {
     return row ? { version: Number(row.version), history: decodeHistory(row.history) } : { version: 0, history: [] };
   }
 
-  async writeAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
+  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
     const text = encodeHistory(history);
     const r = version === 0
       ? await this.#pool.query('INSERT INTO plexus_anchors (name, version, history) VALUES ($1, 1, $2::jsonb) ON CONFLICT DO NOTHING', [name, text])
@@ -110,7 +181,7 @@ export class PgStore extends AnchorStore implements BlobStore {
   }
 
   async stats(): Promise<{ blobs: number; bytes: number; anchors: number }> {
-    const b = await this.#pool.query<{ n: string; bytes: string }>('SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM plexus_blobs');
+    const b = await this.#pool.query<{ n: string; bytes: string }>('SELECT count(*) AS n, coalesce(sum(length(data)), 0) + (SELECT coalesce(sum(length(data)), 0) FROM plexus_blob_parts) AS bytes FROM plexus_blobs');
     const a = await this.#pool.query<{ n: string }>('SELECT count(*) AS n FROM plexus_anchors');
     return { blobs: Number(b.rows[0]!.n), bytes: Number(b.rows[0]!.bytes), anchors: Number(a.rows[0]!.n) };
   }

@@ -54,6 +54,17 @@ export class MemoryGraphStore implements GraphStore {
     return this.#nodes.size;
   }
 
+  async recentSouls(limit: number): Promise<string[]> {
+    this.#check();
+    const top: [number, string][] = [];
+    for (const [soul, n] of this.#nodes) {
+      let max = -Infinity;
+      for (const s of n.values()) if (s.state > max) max = s.state;
+      top.push([max, soul]);
+    }
+    return top.sort((a, b) => b[0] - a[0]).slice(0, limit).map((x) => x[1]);
+  }
+
   async get(soul: string): Promise<NodeFields | undefined> {
     this.#check();
     const n = this.#nodes.get(soul);

@@ -76,6 +76,11 @@ export class PgGraphStore implements GraphStore {
     }
   }
 
+  async recentSouls(limit: number): Promise<string[]> {
+    const r = await this.#q<{ soul: string }>('SELECT soul FROM (SELECT soul, state FROM plexus_graph_fields ORDER BY state DESC LIMIT $1) t GROUP BY soul ORDER BY max(state) DESC LIMIT $2', [limit * 16, limit]);
+    return r.rows.map((x) => x.soul);
+  }
+
   async get(soul: string): Promise<NodeFields | undefined> {
     const r = await this.#q<{ field: string; value: string; state: number }>('SELECT field, value, state FROM plexus_graph_fields WHERE soul = $1', [soul]);
     if (r.rows.length === 0) return undefined;

@@ -16,6 +16,7 @@ export class SqliteGraphStore implements GraphStore {
   readonly path: string;
   #db: Database.Database;
   #getNode: Database.Statement<[string], Row>;
+  #recent: Database.Statement<[number, number], string>;
   #getField: Database.Statement<[string, string], { value: string; state: number }>;
   #hasSoul: Database.Statement<[string], { x: number }>;
   #upsert: Database.Statement<[string, string, string, number]>;
@@ -38,6 +39,7 @@ export class SqliteGraphStore implements GraphStore {
       CREATE TABLE IF NOT EXISTS graph_deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, soul TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, state REAL NOT NULL);
       CREATE INDEX IF NOT EXISTS graph_deferred_state ON graph_deferred (state);
     `);
+    this.#recent = this.#db.prepare('SELECT soul FROM (SELECT soul, state FROM graph_fields ORDER BY state DESC LIMIT ?) GROUP BY soul ORDER BY max(state) DESC LIMIT ?').pluck() as Database.Statement<[number, number], string>;
     this.#getNode = this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?');
     this.#getField = this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?');
     this.#hasSoul = this.#db.prepare('SELECT 1 AS x FROM graph_fields WHERE soul = ? LIMIT 1');
@@ -78,6 +80,10 @@ export class SqliteGraphStore implements GraphStore {
     const out: NodeFields = new Map();
     for (const r of rows) out.set(r.field, { value: JSON.parse(r.value) as Value, state: r.state });
     return out;
+  }
+
+  async recentSouls(limit: number): Promise<string[]> {
+    return this.#recent.all(limit * 16, limit);
   }
 
   async get(soul: string): Promise<NodeFields | undefined> {

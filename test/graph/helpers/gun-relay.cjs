@@ -1,10 +1,10 @@
 // A real gun relay (gun 0.2020.1241, defaults: AXE + radisk) on 127.0.0.1, port 0; prints {"port":N}.
-// Usage: node gun-relay.cjs <dataDir>
+// Usage: node gun-relay.cjs <dataDir> [peerUrl,...]
 'use strict';
 const Gun = require('gun');
 const http = require('node:http');
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
-  Gun({ web: server, file: process.argv[2], multicast: false });
+  Gun({ web: server, file: process.argv[2], multicast: false, peers: process.argv[3] ? process.argv[3].split(',') : [] });
   process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
 });

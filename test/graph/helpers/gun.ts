@@ -106,9 +106,9 @@ export class GunPeer {
 }
 
 /** A real gun relay (AXE + radisk defaults) in a child process. */
-export async function startGunRelay(): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+export async function startGunRelay(peers: string[] = []): Promise<{ url: string; pid: number; close(): Promise<void> }> {
   const dir = tmpDir('gunrelay-');
-  const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata', ...(peers.length ? [peers.join(',')] : [])], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('gun relay did not start')), 15_000);
     createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"port"')) { clearTimeout(t); resolve(JSON.parse(l).port); } });

@@ -1,0 +1,116 @@
+import { GRAPH_ASK_AFTER_START_MS, GRAPH_ASK_BACK_MS, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_GET_FANOUT } from '../limits.js';
+import { messageId } from './wire.js';
+
+/** What the relay's get forwarding needs to know of a connection. */
+export interface AskablePeer {
+  readonly readOnly: boolean;
+  readonly open: boolean;
+  readonly mesh: boolean;
+  readonly since: number;
+  /** Souls this connection was asked back for. */
+  readonly asked: Set<string>;
+  /** Souls this connection wrote. */
+  readonly wrote: Set<string>;
+}
+
+export interface AskAroundHooks<P> {
+  /** Mark a message id as ours, so an echo is dropped as a duplicate. */
+  remember(id: string): void;
+  /** Queue a message for a connection (flushed by the relay with the rest of the batch). */
+  send(peer: P, msg: Record<string, unknown>): void;
+  /** Connections subscribed to a whole soul. */
+  subscribersOf(soul: string): Iterable<P> | undefined;
+  /** The relay peers (the set is live). */
+  mesh: Iterable<P>;
+  /** Every connection (the set is live). */
+  peers: Iterable<P>;
+  /** Whole souls some connection subscribed to (the relay's subscription keys). */
+  subscribedSouls(): Iterable<string>;
+  /** Souls changed last in the store (read once when the relay starts). */
+  recentSouls(): readonly string[];
+}
+
+/**
+ * Get forwarding: a client's get is also asked of the connections that may hold newer data than the
+ * store: relay peers, connections that wrote the soul, and the requester itself while its connection is
+ * fresh (a gun client that reconnects re-reads the souls it holds, and answers a get for them from
+ * memory, edits made while the relay was away included). Their answers come back as puts with `@`, which
+ * the relay merges by HAM, stores and forwards like any write. Fan-out and repeats are bounded
+ * (GRAPH_GET_FANOUT, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_ASK_BACK_MS).
+ */
+export class AskAround<P extends AskablePeer> {
+  readonly #hooks: AskAroundHooks<P>;
+  /** peer → soul → when it was last asked (insertion-ordered, so the oldest is evicted first). */
+  readonly #last = new WeakMap<P, Map<string, number>>();
+  readonly #started = Date.now();
+
+  constructor(hooks: AskAroundHooks<P>) {
+    this.#hooks = hooks;
+  }
+
+  /** Shortly after the relay started, it asks every connection, not only the ones it saw write. */
+  #afterStart(now: number): boolean {
+    return now - this.#started < GRAPH_ASK_AFTER_START_MS;
+  }
+
+  /** A connection said hello: shortly after a restart, ask it for the souls others are reading. */
+  hello(peer: P, touched: Set<P>): void {
+    const now = Date.now();
+    if (peer.readOnly || !this.#afterStart(now)) return;
+    for (const soul of [...this.#hooks.recentSouls(), ...this.#hooks.subscribedSouls()]) {
+      if (peer.asked.size >= GRAPH_ASK_MAX_SOULS_PER_PEER) break;
+      if (peer.asked.has(soul)) continue;
+      peer.asked.add(soul);
+      this.#send(peer, soul, undefined, now, touched);
+    }
+  }
+
+  /** Remember that `peer` wrote `soul` (bounded). */
+  wrote(peer: P, soul: string): void {
+    if (peer.wrote.size < GRAPH_ASK_MAX_SOULS_PER_PEER) peer.wrote.add(soul);
+  }
+
+  /** After `from`'s get of `soul` (or one field of it) was answered from the store: ask the others; the peers asked are added to `touched`. */
+  around(from: P, soul: string, field: string | undefined, touched: Set<P>): void {
+    const now = Date.now();
+    const targets: P[] = [];
+    if (!from.mesh) {
+      for (const p of this.#hooks.mesh) if (p !== from && targets.length < GRAPH_GET_FANOUT) targets.push(p);
+      const subs = this.#hooks.subscribersOf(soul);
+      if (subs) for (const p of subs) {
+        if (targets.length >= GRAPH_GET_FANOUT) break;
+        if (p !== from && !p.mesh && !p.readOnly && p.wrote.has(soul)) targets.push(p);
+      }
+      if (this.#afterStart(now)) for (const p of this.#hooks.peers) {
+        if (targets.length >= GRAPH_GET_FANOUT) break;
+        if (p !== from && !p.mesh && !p.readOnly && !targets.includes(p) && this.#due(p, soul, now, false)) targets.push(p);
+      }
+    }
+    if (!from.readOnly && now - from.since < GRAPH_ASK_BACK_MS && !from.asked.has(soul) && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER) {
+      from.asked.add(soul);
+      targets.push(from);
+    }
+    for (const p of targets) this.#send(p, soul, field, now, touched);
+  }
+
+  #send(p: P, soul: string, field: string | undefined, now: number, touched: Set<P>): void {
+    if (!p.open || !this.#due(p, field === undefined ? soul : `${soul}\u0000${field}`, now)) return;
+    const id = messageId();
+    this.#hooks.remember(id);
+    this.#hooks.send(p, { '#': id, get: field === undefined ? { '#': soul } : { '#': soul, '.': field } });
+    touched.add(p);
+  }
+
+  /** Whether `p` may be asked for `key` now (and, with `mark`, that it is being asked). */
+  #due(p: P, key: string, now: number, mark = true): boolean {
+    let m = this.#last.get(p);
+    if (!m) this.#last.set(p, (m = new Map()));
+    const t = m.get(key);
+    if (t !== undefined && now - t < GRAPH_ASK_INTERVAL_MS) return false;
+    if (!mark) return true;
+    m.delete(key);
+    m.set(key, now);
+    if (m.size > GRAPH_ASK_MAX_SOULS_PER_PEER) m.delete(m.keys().next().value!);
+    return true;
+  }
+}
