@@ -29,11 +29,13 @@ describe('the packed package, installed without devDependencies', () => {
   const env = { PATH: process.env.PATH!, HOME: process.env.HOME!, PLEXUS_LOG_LEVEL: 'info' };
 
   before(() => {
-    // A clean checkout: the files git knows (tracked or new), with our node_modules linked in.
+    // A clean checkout: the files git knows (tracked or new) that a build needs, with our node_modules linked in.
     const checkout = join(d.path, 'checkout');
     const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repo, encoding: 'utf8' }).split('\0').filter(Boolean);
+    // What a build needs (tests, benches and docs images are not packed and not built).
+    const needed = (f: string) => /^(src|scripts|bin)\//.test(f) || /^(package(-lock)?\.json|tsconfig(\.build)?\.json|README\.md|LICENSE.*)$/.test(f);
     for (const f of files) {
-      if (!existsSync(join(repo, f))) continue; // deleted in the work tree
+      if (!needed(f) || !existsSync(join(repo, f))) continue; // not needed, or deleted in the work tree
       mkdirSync(dirname(join(checkout, f)), { recursive: true });
       copyFileSync(join(repo, f), join(checkout, f));
     }
