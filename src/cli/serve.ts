@@ -36,7 +36,6 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
       return;
     }
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
-    process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { server.log('warn', 'exiting now', { signal }); server.log.flush(); process.exit(130); }
@@ -50,5 +49,7 @@ Precedence: flags, then env vars, then ${CONFIG_FILE_NAME}, then defaults. Token
     process.on('warning', (w) => server.log('warn', 'node warning', { name: w.name, error: w.message }));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // Only now: whoever waits for this line may signal at once, and the handlers must be there.
+    process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
   });
 }
