@@ -45,9 +45,6 @@ Host names, the bound address and --allow-host are answered (DNS-rebinding defen
       return;
     }
     const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
-    process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
-    const grpc = server.mounts.find((m): m is BlobMount => m.name === 'blob' && 'grpcAddress' in m);
-    if (grpc) process.stdout.write(`bs gRPC store (rpc.Store) on ${grpc.grpcAddress}\n`);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { server.log('warn', 'exiting now', { signal }); server.log.flush(); process.exit(130); }
@@ -55,7 +52,15 @@ Host names, the bound address and --allow-host are answered (DNS-rebinding defen
       server.log('info', 'shutting down', { signal });
       server.close().then(() => process.exit(0), (err: unknown) => { server.log('error', 'shutdown failed', { error: err }); server.log.flush(); process.exit(1); });
     };
+    // Whatever else reaches stderr from here on is a log line too: crashes and Node's process warnings.
+    process.on('uncaughtException', (err) => { server.log('error', 'uncaught exception, exiting', { error: err, stack: err.stack }); server.log.flush(); process.exit(1); });
+    process.removeAllListeners('warning');
+    process.on('warning', (w) => server.log('warn', 'node warning', { name: w.name, error: w.message }));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // Only now: whoever waits for this line may signal at once, and the handlers must be there.
+    process.stdout.write(`plexus serving on ${server.url} (Ctrl-C to stop)\n`);
+    const grpc = server.mounts.find((m): m is BlobMount => m.name === 'blob' && 'grpcAddress' in m);
+    if (grpc) process.stdout.write(`bs gRPC store (rpc.Store) on ${grpc.grpcAddress}\n`);
   });
 }

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { blobMount } from '../../src/server/blob.js';
@@ -83,20 +83,12 @@ describe('plexus CLI: blobs and anchors', () => {
       [['sync', server.url], /at least two stores/],
       [['blob', 'get', 'a'.repeat(64), '-s', 'http://127.0.0.1:1'], /UNAVAILABLE/],
       [['nonsense'], /unknown command/],
-      [['blob', 'ls', '--store', join(d.path, 'typo', 'dir')], /NOT_FOUND: no store at .*typo/],
-      [['blob', 'get', 'a'.repeat(64), '--store', join(d.path, 'typo.db')], /NOT_FOUND: no store at/],
-      [['anchor', 'get', 'x', '--store', join(d.path, 'typo', 'dir')], /NOT_FOUND: no store at/],
-      [['anchor', 'log', 'x', '--store', d.path], /NOT_FOUND: .* is a directory but not a plexus file store/],
-      [['serve', '--port', '0', '--data', join(d.path, 'hello.txt')], /BAD_REQUEST: data directory .*hello\.txt .* is a file, not a directory/],
-      [['serve', '--port', '0', '--data', join(d.path, 'hello.txt', 'sub')], /BAD_REQUEST: data directory .* is under .*hello\.txt, which is a file/],
     ];
     for (const [args, re] of cases) {
       const r = await plexus(args);
       assert.notEqual(r.code, 0, args.join(' '));
       assert.match(r.stderr, re, args.join(' '));
     }
-    assert.ok(!existsSync(join(d.path, 'typo')) && !existsSync(join(d.path, 'typo.db')), 'read-only commands created no store');
-    assert.ok(!existsSync(join(d.path, 'blobs')), 'nor made a store of an unrelated directory');
   });
 });
 

@@ -17,7 +17,7 @@ const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
   version: string; dependencies: Record<string, string>; overrides?: Record<string, string>; exports: Record<string, unknown>; bin: Record<string, string>;
 };
 const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => {
-  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, npm_config_update_notifier: 'false', ...env } });
+  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false', ...env } });
   assert.equal(r.status, 0, `npm ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 };
@@ -29,11 +29,13 @@ describe('the packed package, installed without devDependencies', () => {
   const env = { PATH: process.env.PATH!, HOME: process.env.HOME!, PLEXUS_LOG_LEVEL: 'info' };
 
   before(() => {
-    // A clean checkout: the files git knows (tracked or new), with our node_modules linked in.
+    // A clean checkout: the files git knows (tracked or new) that a build needs, with our node_modules linked in.
     const checkout = join(d.path, 'checkout');
     const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repo, encoding: 'utf8' }).split('\0').filter(Boolean);
+    // What a build needs (tests, benches and docs images are not packed and not built).
+    const needed = (f: string) => /^(src|scripts|bin)\//.test(f) || /^(package(-lock)?\.json|tsconfig(\.build)?\.json|README\.md|LICENSE.*)$/.test(f);
     for (const f of files) {
-      if (!existsSync(join(repo, f))) continue; // deleted in the work tree
+      if (!needed(f) || !existsSync(join(repo, f))) continue; // not needed, or deleted in the work tree
       mkdirSync(dirname(join(checkout, f)), { recursive: true });
       copyFileSync(join(repo, f), join(checkout, f));
     }
@@ -93,6 +95,26 @@ describe('the packed package, installed without devDependencies', () => {
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { counts: Record<string, number>; back: string; fetched: string; err: string };
     for (const s of subpaths) assert.ok(out.counts[s]! > 0, `${s} exports something`);
     assert.deepEqual([out.back, out.fetched, out.err], ['hello', 'over http', 'NOT_FOUND']);
+  });
+
+  it('a TypeScript user of the installed package type-checks against its shipped .d.ts files', () => {
+    writeFileSync(join(app, 'use.ts'), `
+      import { SqliteStore, type Ref } from 'plexus/blob';
+      import { Graph } from 'plexus/graph/node';
+      import { connectHub } from 'plexus/ledger';
+      import { SqliteLedger } from 'plexus/ledger/node';
+      import { memoryNetwork } from 'plexus/bus';
+      import { startServer } from 'plexus/server';
+      import { PlexusError, type ErrorCode } from 'plexus';
+      const store = new SqliteStore('./x.db');
+      const ref: Ref = (await store.put(new Uint8Array([1]))).ref;
+      const code: ErrorCode = new PlexusError('NOT_FOUND', String(ref)).code;
+      void [Graph, connectHub, SqliteLedger, memoryNetwork, startServer, code];
+      export {};
+    `);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: [], typeRoots: [join(repo, 'node_modules/@types')] }, files: ['use.ts'] }));
+    const r = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
   it('plexus --version prints the package version', () => {

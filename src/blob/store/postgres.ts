@@ -18,6 +18,7 @@ const SCHEMA_LOCK = 0x706c7862; // 'plxb'
 const LEGACY_TABLES: readonly LegacyTable[] = [
   { from: 'blobs', to: 'plexus_blobs', columns: { ref: 'bytea', data: 'bytea' } },
   { from: 'anchors', to: 'plexus_anchors', columns: { name: 'text', version: 'bigint', history: 'jsonb' } },
+  { from: 'blob_parts', to: 'plexus_blob_parts', columns: { ref: 'bytea', seq: 'integer', data: 'bytea' } },
 ];
 
 /**
@@ -42,6 +43,7 @@ export class PgStore extends AnchorStore implements StreamingBlobStore {
       try {
         await c.query('BEGIN');
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+        await renameLegacyTables(c, LEGACY_TABLES);
         await c.query(`
           CREATE TABLE IF NOT EXISTS plexus_blobs (ref BYTEA PRIMARY KEY, data BYTEA NOT NULL);
           CREATE TABLE IF NOT EXISTS plexus_anchors (name TEXT PRIMARY KEY, version BIGINT NOT NULL, history JSONB NOT NULL);
