@@ -62,7 +62,7 @@ describe('interop: gun SEA users through the plexus relay', () => {
     // a real signature replayed onto another field, another soul, another state
     const real = await r.get(profile, 'name');
     assert.ok(real && typeof real.value === 'string');
-    await refused('replayed onto another field', /against the soul's public key/, { [profile]: { nick: real.value } }, real.state);
+    await refused('replayed onto another field', /against the soul's public key/, { [profile]: { motto: real.value } }, real.state);
     await refused('replayed onto another soul', /against the soul's public key/, { [`~${alicePub}/other`]: { name: real.value } }, real.state);
     await refused('replayed with a newer state', /against the soul's public key/, { [profile]: { name: real.value } }, real.state + 1);
 
@@ -101,7 +101,7 @@ describe('interop: gun SEA users through the plexus relay', () => {
     assert.equal((await r.put({ [inbox]: { [bobPub]: await forBob(valid, 'raw but certified') } }, t)).ok, true);
 
     // nothing forged reached the store or a reader
-    assert.equal(await r.get(profile, 'nick'), undefined);
+    assert.equal(await r.get(profile, 'motto'), undefined);
     assert.equal(await r.get(`~${alicePub}/other`, 'name'), undefined);
     assert.equal((await r.get(`~${alicePub}`, 'pub'))?.value, alicePub);
     assert.equal(await r.get('~@alice', `~${mallory.pub}`), undefined);

@@ -29,6 +29,9 @@ const ops = {
   me: (c, reply) => reply({ pub: (user.is || {}).pub, pair: user._.sea }),
   // the logged-in user's graph
   uput: (c, reply) => at(user, c.path).put(c.value, (ack) => reply({ ack: { ok: ack.ok, err: ack.err } })),
+  uset: (c, reply) => { const ref = at(user, c.path).set(c.value, (ack) => reply({ ack: { ok: ack.ok, err: ack.err }, soul: (ref && ref._ && (ref._.soul || ref._.link)) || null })); },
+  umap: (c, reply) => { const items = {}; at(user, c.path).map().once((d, k) => { items[k] = strip(d); }); setTimeout(() => reply({ items }), c.wait ?? 1000); },
+  pubmap: (c, reply) => { const items = {}; at(gun.user(c.pub), c.path).map().once((d, k) => { items[k] = strip(d); }); setTimeout(() => reply({ items }), c.wait ?? 1000); },
   uonce: (c, reply) => once(at(user, c.path), c.wait, (data) => reply({ data })),
   // anyone's graph, read without logging in
   gonce: (c, reply) => once(at(gun, c.path), c.wait, (data) => reply({ data })),

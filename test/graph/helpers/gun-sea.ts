@@ -49,6 +49,8 @@ export class GunSeaPeer {
   async pair(): Promise<SeaPair> { return (await this.call('pair')).pair; }
   async me(): Promise<{ pub?: string; pair?: SeaPair }> { return this.call('me'); }
   async uput(path: string[], value: Json): Promise<Ack> { return (await this.call('uput', { path, value })).ack; }
+  async uset(path: string[], value: Json): Promise<{ ack: Ack; soul: string | null }> { const r = await this.call('uset', { path, value }); return { ack: r.ack, soul: r.soul }; }
+  async pubmap(pub: string, path: string[], wait?: number): Promise<Record<string, Json>> { return (await this.call('pubmap', { pub, path, wait })).items; }
   async uonce(path: string[], wait?: number): Promise<Json> { return (await this.call('uonce', { path, wait })).data; }
   async gonce(path: string[], wait?: number): Promise<Json> { return (await this.call('gonce', { path, wait })).data; }
   async pubonce(pub: string, path: string[], wait?: number): Promise<Json> { return (await this.call('pubonce', { pub, path, wait })).data; }

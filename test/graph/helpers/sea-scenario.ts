@@ -40,7 +40,7 @@ export class RawPeer {
   close(): void { this.ws.terminate(); }
 }
 
-/** The gun app scenario of issue 10 with real gun + SEA clients, each its own process; returns what later steps need. */
+/** The gun app scenario of issue 10 (plus sets and deletes) with real gun + SEA clients, each its own process; returns what later steps need. */
 export async function userScenario(url: string, peer: () => Promise<GunSeaPeer>): Promise<{ a: GunSeaPeer; bob: GunSeaPeer; reader: GunSeaPeer; alicePub: string; bobPub: string }> {
   const alias = `alice${Math.random().toString(36).slice(2, 8)}`;
   const bobAlias = `bob${Math.random().toString(36).slice(2, 8)}`;
@@ -69,6 +69,13 @@ export async function userScenario(url: string, peer: () => Promise<GunSeaPeer>)
   assert.equal(await reader.pubonce(alicePub, ['alias']), alias);
   assert.equal(await eventually(async () => ((await reader.pubonce(alicePub, ['profile', 'city'])) === 'Bergen' ? 'Bergen' : undefined), 10_000, 'C sees B\'s write'), 'Bergen');
   assert.equal(await reader.pubonce(alicePub, ['profile', 'name']), 'Alice');
+  // sets (gun makes the item souls ~pub/<random>) and deletes (a signed null) in user space
+  for (const title of ['buy milk', 'walk dog']) assert.equal((await a.uset(['todos'], { title })).ack.err, undefined);
+  const titles = await eventually(async () => { const m = await reader.pubmap(alicePub, ['todos'], 800); const t = Object.values(m).map((v) => v?.title).sort(); return t.length === 2 ? t : undefined; }, 15_000, 'C lists the set');
+  assert.deepEqual(titles, ['buy milk', 'walk dog']);
+  assert.equal((await b.uput(['profile', 'nick'], 'Al')).err, undefined);
+  assert.equal((await b.uput(['profile', 'nick'], null)).err, undefined);
+  await eventually(async () => (await reader.pubonce(alicePub, ['profile', 'nick'])) === null, 10_000, 'C sees the delete');
   // bob, certified by alice, writes into alice's inbox
   const bob = await peer();
   assert.equal((await bob.create(bobAlias, 'bob pass phrase')).err, undefined);
