@@ -664,6 +664,7 @@ export class Hub {
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.unlisten?.();
-    await this.idle();
+    // a catch-up page stuck on a client that reads nothing must not hold the close (its socket is ended next)
+    await this.idle(2000);
   }
 }
