@@ -103,7 +103,7 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
           };
           const write = (t: string, done: (err?: Error | null) => void) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
-            cork();
+            // (not corked: a push is the one frame in flight to its subscriber; replies are what pile up)
             if (t.length < BIG) { ws.send(bytesOf(t), { binary: false }, done); return; }
             const b = take(Buffer.byteLength(t));
             const n = b.write(t);
