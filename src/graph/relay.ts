@@ -365,7 +365,14 @@ export class GraphRelay {
       // its commit to be durable, the gets queued behind these puts do not
       const accepted = this.#store.accept?.(all, this.#clock());
       if (accepted) {
-        const later = (fn: (t: Set<Peer>) => Promise<void> | void) => async () => { const t = new Set<Peer>(); await fn(t); for (const p of t) this.#flushOut(p); };
+        // a put stays pending on its connection (GRAPH_MAX_PENDING_PER_PEER) until its commit is durable
+        for (const p of puts) p.peer.pending++;
+        const later = (fn: (t: Set<Peer>) => Promise<void> | void) => async () => {
+          for (const p of puts) p.peer.pending--;
+          const t = new Set<Peer>();
+          await fn(t);
+          for (const p of t) this.#flushOut(p);
+        };
         void accepted.durable.then(later((t) => this.#afterPuts(puts, all, source, accepted.resolutions, t)), (err: unknown) => later((t) => failed(err, t))());
         return;
       }

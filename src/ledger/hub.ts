@@ -531,18 +531,23 @@ export class Hub {
     const it = fresh.length ? this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)[Symbol.asyncIterator]() : undefined;
     let oi = 0;
     let ended = !it;
-    const seen = new Set<number>();
+    /** A ledger event read but not yet placed (its chunk filled up with older buffered events first). */
+    let held: Event | undefined;
     /** The next chunk of up to LEDGER_MAX_EVENTS_PER_UPDATE events (ledger and old buffer merged by id). */
     const nextChunk = async (): Promise<Event[]> => {
       const out: Event[] = [];
       while (out.length < LEDGER_MAX_EVENTS_PER_UPDATE) {
-        if (ended) { while (oi < old.length && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) { const o = old[oi++]!; if (!seen.has(o.id)) out.push(o); } break; }
-        const n = await it!.next();
-        if (n.done || n.value.id > upto) { ended = true; if (!n.done) void it!.return?.(); continue; }
-        const e = n.value;
+        if (ended && !held) { while (oi < old.length && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) out.push(old[oi++]!); break; }
+        let e = held;
+        held = undefined;
+        if (!e) {
+          const n = await it!.next();
+          if (n.done || n.value.id > upto) { ended = true; if (!n.done) void it!.return?.(); continue; }
+          e = n.value;
+        }
         while (oi < old.length && old[oi]!.id < e.id && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) out.push(old[oi++]!);
+        if (out.length >= LEDGER_MAX_EVENTS_PER_UPDATE) { held = e; break; }
         if (oi < old.length && old[oi]!.id === e.id) oi++;
-        if (old.length) seen.add(e.id);
         out.push(e);
       }
       return out;
@@ -662,6 +667,7 @@ export class Hub {
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.unlisten?.();
-    await this.idle();
+    // a catch-up page stuck on a client that reads nothing must not hold the close (its socket is ended next)
+    await this.idle(2000);
   }
 }

@@ -20,6 +20,22 @@ function bytesOf(t: string): Buffer {
   return lastBytes;
 }
 
+/**
+ * Big frames sent with `write` (catch-up pages, bursts) are encoded into buffers taken from this pool and
+ * given back once written: at most one such write is in flight per connection, and reusing the memory
+ * keeps a long catch-up from piling up freed-but-not-yet-collected buffers outside V8's heap.
+ */
+const BIG = 16 * 1024;
+const pool: Buffer[] = [];
+function take(n: number): Buffer {
+  const i = pool.findIndex((b) => b.length >= n);
+  if (i >= 0) return pool.splice(i, 1)[0]!;
+  return Buffer.allocUnsafeSlow(Math.max(n, 256 * 1024));
+}
+function give(b: Buffer): void {
+  if (pool.length < 16 && b.length <= LEDGER_MAX_FRAME_BYTES * 4) pool.push(b);
+}
+
 /** Options for the ledger mount beyond the server config (tests, embedding). */
 export interface LedgerMountOptions {
   /** Use this ledger instead of SQLite in dataDir / PostgreSQL from config; closed with the mount. */
@@ -87,8 +103,11 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
           };
           const write = (t: string, done: (err?: Error | null) => void) => {
             if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
-            cork();
-            ws.send(bytesOf(t), { binary: false }, done);
+            // (not corked: a push is the one frame in flight to its subscriber; replies are what pile up)
+            if (t.length < BIG) { ws.send(bytesOf(t), { binary: false }, done); return; }
+            const b = take(Buffer.byteLength(t));
+            const n = b.write(t);
+            ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
           };
           const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
