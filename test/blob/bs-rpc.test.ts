@@ -73,8 +73,6 @@ describe('bs gRPC service: bad input answers gRPC status codes and changes nothi
     assert.equal((await store.get(r.ref)).length, MAX_BLOB_BYTES);
     const tooBig = await rawCall(grpc, '/rpc.Store/Put', enc('Put', { blob: new Uint8Array(MAX_BLOB_BYTES + 1) }));
     assert.equal(tooBig.code, Status.RESOURCE_EXHAUSTED);
-    const wayTooBig = await rawCall(grpc, '/rpc.Store/Put', enc('Put', { blob: new Uint8Array(MAX_BLOB_BYTES + 200_000) }));
-    assert.equal(wayTooBig.code, Status.RESOURCE_EXHAUSTED);
     await assert.rejects(store.put(new Uint8Array(MAX_BLOB_BYTES + 1)), (e: unknown) => isPlexusError(e, 'TOO_LARGE'));
   });
 
