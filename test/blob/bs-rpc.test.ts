@@ -79,6 +79,10 @@ describe('bs gRPC service: bad input answers gRPC status codes and changes nothi
   it('UpdateAnchorMap: a stale or wrong old_ref is FAILED_PRECONDITION and changes nothing; a bad new_ref too', async () => {
     assert.equal(await store.anchorMapRef(), undefined);
     assert.equal((await rawCall(grpc, '/rpc.Store/AnchorMapRef', enc('AnchorMapRef', {}))).code, Status.NOT_FOUND);
+    // bs's Expire on a store without anchors sends zero -> zero: a no-op that must not install the zero ref (anchor.md A3)
+    const zero = refToBytes(ZERO_REF);
+    assert.equal((await rawCall(grpc, '/rpc.Store/UpdateAnchorMap', enc('UpdateAnchorMap', { old_ref: zero, new_ref: zero }))).code, Status.OK);
+    assert.equal((await rawCall(grpc, '/rpc.Store/AnchorMapRef', enc('AnchorMapRef', {}))).code, Status.NOT_FOUND);
     await store.putAnchor('x', refOf(new Uint8Array([1])), 1000);
     const root = (await store.anchorMapRef())!;
     const upd = (old_ref: Uint8Array, new_ref: Uint8Array) => rawCall(grpc, '/rpc.Store/UpdateAnchorMap', enc('UpdateAnchorMap', { old_ref, new_ref }));
