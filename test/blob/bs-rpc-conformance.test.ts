@@ -17,5 +17,5 @@ blobStoreConformance('rpc (bs gRPC to plexus serve)', async () => {
   const stores: RpcStore[] = [];
   const open = async () => { const s = new RpcStore(grpc); stores.push(s); return s; };
   return { store: await open(), cleanup: async () => { for (const s of stores) await s.close(); }, open };
-});
+}, { concurrentWriters: 24 }); // every write swaps the one map root over gRPC; bs-rpc.test.ts runs 48 writers on 4 names
 
