@@ -1,4 +1,4 @@
-import { PlexusError } from '../errors.js';
+import { PlexusError, toPlexusError } from '../errors.js';
 import {
   GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_LEX_FIELDS, GRAPH_MAX_PENDING_PER_PEER,
   GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER,
@@ -303,8 +303,8 @@ export class GraphRelay {
     try {
       resolutions = await this.#store.put(all, this.#clock());
     } catch (err) {
-      const e = err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err));
-      this.#log('error', 'graph: store put failed', { err: e.message });
+      const e = toPlexusError(err); // a full or read-only disk answers STORAGE_FULL / READ_ONLY, without driver text
+      this.#log('error', 'graph: store put failed', { err: String(err) });
       for (const p of puts) { this.#error(p.peer, p.msg.id, e); touched.add(p.peer); }
       return;
     }

@@ -10,6 +10,7 @@ import { findWebDir, serveWeb } from './dashboard.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
+import { checkDataDir } from './storage.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -127,6 +128,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     authorize: (req, scope) => deny(req, scope) === undefined,
   };
 
+  if (!config.postgres) checkDataDir(config.dataDir); // refuse to start on a read-only data directory
   try {
     for (const f of factories) mounts.push(await f(ctx));
   } catch (err) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PlexusError } from '../errors.js';
+import { PlexusError, toPlexusError } from '../errors.js';
 import { REQUEST_BODY_TIMEOUT_MS } from '../limits.js';
 import type { Ref } from '../blob/ref.js';
 import { stagingPath } from '../blob/store/stream.js';
@@ -74,12 +74,9 @@ export function stageUpload(req: IncomingMessage, res: ServerResponse, dir: stri
   });
 }
 
-/** A file-system error as a PlexusError: a full disk is UNAVAILABLE with a clear message, others INTERNAL. */
+/** A file-system error as a PlexusError (a full disk STORAGE_FULL, a read-only one READ_ONLY, see storageFault). */
 export function storageError(err: unknown): PlexusError {
-  const code = (err as { code?: unknown })?.code;
-  if (code === 'ENOSPC') return new PlexusError('UNAVAILABLE', 'storage is full (ENOSPC): nothing was stored', { cause: err });
-  if (code === 'EROFS' || code === 'EACCES') return new PlexusError('UNAVAILABLE', `storage is read-only (${String(code)}): nothing was stored`, { cause: err });
-  return new PlexusError('INTERNAL', String((err as Error)?.message ?? err), { cause: err });
+  return toPlexusError(err);
 }
 
 /**
