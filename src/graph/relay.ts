@@ -1,7 +1,7 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import {
   GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_LEX_FIELDS, GRAPH_MAX_PENDING_PER_PEER,
-  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER,
+  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_SUBSCRIPTION_BYTES,
 } from '../limits.js';
 import { createStateClock, isUpdate } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
@@ -25,6 +25,14 @@ export interface RelayOptions {
   /** Accept writes to souls starting with `~` (gun user space, normally SEA-signed). Default false. */
   allowUserSpace?: boolean;
   log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  /** A memory budget shared with the rest of the server: each subscription reserves GRAPH_SUBSCRIPTION_BYTES from its peer's share. */
+  budget?: RelayBudget;
+}
+
+/** What the relay needs of a memory budget (the server's MemoryBudget fits). */
+export interface RelayBudget {
+  reserve(owner: object, bytes: number, what?: string): boolean;
+  releaseAll(owner: object): void;
 }
 
 /** Counters a relay exposes on /healthz. */
@@ -95,6 +103,7 @@ export class GraphRelay {
   readonly #store: GraphStore;
   readonly #clock: () => number;
   readonly #log: NonNullable<RelayOptions['log']>;
+  readonly #budget: RelayBudget | undefined;
   readonly #allowUser: boolean;
   readonly #peers = new Set<Peer>();
   /** subKey → subscribed peers. */
@@ -117,6 +126,7 @@ export class GraphRelay {
     this.#clock = opts.clock ?? createStateClock();
     this.#log = opts.log ?? (() => {});
     this.#allowUser = opts.allowUserSpace ?? false;
+    this.#budget = opts.budget;
     const hb = opts.heartbeatMs ?? GRAPH_HEARTBEAT_MS;
     if (hb > 0) {
       this.#heartbeat = setInterval(() => { for (const p of this.#peers) this.#raw(p, '[]'); }, hb);
@@ -182,6 +192,7 @@ export class GraphRelay {
       if (s?.size === 0) this.#subs.delete(k);
     }
     peer.subs.clear();
+    this.#budget?.releaseAll(peer);
   }
 
   /** Dedup: true if the id was seen within the window (and refreshes it). */
@@ -198,14 +209,17 @@ export class GraphRelay {
     return seen !== undefined && seen > now;
   }
 
-  #subscribe(peer: Peer, soul: string, field?: string): void {
+  /** Subscribe `peer`; false when its limit or the memory budget refused it. */
+  #subscribe(peer: Peer, soul: string, field?: string): boolean {
     const k = subKey(soul, field);
-    if (peer.subs.has(k)) return;
-    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return;
+    if (peer.subs.has(k)) return true;
+    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
+    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions')) return false;
     peer.subs.add(k);
     let s = this.#subs.get(k);
     if (!s) this.#subs.set(k, (s = new Set()));
     s.add(peer);
+    return true;
   }
 
   #error(peer: Peer, id: string | undefined, err: PlexusError): void {
@@ -391,7 +405,10 @@ export class GraphRelay {
   async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {
     const notFound = () => this.#queueOut(peer, { '#': messageId(), '@': msg.id });
     if (get.souls) return notFound(); // lexical soul queries: not supported (documented)
-    this.#subscribe(peer, get.soul, get.field);
+    if (!this.#subscribe(peer, get.soul, get.field) && this.#budget && peer.subs.size < GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) {
+      this.#stats.dropped++;
+      return this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
+    }
     if (get.field !== undefined) {
       const f = await this.#store.getField(get.soul, get.field);
       if (!f) return notFound();

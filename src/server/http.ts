@@ -11,6 +11,7 @@ import type { Mount, MountContext, MountFactory } from './mount.js';
 import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
 import { checkDataDir } from './storage.js';
+import { attachBudget, MemoryBudget } from './budget.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -120,9 +121,11 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     }
     return err;
   };
+  const budget = new MemoryBudget();
   const ctx: MountContext = {
     config,
     log,
+    budget,
     checkWrite(req) { const e = deny(req, 'write'); if (e) throw e; },
     checkRead(req) { const e = deny(req, 'read'); if (e) throw e; },
     authorize: (req, scope) => deny(req, scope) === undefined,
@@ -174,6 +177,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       metrics.request(req.method ?? '?', route, res.statusCode, seconds);
       log('debug', 'http', { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 });
     });
+    attachBudget(req, budget);
     try {
       const no = refused.get(req.socket);
       if (no) { res.setHeader('connection', 'close'); throw no; }
@@ -200,7 +204,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         }
         return sendJson(res, ok ? 200 : 503, {
           ok, uptimeMs: Date.now() - started, modules: mounts.map((m) => m.name), stats,
-          connections: sockets.size, websockets: Object.fromEntries(metrics.wsOpenByPath), totals: metrics.totals, rates: metrics.rates(),
+          connections: sockets.size, memory: budget.stats(), websockets: Object.fromEntries(metrics.wsOpenByPath), totals: metrics.totals, rates: metrics.rates(),
           auth: auth.enabled ? (auth.authReads ? 'token (reads and writes)' : 'token (writes)') : 'open',
           storage: config.postgres ? 'postgres' : 'sqlite', bus: config.amqp ? 'amqp' : 'memory',
         });
