@@ -11,7 +11,7 @@ import { PgStore } from '../blob/store/postgres.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { readJsonObject, sendJson } from './reply.js';
 import { openReadAny, putFileAny } from '../blob/store/stream.js';
-import { sendParts, stageUpload, storageError } from './upload.js';
+import { removeStaleUploads, sendParts, stageUpload, storageError } from './upload.js';
 
 /** Most refs or names one listing page returns. */
 export const MAX_LIST_PAGE = 10_000;
@@ -157,6 +157,8 @@ export async function openServerBlobStore(ctx: MountContext): Promise<Store & { 
 /** Mounts /blob and /anchor. */
 export const blobMount: MountFactory = async (ctx) => {
   const store = await openServerBlobStore(ctx);
+  const stale = removeStaleUploads(join(ctx.config.dataDir, 'tmp'));
+  if (stale) ctx.log('info', 'blob: removed uploads left by a crashed server', { files: stale });
   return {
     name: 'blob',
     prefixes: ['/blob', '/anchor'],
