@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   INTERNAL: 500, // a bug or an unexpected failure of a dependency
   UNAVAILABLE: 503, // a store / broker / peer cannot be reached right now
   CLOSED: 503, // the resource was closed
+  STORAGE_FULL: 507, // the disk or database is full (ENOSPC): nothing was stored
+  READ_ONLY: 503, // the storage is read-only (EROFS, a read-only database file): nothing was stored
   // blob
   INVALID_REF: 400, // not 64 lowercase hex chars
   HASH_MISMATCH: 400, // bytes do not hash to the ref they were sent under (or stored corrupt)
@@ -99,9 +101,24 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
-/** Wrap anything thrown into a PlexusError (INTERNAL unless it already is one). */
+/**
+ * A storage failure of the file system, SQLite or PostgreSQL as STORAGE_FULL / READ_ONLY with a plain
+ * message (no driver text), or undefined for anything else. Used by toPlexusError, so every module and
+ * route reports a full or read-only disk the same way.
+ */
+export function storageFault(err: unknown): PlexusError | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === '53100') return new PlexusError('STORAGE_FULL', 'storage is full: nothing was stored', { cause: err });
+  if (code === 'EROFS' || code.startsWith('SQLITE_READONLY') || code === '25006') return new PlexusError('READ_ONLY', 'storage is read-only: nothing was stored', { cause: err });
+  return undefined;
+}
+
+/** Wrap anything thrown into a PlexusError (INTERNAL unless it already is one; storage faults see storageFault). */
 export function toPlexusError(err: unknown): PlexusError {
   if (err instanceof PlexusError) return err;
+  const fault = storageFault(err);
+  if (fault) return fault;
   if (err instanceof Error && err.name === 'AbortError') return new PlexusError('ABORTED', err.message, { cause: err });
   return new PlexusError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
 }

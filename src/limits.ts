@@ -35,6 +35,10 @@ export const WS_MAX_FRAME_BYTES = 16 * MiB;
 export const WS_MESSAGES_PER_SECOND = 2_000;
 /** WebSocket bytes per second one connection may send (bucket holds one second plus one largest frame); more close it with 1008. Config `wsBytesPerSecond`. */
 export const WS_BYTES_PER_SECOND = 32 * MiB;
+/** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions and JSON request bodies; past it new work is refused with RATE_LIMITED and counted. */
+export const SERVER_MEMORY_BUDGET_BYTES = 128 * MiB;
+/** One connection's share of SERVER_MEMORY_BUDGET_BYTES. */
+export const SERVER_MEMORY_SHARE_BYTES = 16 * MiB;
 /** Time the dashboard's bus call (`POST /api/bus/call`) waits for a response (ms). */
 export const DASHBOARD_BUS_CALL_TIMEOUT_MS = 10_000;
 
@@ -90,6 +94,8 @@ export const GRAPH_HEARTBEAT_MS = 20_000;
 export const GRAPH_MAX_REPLY_FRAME_BYTES = 32 * KiB;
 /** Messages a relay keeps queued per connection; beyond that they are dropped, counted and answered with an err. */
 export const GRAPH_MAX_PENDING_PER_PEER = 2_000;
+/** Estimated heap bytes one graph subscription holds on a relay (key string, map entries, peer set; about 1.4 KiB measured with 50-byte souls), charged to the budget. */
+export const GRAPH_SUBSCRIPTION_BYTES = 2 * KiB;
 /** Most subscriptions (souls or soul.field) one connection may hold on a relay. */
 export const GRAPH_MAX_SUBSCRIPTIONS_PER_PEER = 50_000;
 /** Most fields one lexical get returns. */

@@ -3,23 +3,37 @@
  * names, blob anchor names, JSON request bodies) checks untrusted values with it, so a string that is not
  * well-formed Unicode (a lone UTF-16 surrogate, which UTF-8 storage and wires would silently replace) and
  * structures nested deeper than MAX_NESTING_DEPTH are refused the same way everywhere: BAD_REQUEST.
+ * U+0000 is refused too: PostgreSQL text and jsonb cannot hold it, so SQLite and PostgreSQL servers
+ * would otherwise disagree on what they accept.
  * Free of `node:*` so browser clients can use it too.
  */
 import { PlexusError } from './errors.js';
 import { MAX_NESTING_DEPTH } from './limits.js';
 
-/** True when `s` has no lone surrogate (so it survives UTF-8 encoding unchanged). */
-export function isWellFormedText(s: string): boolean {
-  return s.isWellFormed();
+/** True when `s` has no lone surrogate (so it survives UTF-8 encoding unchanged) and no U+0000 (which PostgreSQL cannot store). */
+export function isWellFormedText(s: string, allowNul = false): boolean {
+  return s.isWellFormed() && (allowNul || !s.includes('\u0000'));
 }
+
+/** Options of textProblem / checkText. */
+export interface TextOptions {
+  /** Deepest nesting accepted (default MAX_NESTING_DEPTH). */
+  maxDepth?: number;
+  /** Accept U+0000 (for data that never reaches PostgreSQL text: bus payloads). Default false. */
+  allowNul?: boolean;
+}
+
+const STRING_PROBLEM = 'string is not well-formed Unicode (lone UTF-16 surrogate) or holds U+0000';
+const KEY_PROBLEM = 'object key is not well-formed Unicode (lone UTF-16 surrogate) or holds U+0000';
 
 /**
  * Why `v` is not acceptable input, or undefined: a string (value or object key, at any depth) that is not
- * well-formed Unicode, or arrays/objects nested more than `maxDepth` levels (`{}` and `[]` are one level).
+ * well-formed Unicode or holds U+0000 (unless allowNul), or arrays/objects nested more than `maxDepth` levels (`{}` and `[]` are one level).
  * Walks iteratively, so hostile depth cannot overflow the stack. Byte arrays are opaque.
  */
-export function textProblem(v: unknown, maxDepth = MAX_NESTING_DEPTH): string | undefined {
-  if (typeof v === 'string') return v.isWellFormed() ? undefined : 'string is not well-formed Unicode (lone UTF-16 surrogate)';
+export function textProblem(v: unknown, { maxDepth = MAX_NESTING_DEPTH, allowNul = false }: TextOptions = {}): string | undefined {
+  const ok = (x: string) => isWellFormedText(x, allowNul);
+  if (typeof v === 'string') return ok(v) ? undefined : STRING_PROBLEM;
   if (v === null || typeof v !== 'object') return undefined;
   const stack: Array<[unknown, number]> = [[v, 1]];
   while (stack.length > 0) {
@@ -29,12 +43,12 @@ export function textProblem(v: unknown, maxDepth = MAX_NESTING_DEPTH): string | 
     const entries: Iterable<[unknown, unknown]> = x instanceof Map ? x : Array.isArray(x) ? [] : Object.entries(x as object);
     const items: Iterable<unknown> = Array.isArray(x) ? x : x instanceof Set ? x : [];
     for (const [k, y] of entries) {
-      if (typeof k === 'string' && !k.isWellFormed()) return 'object key is not well-formed Unicode (lone UTF-16 surrogate)';
-      if (typeof y === 'string') { if (!y.isWellFormed()) return 'string is not well-formed Unicode (lone UTF-16 surrogate)'; }
+      if (typeof k === 'string' && !ok(k)) return KEY_PROBLEM;
+      if (typeof y === 'string') { if (!ok(y)) return STRING_PROBLEM; }
       else if (y !== null && typeof y === 'object') stack.push([y, depth + 1]);
     }
     for (const y of items) {
-      if (typeof y === 'string') { if (!y.isWellFormed()) return 'string is not well-formed Unicode (lone UTF-16 surrogate)'; }
+      if (typeof y === 'string') { if (!ok(y)) return STRING_PROBLEM; }
       else if (y !== null && typeof y === 'object') stack.push([y, depth + 1]);
     }
   }
@@ -42,8 +56,8 @@ export function textProblem(v: unknown, maxDepth = MAX_NESTING_DEPTH): string | 
 }
 
 /** Throws BAD_REQUEST (naming `what`) unless `v` passes textProblem; returns `v`. */
-export function checkText<T>(v: T, what: string, maxDepth = MAX_NESTING_DEPTH): T {
-  const p = textProblem(v, maxDepth);
+export function checkText<T>(v: T, what: string, opts: TextOptions = {}): T {
+  const p = textProblem(v, opts);
   if (p) throw new PlexusError('BAD_REQUEST', `${what}: ${p}`);
   return v;
 }

@@ -146,7 +146,7 @@ function objectOf(entries: Iterable<[unknown, unknown]>, f: (x: unknown) => unkn
 /** CBOR bytes of `value`; `null`/`undefined` encode as the empty body (rinq's nil payload). */
 export function encodePayload(value: PayloadValue): Uint8Array {
   if (value === null || value === undefined) return EMPTY;
-  checkText(value, 'payload');
+  checkText(value, 'payload', { allowNul: true });
   let bytes: Uint8Array;
   try {
     if (!needsNormalising(value, 0)) bytes = codec.encode(value);
@@ -177,7 +177,7 @@ export function decodePayload(bytes: Uint8Array): PayloadValue {
   if (!Array.isArray(values) || values.length !== 1) throw new PlexusError('BAD_REQUEST', 'invalid CBOR payload: expected exactly one data item');
   // only 64-bit integers (0x1b, 0x3b) and bignum tags (0xc2, 0xc3) decode as bigint: without any of
   // those bytes there is nothing to convert (a byte that is part of a string only costs the walk)
-  checkText(values[0], 'payload');
+  checkText(values[0], 'payload', { allowNul: true });
   return mayHoldBigInt(bytes) ? bigToNumber(values[0]) : values[0];
 }
 

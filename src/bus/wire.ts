@@ -109,7 +109,7 @@ function header(d: Delivery, name: string): unknown { const h = d.properties.hea
 function name(v: unknown, what: string): string {
   if (typeof v !== 'string') throw bad(`${what} header is ${v === undefined ? 'missing' : 'not a string'}`);
   if (v.length > BUS_MAX_NAME_LENGTH) throw bad(`${what} header is too long`);
-  if (!isWellFormedText(v)) throw bad(`${what} header is not well-formed Unicode`);
+  if (!isWellFormedText(v, true)) throw bad(`${what} header is not well-formed Unicode`);
   return v;
 }
 function checkSize(d: Delivery): void {

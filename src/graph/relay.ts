@@ -1,7 +1,7 @@
-import { PlexusError } from '../errors.js';
+import { PlexusError, toPlexusError } from '../errors.js';
 import {
   GRAPH_DEDUP_MAX_IDS, GRAPH_DEDUP_WINDOW_MS, GRAPH_HEARTBEAT_MS, GRAPH_MAX_PENDING_PER_PEER,
-  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS,
+  GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS, GRAPH_SUBSCRIPTION_BYTES,
 } from '../limits.js';
 import { AskAround } from './ask-around.js';
 import { createStateClock, isUpdate, type ConflictResolution } from './ham.js';
@@ -28,6 +28,14 @@ export interface RelayOptions {
   /** Checks SEA user space, aliases, certificates and `#` souls before a put is stored (default: a new SeaVerifier). */
   sea?: SeaVerifier;
   log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  /** A memory budget shared with the rest of the server: each subscription reserves GRAPH_SUBSCRIPTION_BYTES from its peer's share. */
+  budget?: RelayBudget;
+}
+
+/** What the relay needs of a memory budget (the server's MemoryBudget fits). */
+export interface RelayBudget {
+  reserve(owner: object, bytes: number, what?: string): boolean;
+  releaseAll(owner: object): void;
 }
 
 /** Counters a relay exposes on /healthz. */
@@ -112,6 +120,7 @@ export class GraphRelay {
   readonly #clock: () => number;
   readonly #log: NonNullable<RelayOptions['log']>;
   readonly sea: SeaVerifier;
+  readonly #budget: RelayBudget | undefined;
   readonly #peers = new Set<Peer>();
   readonly #mesh = new Set<Peer>();
   #recent: readonly string[] = [];
@@ -146,6 +155,7 @@ export class GraphRelay {
       recentSouls: () => this.#recent,
     });
     this.#store.recentSouls?.(GRAPH_ASK_RECENT_SOULS).then((souls) => { this.#recent = souls; }, () => {});
+    this.#budget = opts.budget;
     const hb = opts.heartbeatMs ?? GRAPH_HEARTBEAT_MS;
     if (hb > 0) {
       this.#heartbeat = setInterval(() => { for (const p of this.#peers) this.#raw(p, '[]'); }, hb);
@@ -215,6 +225,7 @@ export class GraphRelay {
       if (s?.size === 0) this.#subs.delete(k);
     }
     peer.subs.clear();
+    this.#budget?.releaseAll(peer);
   }
 
   /** Dedup: true if the id was seen within the window (and refreshes it). */
@@ -231,14 +242,17 @@ export class GraphRelay {
     return seen !== undefined && seen > now;
   }
 
-  #subscribe(peer: Peer, soul: string, field?: string): void {
+  /** Subscribe `peer`; false when its limit or the memory budget refused it. */
+  #subscribe(peer: Peer, soul: string, field?: string): boolean {
     const k = subKey(soul, field);
-    if (peer.subs.has(k)) return;
-    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return;
+    if (peer.subs.has(k)) return true;
+    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
+    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions')) return false;
     peer.subs.add(k);
     let s = this.#subs.get(k);
     if (!s) this.#subs.set(k, (s = new Set()));
     s.add(peer);
+    return true;
   }
 
   #error(peer: Peer, id: string | undefined, err: PlexusError): void {
@@ -355,8 +369,8 @@ export class GraphRelay {
     const source: Peer[] = [];
     for (const p of puts) for (const w of p.writes) { all.push(w); source.push(p.peer); }
     const failed = (err: unknown, t: Set<Peer>) => {
-      const e = err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err));
-      this.#log('error', 'graph: store put failed', { err: e.message });
+      const e = toPlexusError(err); // a full or read-only disk answers STORAGE_FULL / READ_ONLY, without driver text
+      this.#log('error', 'graph: store put failed', { err: String(err) });
       for (const p of puts) { this.#error(p.peer, p.msg.id, e); t.add(p.peer); }
     };
     let resolutions;
@@ -481,7 +495,10 @@ export class GraphRelay {
       const found = await selectSouls(this.#store, get.souls, get.budget);
       return found.length ? this.#replyGraph(peer, msg.id, found) : notFound();
     }
-    this.#subscribe(peer, get.soul, get.field);
+    if (!this.#subscribe(peer, get.soul, get.field) && this.#budget && peer.subs.size < GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) {
+      this.#stats.dropped++;
+      return this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
+    }
     if (get.field !== undefined) {
       const f = await this.#store.getField(get.soul, get.field);
       if (!f) return notFound();

@@ -12,7 +12,7 @@ import type { BsStore } from '../blob/bs/bs-store.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
 import { readJsonObject, sendJson } from './reply.js';
 import { openReadAny, putFileAny } from '../blob/store/stream.js';
-import { sendParts, stageUpload, storageError } from './upload.js';
+import { removeStaleUploads, sendParts, stageUpload, storageError } from './upload.js';
 
 /** Most refs or names one listing page returns. */
 export const MAX_LIST_PAGE = 10_000;
@@ -161,6 +161,8 @@ export interface BlobMount extends Mount {
 /** Mounts /blob and /anchor, and serves bs's gRPC rpc.Store on its own port (src/server/grpc.ts). */
 export const blobMount: MountFactory = async (ctx) => {
   const inner = await openServerBlobStore(ctx);
+  const stale = removeStaleUploads(join(ctx.config.dataDir, 'tmp'));
+  if (stale) ctx.log('info', 'blob: removed uploads left by a crashed server', { files: stale });
   // Loaded on demand: gRPC and protobufjs cost every CLI command a second of startup otherwise.
   const [{ BsStore }, { startGrpcServer }] = await Promise.all([import('../blob/bs/bs-store.js'), import('./grpc.js')]);
   let store: BsStore;

@@ -12,6 +12,8 @@ import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
 import { createLogger, stderrJsonSink, stderrPrettySink, type Logger } from './log.js';
 import { isLoopbackName, OriginPolicy } from './origin.js';
+import { checkDataDir as checkWritableDataDir } from './storage.js';
+import { attachBudget, MemoryBudget } from './budget.js';
 
 /** A running `plexus serve`. */
 export interface PlexusServer {
@@ -125,14 +127,17 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     }
     return err;
   };
+  const budget = new MemoryBudget();
   const ctx: MountContext = {
     config,
     log,
+    budget,
     checkWrite(req) { const e = deny(req, 'write'); if (e) throw e; },
     checkRead(req) { const e = deny(req, 'read'); if (e) throw e; },
     authorize: (req, scope) => deny(req, scope) === undefined,
   };
 
+  if (!config.postgres) checkWritableDataDir(config.dataDir); // refuse to start on a read-only data directory
   try {
     for (const f of factories) mounts.push(await f(ctx));
   } catch (err) {
@@ -178,6 +183,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       metrics.request(req.method ?? '?', route, res.statusCode, seconds);
       log('debug', 'http', { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 });
     });
+    attachBudget(req, budget);
     try {
       const no = refused.get(req.socket);
       if (no) { res.setHeader('connection', 'close'); throw no; }
@@ -205,7 +211,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
         }
         return sendJson(res, ok ? 200 : 503, {
           ok, uptimeMs: Date.now() - started, modules: mounts.map((m) => m.name), stats,
-          connections: sockets.size, websockets: Object.fromEntries(metrics.wsOpenByPath), totals: metrics.totals, rates: metrics.rates(),
+          connections: sockets.size, memory: budget.stats(), websockets: Object.fromEntries(metrics.wsOpenByPath), totals: metrics.totals, rates: metrics.rates(),
           auth: auth.enabled ? (auth.authReads ? 'token (reads and writes)' : 'token (writes)') : 'open',
           storage: config.postgres ? 'postgres' : 'sqlite', bus: config.amqp ? 'amqp' : 'memory',
         });

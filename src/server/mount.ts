@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerConfig } from './config.js';
+import type { MemoryBudget } from './budget.js';
 
 /** What the server gives each module when it mounts it. */
 export interface MountContext {
@@ -15,6 +16,8 @@ export interface MountContext {
    * so hand-built contexts in tests keep compiling.
    */
   authorize?(req: IncomingMessage, scope: 'read' | 'write'): boolean;
+  /** The server-wide memory budget (set by `startServer`): reserve before holding per-connection state. */
+  budget?: MemoryBudget;
   /** Structured log line (never pass secrets). */
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }

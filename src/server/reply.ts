@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PlexusError, toPlexusError } from '../errors.js';
 import { MAX_JSON_BODY_BYTES, REQUEST_BODY_TIMEOUT_MS } from '../limits.js';
 import { checkText } from '../text.js';
+import { budgetOf } from './budget.js';
 
 /** Send a JSON reply. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -38,10 +39,14 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    // the body is held in memory: it counts against the server's memory budget (per connection and in total)
+    const budget = budgetOf(req), owner = req.socket;
+    let reserved = 0;
     const finish = (err: PlexusError | null, body?: Buffer) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (budget && reserved) budget.release(owner, reserved);
       req.off('data', onData);
       if (err) { req.resume(); reject(err); } else resolve(body!);
     };
@@ -49,7 +54,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) finish(new PlexusError('TOO_LARGE', `body is over the limit of ${limit} bytes`, { detail: { limit } }));
-      else chunks.push(c);
+      else if (budget && !budget.reserve(owner, c.length, 'request bodies')) finish(new PlexusError('RATE_LIMITED', 'server memory budget for request bodies is used up: retry later'));
+      else { reserved += c.length; chunks.push(c); }
     };
     req.on('data', onData);
     req.on('end', () => {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PlexusError } from '../errors.js';
+import { PlexusError, toPlexusError } from '../errors.js';
 import { REQUEST_BODY_TIMEOUT_MS } from '../limits.js';
 import type { Ref } from '../blob/ref.js';
 import { stagingPath } from '../blob/store/stream.js';
@@ -74,12 +75,9 @@ export function stageUpload(req: IncomingMessage, res: ServerResponse, dir: stri
   });
 }
 
-/** A file-system error as a PlexusError: a full disk is UNAVAILABLE with a clear message, others INTERNAL. */
+/** A file-system error as a PlexusError (a full disk STORAGE_FULL, a read-only one READ_ONLY, see storageFault). */
 export function storageError(err: unknown): PlexusError {
-  const code = (err as { code?: unknown })?.code;
-  if (code === 'ENOSPC') return new PlexusError('UNAVAILABLE', 'storage is full (ENOSPC): nothing was stored', { cause: err });
-  if (code === 'EROFS' || code === 'EACCES') return new PlexusError('UNAVAILABLE', `storage is read-only (${String(code)}): nothing was stored`, { cause: err });
-  return new PlexusError('INTERNAL', String((err as Error)?.message ?? err), { cause: err });
+  return toPlexusError(err);
 }
 
 /**
@@ -109,4 +107,23 @@ export async function sendParts(res: ServerResponse, parts: AsyncIterable<Uint8A
   } finally {
     await it.return?.();
   }
+}
+
+/**
+ * Remove staged uploads left in `dir` by processes that are gone (a crash or SIGKILL mid-upload); files of
+ * live processes (another server on the same data directory) are kept.
+ */
+export function removeStaleUploads(dir: string): number {
+  let removed = 0;
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return 0; }
+  for (const f of names) {
+    const m = /^upload-(\d+)-[0-9a-f]+$/.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive) { try { process.kill(pid, 0); alive = true; } catch (err) { alive = (err as { code?: string }).code === 'EPERM'; } }
+    if (!alive) { rmSync(join(dir, f), { force: true }); removed++; }
+  }
+  return removed;
 }

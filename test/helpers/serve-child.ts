@@ -17,8 +17,8 @@ export interface ServeChild {
  * Start `node bin/plexus.js serve --port 0 --log-level error ...args` and wait for its "serving on" line;
  * rejects with its stderr when it exits first (e.g. it refused to start).
  */
-export function serveChild(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServeChild> {
-  const child = spawn(process.execPath, ['bin/plexus.js', 'serve', '--port', '0', '--log-level', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function serveChild(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, uid?: number): Promise<ServeChild> {
+  const child = spawn(process.execPath, ['bin/plexus.js', 'serve', '--port', '0', '--log-level', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(uid === undefined ? {} : { uid, gid: uid }) });
   let out = '', err = '';
   child.stderr!.on('data', (c) => { err += c; });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -45,8 +45,8 @@ export function serveChild(args: string[], env: Record<string, string> = {}, tim
 }
 
 /** Run `plexus serve ...args` expecting it to exit (refuse to start): its exit code and output. */
-export function serveExit(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return serveChild(args, {}, timeoutMs).then(
+export function serveExit(args: string[], timeoutMs = 30_000, uid?: number): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return serveChild(args, {}, timeoutMs, uid).then(
     async (s) => { await s.kill(); throw new Error('plexus serve started but was expected to refuse'); },
     (e: { code?: number | null; stderr?: string; stdout?: string }) => ({ code: e.code ?? null, stderr: e.stderr ?? '', stdout: e.stdout ?? '' }),
   );
