@@ -6,6 +6,8 @@ export interface AskablePeer {
   readonly readOnly: boolean;
   readonly open: boolean;
   readonly mesh: boolean;
+  /** The connection took part in gun's DAM handshake (`dam: "?"`): a gun peer, which answers gets. */
+  readonly greeted: boolean;
   readonly since: number;
   /** Souls this connection was asked back for. */
   readonly asked: Set<string>;
@@ -35,7 +37,8 @@ export interface AskAroundHooks<P> {
  * store: relay peers, connections that wrote the soul, and the requester itself while its connection is
  * fresh (a gun client that reconnects re-reads the souls it holds, and answers a get for them from
  * memory, edits made while the relay was away included). Their answers come back as puts with `@`, which
- * the relay merges by HAM, stores and forwards like any write. Fan-out and repeats are bounded
+ * the relay merges by HAM, stores and forwards like any write. Only connections that took part in gun's
+ * DAM handshake are asked (a bare WebSocket client that never said hello is never sent a get). Fan-out and repeats are bounded
  * (GRAPH_GET_FANOUT, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_ASK_BACK_MS).
  */
 export class AskAround<P extends AskablePeer> {
@@ -79,14 +82,14 @@ export class AskAround<P extends AskablePeer> {
       const subs = this.#hooks.subscribersOf(soul);
       if (subs) for (const p of subs) {
         if (targets.length >= GRAPH_GET_FANOUT) break;
-        if (p !== from && !p.mesh && !p.readOnly && p.wrote.has(soul)) targets.push(p);
+        if (p !== from && !p.mesh && !p.readOnly && p.greeted && p.wrote.has(soul)) targets.push(p);
       }
       if (this.#afterStart(now)) for (const p of this.#hooks.peers) {
         if (targets.length >= GRAPH_GET_FANOUT) break;
-        if (p !== from && !p.mesh && !p.readOnly && !targets.includes(p) && this.#due(p, soul, now, false)) targets.push(p);
+        if (p !== from && !p.mesh && !p.readOnly && p.greeted && !targets.includes(p) && this.#due(p, soul, now, false)) targets.push(p);
       }
     }
-    if (!from.readOnly && now - from.since < GRAPH_ASK_BACK_MS && !from.asked.has(soul) && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER) {
+    if (!from.readOnly && from.greeted && now - from.since < GRAPH_ASK_BACK_MS && !from.asked.has(soul) && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER) {
       from.asked.add(soul);
       targets.push(from);
     }

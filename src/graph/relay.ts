@@ -83,6 +83,8 @@ interface Peer extends RelayPeer {
   open: boolean;
   /** Another relay: receives every accepted change and is asked on clients' gets. */
   mesh: boolean;
+  /** It sent `dam: "?"` (a gun peer): only such connections are asked for data (get forwarding). */
+  greeted: boolean;
   /** When the connection was attached (ms), for asking a fresh connection back for what it holds. */
   since: number;
   /** Souls this connection was asked for (bounded by GRAPH_ASK_BACK_MAX_SOULS). */
@@ -175,7 +177,7 @@ export class GraphRelay {
     const peer: Peer = {
       id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly !== undefined && opts.readOnly !== false,
       ...(opts.readOnly instanceof PlexusError ? { writeDenied: opts.readOnly } : {}),
-      mesh: opts.mesh ?? false, since: Date.now(), asked: new Set(), wrote: new Set(),
+      mesh: opts.mesh ?? false, greeted: false, since: Date.now(), asked: new Set(), wrote: new Set(),
       receive: (text) => this.#receive(peer, text),
       closed: () => this.#drop(peer),
     };
@@ -313,6 +315,7 @@ export class GraphRelay {
     if (msg.dam === '?') {
       if (msg.pid === this.pid) { peer.conn.close(1000, 'dialed itself'); this.#drop(peer); return; }
       if (msg.pid) peer.pid = msg.pid;
+      peer.greeted = true;
       this.#ask.hello(peer, new Set());
       if (msg.ack === undefined) this.#queueOut(peer, { '#': messageId(), '@': msg.id, dam: '?', pid: this.pid });
     } else if (msg.dam === '!') {
