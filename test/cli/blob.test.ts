@@ -109,8 +109,8 @@ describe('plexus serve', () => {
       const code = await new Promise<number | null>((resolve) => { p.on('exit', resolve); p.kill('SIGTERM'); });
       assert.equal(code, 0, err);
       const lines = err.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; signal?: string });
-      assert.deepEqual(lines.map((l) => [l.level, l.msg]), [['info', 'plexus listening'], ['info', 'shutting down'], ['info', 'plexus stopped']]);
-      assert.equal(lines[1]!.signal, 'SIGTERM');
+      assert.deepEqual(lines.map((l) => [l.level, l.msg]), [['info', 'grpc listening'], ['info', 'plexus listening'], ['info', 'shutting down'], ['info', 'plexus stopped']]);
+      assert.equal(lines.find((l) => l.msg === 'shutting down')!.signal, 'SIGTERM');
     } finally {
       d.rm();
     }

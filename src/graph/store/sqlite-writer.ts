@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { PlexusError } from '../../errors.js';
+import { PlexusError, storageFault } from '../../errors.js';
 
 /** One row to write: soul, field, value (JSON text), state. */
 export type GraphRow = [string, string, string, number];
@@ -29,7 +29,7 @@ const commit = db.transaction((updates, deferred) => {
 parentPort.on('message', (m) => {
   if (m === 'close') { db.close(); parentPort.close(); return; }
   try { commit(m.updates, m.deferred); parentPort.postMessage({ ok: true }); }
-  catch (err) { parentPort.postMessage({ error: String((err && err.message) || err) }); }
+  catch (err) { parentPort.postMessage({ error: String((err && err.message) || err), code: err && typeof err.code === 'string' ? err.code : undefined }); }
 });
 `;
 
@@ -86,12 +86,16 @@ export class SqliteGraphWriter {
     w.postMessage({ updates, deferred });
   }
 
-  #done(r: { ok?: true; error?: string }): void {
+  #done(r: { ok?: true; error?: string; code?: string }): void {
     const batch = this.#running ?? [];
     this.#running = undefined;
     this.#worker?.unref();
     if (r.ok) { this.commits++; for (const b of batch) b.resolve(); }
-    else { const e = new PlexusError('INTERNAL', `graph commit failed: ${r.error}`); for (const b of batch) b.reject(e); }
+    else {
+      // a full or read-only disk keeps its code (STORAGE_FULL / READ_ONLY); anything else is INTERNAL
+      const e = storageFault({ code: r.code }) ?? new PlexusError('INTERNAL', `graph commit failed: ${r.error}`);
+      for (const b of batch) b.reject(e);
+    }
     this.#next();
   }
 
@@ -101,7 +105,7 @@ export class SqliteGraphWriter {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.#path, synchronous: this.#sync } });
     w.unref();
-    w.on('message', (r: { ok?: true; error?: string }) => this.#done(r));
+    w.on('message', (r: { ok?: true; error?: string; code?: string }) => this.#done(r));
     const gone = (why: string) => {
       if (this.#worker !== w) return;
       this.#worker = undefined; // the next commit starts a new one
