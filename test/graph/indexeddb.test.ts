@@ -7,7 +7,7 @@ import { graphMount } from '../../src/server/graph.js';
 import { Graph } from '../../src/graph/node.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { eventually } from './helpers/gun.js';
-import { bundleForPage as bundle, servePages as pages } from '../helpers/browser/page.js';
+import { assertSuitePassed, bundleForPage as bundle, runSuiteInPage, servePages as pages } from '../helpers/browser/page.js';
 
 // IndexedDbGraphStore runs only in a browser: the graph store conformance suite runs in Chromium (its
 // node:test and node:assert imports mapped to small page shims), and the browser client keeps its data
@@ -34,22 +34,7 @@ describe('IndexedDbGraphStore in Chromium', () => {
       });
       window.results = runCollected();
     `);
-    const site = await pages({ '/app.js': app });
-    const page = await browser.newPage();
-    try {
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(site.url);
-      await page.waitForFunction(() => (window as unknown as { results?: unknown }).results !== undefined);
-      const results = await page.evaluate(() => (window as unknown as { results: Promise<{ name: string; ok: boolean; error?: string }[]> }).results);
-      assert.deepEqual(errors, []);
-      assert.ok(results.length >= 8, `ran ${results.length} tests`);
-      const failed = results.filter((r) => !r.ok);
-      assert.deepEqual(failed, [], failed.map((f) => `${f.name}: ${f.error}`).join('\n'));
-    } finally {
-      await page.close();
-      await site.close();
-    }
+    assertSuitePassed(await runSuiteInPage(browser, app), 8, (m) => assert.fail(m));
   });
 
   it('the browser client keeps data and unacked writes across a reload; they reach the relay when it is back', async () => {

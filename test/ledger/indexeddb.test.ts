@@ -9,7 +9,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import { ZERO_TIME } from '../../src/ledger/time.js';
 import type { Event } from '../../src/ledger/event.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { bundleForPage, servePages, type PageOutcome } from '../helpers/browser/page.js';
+import { assertSuitePassed, bundleForPage, runSuiteInPage, servePages } from '../helpers/browser/page.js';
 
 // IndexedDbLedger runs only in a browser: the ledger conformance suite runs in Chromium, and a satellite
 // on it keeps offline publishes across a reload; they reach the hub exactly once.
@@ -27,22 +27,7 @@ describe('IndexedDbLedger in Chromium', () => {
       ledgerConformance('IndexedDbLedger', (opts) => IndexedDbLedger.open('conformance-' + (n++), opts));
       window.results = runCollected();
     `);
-    const site = await servePages({ '/app.js': app });
-    const page = await browser.newPage();
-    try {
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(site.url);
-      await page.waitForFunction(() => (window as unknown as { results?: unknown }).results !== undefined);
-      const results = await page.evaluate(() => (window as unknown as { results: Promise<PageOutcome[]> }).results);
-      assert.deepEqual(errors, []);
-      assert.ok(results.length >= 10, `ran ${results.length} tests`);
-      const failed = results.filter((r) => !r.ok);
-      assert.deepEqual(failed, [], failed.map((f) => `${f.name}: ${f.error}`).join('\n'));
-    } finally {
-      await page.close();
-      await site.close();
-    }
+    assertSuitePassed(await runSuiteInPage(browser, app), 10, (m) => assert.fail(m));
   });
 
   it('a satellite keeps offline publishes across a reload; they reach the hub exactly once', async () => {

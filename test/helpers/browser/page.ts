@@ -39,3 +39,31 @@ export async function servePages(files: Record<string, string>): Promise<{ url: 
 
 /** Outcome of a suite run in a page by the node:test shim. */
 export interface PageOutcome { name: string; ok: boolean; error?: string }
+
+/**
+ * Run a suite in a fresh page of `browser`: `app` (from bundleForPage) registers it through the node:test
+ * shim and sets `window.results = runCollected()`. Resolves with the outcomes once no page error occurred.
+ */
+export async function runSuiteInPage(browser: { newPage(): Promise<import('playwright-core').Page> }, app: string): Promise<{ results: PageOutcome[]; errors: string[] }> {
+  const site = await servePages({ '/app.js': app });
+  const page = await browser.newPage();
+  try {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(site.url);
+    await page.waitForFunction(() => (window as unknown as { results?: unknown }).results !== undefined);
+    const results = await page.evaluate(() => (window as unknown as { results: Promise<PageOutcome[]> }).results);
+    return { results, errors };
+  } finally {
+    await page.close();
+    await site.close();
+  }
+}
+
+/** Assert a page run: no page errors, at least `min` tests, none failed (their names and errors in the message). */
+export function assertSuitePassed(run: { results: PageOutcome[]; errors: string[] }, min: number, fail: (msg: string) => never): void {
+  if (run.errors.length) fail(`page errors: ${run.errors.join('\n')}`);
+  if (run.results.length < min) fail(`ran ${run.results.length} tests, expected at least ${min}`);
+  const failed = run.results.filter((r) => !r.ok);
+  if (failed.length) fail(failed.map((f) => `${f.name}: ${f.error}`).join('\n'));
+}
