@@ -6,6 +6,8 @@ import { blobMount } from '../../src/server/blob.js';
 import { openStore } from '../../src/blob/open.js';
 import { HttpStore } from '../../src/blob/store/http.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { MemoryStore } from '../../src/blob/store/memory.js';
+import { BsStore } from '../../src/blob/bs/bs-store.js';
 
 // plexus serve keeps its anchors in bs's anchor map; opening its blob.db directly (the CLI's --store
 // ./data/blob.db) must read and write those same anchors, not the rows an older version left.
@@ -34,5 +36,16 @@ describe('openStore on a store plexus serve has used', () => {
     } finally {
       d.rm();
     }
+  });
+
+  it('anchor names keep a leading U+FEFF through the anchor map (listed as written)', async () => {
+    const s = await BsStore.open(new MemoryStore());
+    const { ref } = await s.put(new TextEncoder().encode('x'));
+    const names = ['\ufeff', '\ufeffb', 'a'];
+    for (const n of names) await s.putAnchor(n, ref, 1000);
+    const listed: string[] = [];
+    for await (const n of s.anchorNames()) listed.push(n);
+    assert.deepEqual(listed.sort(), [...names].sort());
+    await s.close();
   });
 });

@@ -140,7 +140,7 @@ export abstract class AnchorMapStore extends AnchorStore implements BlobStore {
 }
 
 const te = new TextEncoder();
-const td = new TextDecoder('utf-8', { fatal: false });
+const td = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }); // a name may start with U+FEFF: keep it
 const nameKey = (name: string): Uint8Array => te.encode(name);
 const nameOf = (key: Uint8Array): string => td.decode(key);
 
