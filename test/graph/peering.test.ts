@@ -60,6 +60,20 @@ describe('graph relay peering (--peer)', () => {
     }
   });
 
+  it('a gun relay that dials plexus (peers, super: false) serves plexus data to its clients', async () => {
+    const p = await relay();
+    const g = await startGunRelay([gunUrl(p)]);
+    const cg = new GunPeer(g.url), cp = new GunPeer(gunUrl(p));
+    try {
+      await Promise.all([cg.ready(), cp.ready()]);
+      assert.ok((await cp.put(['plexusToDialer', 'v'], 'plexus wrote')).ok !== undefined);
+      await eventually(async () => (await value(cg, 'plexusToDialer')) === 'plexus wrote', 15_000, 'a client of the dialing gun relay reads the write on plexus');
+    } finally {
+      await Promise.all([cg.close(), cp.close()]);
+      await g.close(); await p.close();
+    }
+  });
+
   it('a triangle of three relays converges and stops sending (no loop)', async () => {
     const a = await relay();
     const b = await relay([gunUrl(a)]);

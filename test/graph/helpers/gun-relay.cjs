@@ -5,6 +5,9 @@ const Gun = require('gun');
 const http = require('node:http');
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
-  Gun({ web: server, file: process.argv[2], multicast: false, peers: process.argv[3] ? process.argv[3].split(',') : [] });
+  // A relay with peers is started with super: false: gun's `web` relays default to super peers, which never
+// dial their peers on their own.
+  const peers = process.argv[3] ? process.argv[3].split(',') : [];
+  Gun({ web: server, file: process.argv[2], multicast: false, peers, ...(peers.length ? { super: false } : {}) });
   process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
 });
