@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { startServer } from '../server/http.js';
 import { CONFIG_SCHEMA, CONFIG_FILE_NAME, findConfigFile, loadConfigFile, resolveConfig, type ServerConfig } from '../server/config.js';
 import { authFromConfig } from '../server/auth.js';
-import { maskSecrets } from '../errors.js';
+import { maskSecrets, toPlexusError } from '../errors.js';
+import { stderrJsonSink, stderrPrettySink } from '../server/log.js';
 import type { BlobMount } from '../server/blob.js';
 
 /** `plexus serve`: all modules on one port, embedded defaults with zero configuration. */
@@ -44,7 +45,17 @@ Host names, the bound address and --allow-host are answered (DNS-rebinding defen
       process.stdout.write(JSON.stringify({ configFile: file ?? null, ...cfg }, null, 2) + '\n');
       return;
     }
-    const server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({ ...(given as Partial<ServerConfig>), ...(file ? { configFile: file } : {}) });
+    } catch (err) {
+      // every stderr line of the server is a log line (JSON, or pretty), the reason it could not start too
+      const e = toPlexusError(err);
+      const pretty = (given.logFormat ?? process.env.PLEXUS_LOG_FORMAT) === 'pretty';
+      (pretty ? stderrPrettySink : stderrJsonSink)({ time: new Date().toISOString(), level: 'error', msg: `plexus: ${e.code}: ${maskSecrets(e.message)}`, code: e.code });
+      process.exitCode = 1;
+      return;
+    }
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) { server.log('warn', 'exiting now', { signal }); server.log.flush(); process.exit(130); }

@@ -103,9 +103,12 @@ describe('config: one schema from flags, env and plexus.config.json', () => {
       writeFileSync(join(d.path, 'plexus.config.json'), JSON.stringify({ port: 0, colour: 'blue' }));
       const r = cli(['serve'], {}, d.path);
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /plexus: BAD_REQUEST: unknown key "colour" in config file/);
+      const line = JSON.parse(r.stderr.trim()) as { level: string; code: string; msg: string };
+      assert.equal(line.level, 'error');
+      assert.equal(line.code, 'BAD_REQUEST');
+      assert.match(line.msg, /plexus: BAD_REQUEST: unknown key "colour" in config file/);
       const r2 = cli(['serve', '--port', '0', '--max-connections', 'lots'], {}, tmpdirOf(d.path));
-      assert.match(r2.stderr, /invalid maxConnections "lots" from --max-connections/);
+      assert.match((JSON.parse(r2.stderr.trim()) as { msg: string }).msg, /invalid maxConnections "lots" from --max-connections/);
       writeFileSync(join(d.path, 'plexus.config.json'), JSON.stringify({ port: 1234, logLevel: 'warn' }));
       const r3 = cli(['serve', '--check-config', '--host', '0.0.0.0'], { PLEXUS_TOKEN: 'secret-token-do-not-show', PLEXUS_LOG_LEVEL: 'error' }, d.path);
       assert.equal(r3.status, 0, r3.stderr);
