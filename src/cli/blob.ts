@@ -1,7 +1,8 @@
+import pg from 'pg';
 import type { Command } from 'commander';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PlexusError } from '../errors.js';
+import { maskSecrets, PlexusError } from '../errors.js';
 import { MAX_BLOB_BYTES } from '../limits.js';
 import { parseAnchorName, parseTime } from '../blob/anchor.js';
 import { openStore, describeStore } from '../blob/open.js';
@@ -25,10 +26,22 @@ function storeOption(cmd: Command): Command {
  * that does not exist, or a directory that is not a file store, is NOT_FOUND instead of a new empty store.
  * Server and PostgreSQL URLs are checked by the store itself.
  */
-function mustExist(spec: string): void {
-  if (/^(https?|postgres(ql)?):\/\//.test(spec) || spec === 'memory:') return;
-  const st = statSync(spec, { throwIfNoEntry: false });
+async function mustExist(spec: string): Promise<void> {
   const hint = '(commands that only read never create one; check --store / PLEXUS_STORE)';
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    // a database without plexus's blob table (or the one from before the prefix) holds no store
+    const c = new pg.Client({ connectionString: spec });
+    try {
+      await c.connect();
+      const r = await c.query<{ found: boolean }>("SELECT to_regclass('plexus_blobs') IS NOT NULL OR to_regclass('blobs') IS NOT NULL AS found");
+      if (!r.rows[0]?.found) throw new PlexusError('NOT_FOUND', `no plexus blob store in ${maskSecrets(spec)} ${hint}`);
+    } finally {
+      await c.end().catch(() => {});
+    }
+    return;
+  }
+  if (/^https?:\/\//.test(spec) || spec === 'memory:') return;
+  const st = statSync(spec, { throwIfNoEntry: false });
   if (!st) throw new PlexusError('NOT_FOUND', `no store at ${spec} ${hint}`);
   if (st.isDirectory() && !(existsSync(join(spec, 'blobs')) && existsSync(join(spec, 'anchors')))) {
     throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ and anchors/ in it) ${hint}`);
@@ -37,7 +50,7 @@ function mustExist(spec: string): void {
 
 async function withStore<T>(o: StoreOpts, fn: (s: Store) => Promise<T>, mode: 'read' | 'write' = 'write'): Promise<T> {
   const token = o.token ?? process.env.PLEXUS_TOKEN;
-  if (mode === 'read' && !/^grpc:\/\//.test(o.store)) mustExist(o.store);
+  if (mode === 'read' && !/^grpc:\/\//.test(o.store)) await mustExist(o.store);
   const s = /^grpc:\/\//.test(o.store)
     ? new (await import('../blob/bs/rpc-store.js')).RpcStore(o.store, token ? { token } : {})
     : await openStore(o.store, token ? { token } : {});

@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
+import pg from 'pg';
+import { freshPgSchema } from '../helpers/pg.js';
 
 /** Run the real CLI in a child process. */
 function plexus(args: string[]): Promise<{ code: number; stderr: string }> {
@@ -37,6 +39,22 @@ describe('plexus CLI: commands that only read create nothing; --data must be a d
       assert.ok(!existsSync(join(d.path, 'blobs')), 'nor made a store of an unrelated directory');
     } finally {
       d.rm();
+    }
+  });
+
+  it('a read-only command on a PostgreSQL database without a plexus store answers NOT_FOUND and creates no table', async () => {
+    const sc = await freshPgSchema('ro_cli');
+    try {
+      const r = await plexus(['blob', 'ls', '--store', sc.url]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /plexus: NOT_FOUND: no plexus blob store in/);
+      const c = new pg.Client({ connectionString: sc.url });
+      await c.connect();
+      const t = await c.query('SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1', [sc.schema]);
+      await c.end();
+      assert.equal(t.rows[0].n, 0, 'no table was created');
+    } finally {
+      await sc.drop();
     }
   });
 });
