@@ -162,7 +162,7 @@ export const LEDGER_MAX_TOPIC_LENGTH = 255;
 export const LEDGER_MAX_KEY_LENGTH = 1024;
 /** Longest transaction id (`tid`), user name and request token. */
 export const LEDGER_MAX_ID_LENGTH = 128;
-/** Hub batching window for pushes to subscribers (ms, evt's 200 ms). Mount option `batchMs`. */
+/** evt's fixed push window (ms). The hub pushes adaptively (at once to an idle subscriber, coalesced while a push is in flight) unless `--evt-batch-ms` (mount option `batchMs`) sets a window; this is evt's own value for it. */
 export const LEDGER_BATCH_WINDOW_MS = 200;
 /** Most topics one connection may subscribe to, and most monitors it may hold. */
 export const LEDGER_MAX_TOPICS_PER_CONN = 1_000;
