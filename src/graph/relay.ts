@@ -343,8 +343,11 @@ export class GraphRelay {
         if (w.kind !== 'get') continue;
         touched.add(w.peer);
         try {
-          await this.#answer(w.peer, w.msg, w.get);
+          // ask around before answering: a client asked back for a soul it does not hold yet (a fresh
+          // reader) stays silent, while one that holds it (a reconnecting client, maybe with offline
+          // edits) answers; asked after our answer, every reader would echo the answer back
           if (!w.get.souls) this.#ask.around(w.peer, w.get.soul, w.get.field, touched);
+          await this.#answer(w.peer, w.msg, w.get);
         } catch (err) {
           this.#error(w.peer, w.msg.id, err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)));
         }
