@@ -2,23 +2,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
-import WebSocket from 'ws';
 import { serveChild, type ServeChild } from '../helpers/serve-child.js';
 import { tmpDir } from '../helpers/tmp.js';
-
-/** A raw WebSocket that queues the frames it receives (heartbeats and gun's `dam` handshake skipped). */
-async function raw(url: string): Promise<{ ws: WebSocket; next(ms?: number): Promise<string>; send(s: string): void }> {
-  const ws = new WebSocket(url);
-  const q: string[] = [];
-  const waiters: Array<(s: string) => void> = [];
-  ws.on('message', (d) => { const s = d.toString(); if (s === '[]' || s.includes('"dam"')) return; const w = waiters.shift(); if (w) w(s); else q.push(s); });
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
-  return {
-    ws,
-    send: (s) => ws.send(s),
-    next: (ms = 10_000) => q.length ? Promise.resolve(q.shift()!) : new Promise((r, j) => { const t = setTimeout(() => j(new Error('no frame')), ms); waiters.push((s) => { clearTimeout(t); r(s); }); }),
-  };
-}
+import { rawSocket as raw } from '../helpers/ws-raw.js';
 
 describe('storage faults: a full disk (8 MiB tmpfs) answers STORAGE_FULL, acks only what is stored, corrupts nothing', () => {
   const d = tmpDir();
