@@ -17,3 +17,28 @@ export async function rawSocket(url: string): Promise<{ ws: WebSocket; next(ms?:
 
 /** Text for property tests: arbitrary UTF-16 (lone surrogates included), graphemes, and edge strings. */
 export const EDGE_STRINGS = ['', ' ', '__proto__', 'constructor', 'toString', '\u0000', '\u2028\u2029', '<>&', '"\\', '😀', 'e\u0301', '\ud800', '\udfff', '\ufeff', '\uffff'];
+
+/** A raw WebSocket keeping every text frame: `next(pred)` resolves with the first matching one (seen or still to come). */
+export async function frameSocket(url: string): Promise<{ ws: WebSocket; frames: string[]; closed: Promise<number>; next(pred: (f: string) => boolean, ms?: number): Promise<string> }> {
+  const ws = new WebSocket(url);
+  const frames: string[] = [];
+  const waiters: { pred: (f: string) => boolean; resolve(f: string): void }[] = [];
+  ws.on('message', (m) => {
+    const f = m.toString();
+    frames.push(f);
+    for (const w of [...waiters]) if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(f); }
+  });
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  return {
+    ws, frames, closed,
+    next(pred, ms = 3000) {
+      const found = frames.find(pred);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no matching frame in ${ms} ms; got ${JSON.stringify(frames)}`)), ms);
+        waiters.push({ pred, resolve: (f) => { clearTimeout(t); resolve(f); } });
+      });
+    },
+  };
+}

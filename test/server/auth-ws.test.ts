@@ -6,33 +6,12 @@ import { WebSocket } from 'ws';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { defaultMounts } from '../../src/server/mounts.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { frameSocket } from '../helpers/ws-raw.js';
 
 const ADMIN = 'ws-admin-token';
 const READER = 'ws-reader-token';
 
-/** A raw WebSocket client collecting every text frame. */
-async function client(url: string): Promise<{ ws: WebSocket; frames: string[]; next(pred: (f: string) => boolean, ms?: number): Promise<string> }> {
-  const ws = new WebSocket(url);
-  const frames: string[] = [];
-  const waiters: { pred: (f: string) => boolean; resolve(f: string): void }[] = [];
-  ws.on('message', (m) => {
-    const f = m.toString();
-    frames.push(f);
-    for (const w of [...waiters]) if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(f); }
-  });
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  return {
-    ws, frames,
-    next(pred, ms = 3000) {
-      const found = frames.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no matching frame in ${ms} ms; got ${JSON.stringify(frames)}`)), ms);
-        waiters.push({ pred, resolve: (f) => { clearTimeout(t); resolve(f); } });
-      });
-    },
-  };
-}
+const client = frameSocket;
 
 /** Status of a refused WebSocket upgrade. */
 function upgradeStatus(url: string): Promise<number> {

@@ -2,34 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
 import { startServer } from '../../src/server/http.js';
 import { defaultMounts } from '../../src/server/mounts.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { frameSocket } from '../helpers/ws-raw.js';
 
 const ADMIN = 'ws-sec-admin-token';
 const READER = 'ws-sec-reader-token';
 
-/** Open a WebSocket and collect its text frames. */
-async function open(url: string): Promise<{ ws: WebSocket; next(pred: (f: string) => boolean): Promise<string>; closed: Promise<number> }> {
-  const ws = new WebSocket(url);
-  const frames: string[] = [];
-  const waiters: { pred: (f: string) => boolean; resolve(f: string): void }[] = [];
-  ws.on('message', (m) => {
-    const f = m.toString();
-    frames.push(f);
-    for (const w of [...waiters]) if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(f); }
-  });
-  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  return {
-    ws, closed,
-    next: (pred) => frames.find(pred) !== undefined ? Promise.resolve(frames.find(pred)!) : new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no matching frame; got ${JSON.stringify(frames)}`)), 3000);
-      waiters.push({ pred, resolve: (f) => { clearTimeout(t); resolve(f); } });
-    }),
-  };
-}
+const open = frameSocket;
 
 const replyTo = (id: string) => (f: string) => { try { const m = JSON.parse(f); return (Array.isArray(m) ? m : [m]).some((x) => x['@'] === id); } catch { return false; } };
 const reply = (f: string, id: string) => { const m = JSON.parse(f); return (Array.isArray(m) ? m : [m]).find((x) => x['@'] === id); };
