@@ -56,15 +56,15 @@ export class AskAround<P extends AskablePeer> {
     return now - this.#started < GRAPH_ASK_AFTER_START_MS;
   }
 
-  /** A connection said hello: shortly after a restart, ask it for the souls others are reading. */
-  hello(peer: P, touched: Set<P>): void {
+  /** A connection said hello: shortly after a restart, ask it for the souls changed last and those others read (it is flushed by the caller). */
+  hello(peer: P): void {
     const now = Date.now();
     if (peer.readOnly || !this.#afterStart(now)) return;
     for (const soul of [...this.#hooks.recentSouls(), ...this.#hooks.subscribedSouls()]) {
       if (peer.asked.size >= GRAPH_ASK_MAX_SOULS_PER_PEER) break;
       if (peer.asked.has(soul)) continue;
       peer.asked.add(soul);
-      this.#send(peer, soul, undefined, now, touched);
+      this.#send(peer, soul, undefined, now);
     }
   }
 
@@ -96,12 +96,12 @@ export class AskAround<P extends AskablePeer> {
     for (const p of targets) this.#send(p, soul, field, now, touched);
   }
 
-  #send(p: P, soul: string, field: string | undefined, now: number, touched: Set<P>): void {
+  #send(p: P, soul: string, field: string | undefined, now: number, touched?: Set<P>): void {
     if (!p.open || !this.#due(p, field === undefined ? soul : `${soul}\u0000${field}`, now)) return;
     const id = messageId();
     this.#hooks.remember(id);
     this.#hooks.send(p, { '#': id, get: field === undefined ? { '#': soul } : { '#': soul, '.': field } });
-    touched.add(p);
+    touched?.add(p);
   }
 
   /** Whether `p` may be asked for `key` now (and, with `mark`, that it is being asked). */

@@ -316,7 +316,7 @@ export class GraphRelay {
       if (msg.pid === this.pid) { peer.conn.close(1000, 'dialed itself'); this.#drop(peer); return; }
       if (msg.pid) peer.pid = msg.pid;
       peer.greeted = true;
-      this.#ask.hello(peer, new Set());
+      this.#ask.hello(peer);
       if (msg.ack === undefined) this.#queueOut(peer, { '#': messageId(), '@': msg.id, dam: '?', pid: this.pid });
     } else if (msg.dam === '!') {
       this.#log('debug', 'graph: peer reported an error', { err: msg.err });
