@@ -92,6 +92,13 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
           const r = await putUpload(store, req, res, uploadDir, ref);
           return sendJson(res, r.added ? 201 : 200, r);
         }
+      } else if (parts.length === 3 && parts[2] === 'proto' && (method === 'GET' || method === 'HEAD')) {
+        // a typed blob (bs PutProto): its recorded type descriptors and, when it has one, the value decoded with it
+        const ref = parseRef(parts[1]);
+        if (!(await store.has(ref))) throw new PlexusError('NOT_FOUND', `no blob ${ref}`);
+        const { getProto, typesOf } = await import('../blob/bs/proto-types.js');
+        const types = await typesOf(store, ref);
+        return sendJson(res, 200, types.length ? { ref, types, ...(await getProto(store, ref)) } : { ref, types });
       }
     } else if (parts[0] === 'anchor') {
       if (parts.length === 1) {

@@ -57,6 +57,14 @@ describe('putProto / getProto / typesOf (bs anchor.PutProto)', () => {
         assert.equal(out.value.x, 5);
         assert.equal(out.value.label, 'p5');
       }
+      // GET /blob/:ref/proto (what the dashboard shows): decoded for a typed blob, no types for a plain one, 404 for none
+      const typed = await (await fetch(`${server.url}/blob/${res[5]!.ref}/proto`)).json() as { types: string[]; type: string; value: { x: number; label: string } };
+      assert.deepEqual([typed.types.length, typed.type, typed.value.x, typed.value.label], [1, 'Point', 5, 'p5']);
+      const plain = await serverStore.put(new TextEncoder().encode('not typed'));
+      assert.deepEqual(await (await fetch(`${server.url}/blob/${plain.ref}/proto`)).json(), { ref: plain.ref, types: [] });
+      const missing = await fetch(`${server.url}/blob/${refOf(new Uint8Array([7, 7]))}/proto`);
+      assert.equal(missing.status, 404);
+      assert.equal((await missing.json() as { error: { code: string } }).error.code, 'NOT_FOUND');
       for (const [i, r] of res.entries()) {
         assert.equal(r.added, true);
         assert.equal((await getProto(serverStore, r.ref)).value.label, `p${i}`);

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import protobuf from 'protobufjs';
 import type { PlexusServer } from '../../src/server/http.js';
+import type { BlobMount } from '../../src/server/blob.js';
+import { putProto } from '../../src/blob/bs/proto-types.js';
 import { ARTIFACTS } from './helpers.js';
 import { TOKEN, openDashboard } from './dashboard-helpers.js';
 
@@ -102,6 +105,14 @@ describe('dashboard in a real browser (chromium): ledger, blobs, bus', () => {
     // a dot of the timeline previews that version
     await page.locator('[data-testid=anchor-timeline] .tick').first().click();
     await page.getByTestId('preview-image').waitFor();
+    // a typed blob (bs PutProto) is shown decoded with its stored type
+    const Point = protobuf.parse('syntax = "proto3"; package demo; message Point { int32 x = 1; string label = 2; }').root.lookupType('demo.Point');
+    const typed = await putProto((server.mounts.find((m) => m.name === 'blob') as BlobMount).store, Point, { x: 42, label: 'typed here' });
+    await page.getByTestId('nav-ledger').click();
+    await page.getByTestId('nav-blobs').click();
+    await page.getByTestId('blob-item').filter({ hasText: typed.ref }).click();
+    await page.getByTestId('preview-proto').filter({ hasText: '"label": "typed here"' }).waitFor();
+    await page.locator('text=protobuf Point').waitFor();
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-blobs.png'), fullPage: true });
   });
 

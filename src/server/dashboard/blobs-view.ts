@@ -12,7 +12,12 @@ interface AnchorEntry { at: number; time: string; ref: string }
 /** Blobs larger than this are not fetched for a preview. */
 const PREVIEW_MAX_BYTES = 4 * 1024 * 1024;
 
-type Preview = { ref: string; size: number; kind: 'image'; url: string; mime: string } | { ref: string; size: number; kind: 'json' | 'text' | 'binary' | 'large'; text: string };
+type Preview = { ref: string; size: number; kind: 'image'; url: string; mime: string }
+  | { ref: string; size: number; kind: 'json' | 'text' | 'binary' | 'large'; text: string }
+  | { ref: string; size: number; kind: 'proto'; type: string; text: string };
+
+/** What GET /blob/:ref/proto answers: the blob's recorded protobuf types and, if it has one, its decoded value. */
+interface TypedBlob { types: string[]; type?: string; value?: unknown }
 
 function imageType(b: Uint8Array, text: string | undefined): string | undefined {
   const at = (i: number, ...xs: number[]) => xs.every((x, j) => b[i + j] === x);
@@ -42,6 +47,9 @@ async function loadPreview(ref: string): Promise<Preview> {
   if (size > PREVIEW_MAX_BYTES) return { ref, size, kind: 'large', text: `${fmtBytes(size)}: too large to preview here; download it instead.` };
   const res = await fetch(`/blob/${ref}`, { headers });
   const b = new Uint8Array(await res.arrayBuffer());
+  // a typed blob (bs PutProto) is shown decoded by its stored type descriptor
+  const typed = await api<TypedBlob>('GET', `/blob/${ref}/proto`).catch(() => undefined);
+  if (typed?.type !== undefined) return { ref, size: b.length, kind: 'proto', type: typed.type, text: JSON.stringify(typed.value, null, 2).slice(0, 50_000) };
   let text: string | undefined;
   try { text = new TextDecoder('utf-8', { fatal: true }).decode(b); if (text.includes('\0')) text = undefined; } catch { text = undefined; }
   const mime = imageType(b, text);
@@ -153,7 +161,7 @@ export function BlobsView(p: { active: boolean }) {
         !preview ? h('p', { class: 'muted' }, 'Click a blob (or a dot on an anchor\'s timeline) to preview it.')
           : 'loading' in preview ? h('p', null, h(Spinner, null), ' loading…')
             : h('div', null,
-              h('p', { class: 'muted small' }, h('code', null, preview.ref.slice(0, 24) + '…'), ` · ${preview.kind} · ${fmtBytes(preview.size)}`),
+              h('p', { class: 'muted small' }, h('code', null, preview.ref.slice(0, 24) + '…'), ` · ${preview.kind === 'proto' ? `protobuf ${preview.type}` : preview.kind} · ${fmtBytes(preview.size)}`),
               preview.kind === 'image' ? h('img', { src: preview.url, alt: `blob ${preview.ref}`, class: 'preview-img', 'data-testid': 'preview-image' })
                 : h('pre', { class: `preview ${preview.kind}`, 'data-testid': `preview-${preview.kind}` }, preview.text)))),
     h(Panel, { title: 'Anchors', id: 'anchors' },
