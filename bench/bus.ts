@@ -6,6 +6,7 @@
 // BENCH_ONLY=plexus|amqplib|rinq measures that client alone, for profiling with --cpu-prof; BENCH_CALLS=n makes each
 // measurement exactly n calls after n/4 warm-up calls instead of BENCH_SECONDS, to compare CPU/call)
 import amqp from 'amqplib';
+import { goal } from './goal.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Encoder } from 'cbor-x';
 import { connect, memoryNetwork, type Peer } from '../src/bus/index.js';
@@ -210,11 +211,13 @@ console.log('\nagainst amqplib by hand on rinq\'s topology:');
 for (const { c, p, r } of vsRinq) {
   const ratio = p.callsPerSec / r.callsPerSec;
   console.log(`  c=${String(c).padStart(3)}: ${ratio.toFixed(2)}x calls/s: goal >= 0.95x ${ratio >= 0.95 ? 'met' : 'not met'}`);
+  goal('bus', `calls/s >= 0.95x amqplib by hand on rinq's topology at c=${c}`, `${ratio.toFixed(2)}x`, ratio >= 0.95);
 }
 const one = vsRinq.find((x) => x.c === 1);
 if (one) {
   const q = one.p.p99 / one.r.p99;
   console.log(`  c=  1: p99 ${one.p.p99.toFixed(2)} ms vs ${one.r.p99.toFixed(2)} ms = ${q.toFixed(2)}x: goal <= 1.5x ${q <= 1.5 ? 'met' : 'not met'}`);
+  goal('bus', 'p99 at c=1 <= 1.5x amqplib by hand on rinq\'s topology', `${q.toFixed(2)}x (${one.p.p99.toFixed(2)} vs ${one.r.p99.toFixed(2)} ms)`, q <= 1.5);
 }
 const net = memoryNetwork();
 const ms = net.peer(), mc = net.peer();

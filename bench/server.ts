@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { connectHub, type HubClient } from '../src/ledger/client.js';
 import { Graph } from '../src/graph/index.js';
+import { goal } from './goal.js';
 
 const CLIENTS = Number(process.env.PLEXUS_BENCH_CLIENTS ?? 500);
 const SECONDS = Number(process.env.PLEXUS_BENCH_SECONDS ?? 60);
@@ -303,6 +304,9 @@ async function main() {
     if (errors.length) console.log(`first errors: ${[...new Set(errors)].slice(0, 5).join(' | ')}`);
     const ok = errors.length === 0 && lostGun + lostEvt === 0 && Math.abs(endRss - warmRss) / warmRss <= 0.2;
     console.log(`\nverdict: ${ok ? 'PASS' : 'FAIL'} (zero errors, zero lost acked writes, end RSS within 20% of warm-up RSS)`);
+    goal('server', `soak of ${CLIENTS} clients x ${SECONDS} s: zero errors`, `${errors.length} errors`, errors.length === 0);
+    goal('server', `soak of ${CLIENTS} clients x ${SECONDS} s: zero lost acked writes`, `${lostGun + lostEvt} lost of ${checkedGun + checkedEvt}`, lostGun + lostEvt === 0);
+    goal('server', `soak of ${CLIENTS} clients x ${SECONDS} s: end RSS within 20% of warm-up RSS`, `${(((endRss - warmRss) / warmRss) * 100).toFixed(1)}%`, Math.abs(endRss - warmRss) / warmRss <= 0.2);
     process.exitCode = ok ? 0 : 1;
   } finally {
     for (const c of gun) if (c instanceof GunClient) c.ws?.terminate(); else c.close();
