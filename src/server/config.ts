@@ -1,5 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { PlexusError } from '../errors.js';
 import { parseAllowedHost, parseAllowedOrigin } from './origin.js';
 import {
@@ -225,20 +224,3 @@ export function resolveConfig(input: Partial<ServerConfig> = {}, env: NodeJS.Pro
   return out as unknown as ResolvedServerConfig;
 }
 
-/**
- * The embedded stores need `dataDir` to be a directory (made when missing): a path naming a file is a
- * BAD_REQUEST that says so, instead of an EEXIST from mkdir. Nothing to check when PostgreSQL is used.
- */
-export function checkDataDir(config: Pick<ServerConfig, 'dataDir' | 'postgres'>): void {
-  if (config.postgres) return;
-  // The path itself, or the first of its parents that exists, must be a directory.
-  for (let p = resolve(config.dataDir); ; p = dirname(p)) {
-    let st: ReturnType<typeof statSync>;
-    try { st = statSync(p, { throwIfNoEntry: false }); } catch { st = undefined; } // ENOTDIR: a parent is a file
-    if (st && !st.isDirectory()) {
-      const what = p === resolve(config.dataDir) ? 'is a file' : `is under ${p}, which is a file`;
-      throw new PlexusError('BAD_REQUEST', `data directory ${config.dataDir} (--data / PLEXUS_DATA) ${what}, not a directory: name a directory (it is created when missing)`);
-    }
-    if (st || dirname(p) === p) return;
-  }
-}

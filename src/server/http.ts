@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { maskSecrets, PlexusError } from '../errors.js';
 import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
-import { checkDataDir, findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
+import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
 import { ServerMetrics, routeOf } from './metrics.js';
 import { findWebDir, serveWeb } from './dashboard.js';
@@ -12,7 +12,7 @@ import { defaultMounts } from './mounts.js';
 import { sendError, sendJson } from './reply.js';
 import { createLogger, stderrJsonSink, stderrPrettySink, type Logger } from './log.js';
 import { isLoopbackName, OriginPolicy } from './origin.js';
-import { checkDataDir as checkWritableDataDir } from './storage.js';
+import { checkDataDir } from './storage.js';
 import { attachBudget, MemoryBudget } from './budget.js';
 
 /** A running `plexus serve`. */
@@ -137,7 +137,6 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     authorize: (req, scope) => deny(req, scope) === undefined,
   };
 
-  if (!config.postgres) checkWritableDataDir(config.dataDir); // refuse to start on a read-only data directory
   try {
     for (const f of factories) mounts.push(await f(ctx));
   } catch (err) {

@@ -1,5 +1,5 @@
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { PlexusError } from '../errors.js';
 
 /** The files the embedded (SQLite) stores keep in the data directory. */
@@ -10,13 +10,26 @@ function codeOf(err: unknown): string {
 }
 
 /**
- * Check at start that the data directory and every database file in it can be written: the server
- * refuses to start, naming the path, instead of starting "healthy" and failing every write later.
- * (Opens each file for writing and creates and removes a probe file; permissions alone would not do, as
- * root ignores them while a read-only mount does not.)
+ * Check at start, before any store opens, that the embedded (SQLite) stores can use `dataDir` (nothing
+ * to check when PostgreSQL is used): it must be a directory, made when missing (a path naming a file is
+ * a BAD_REQUEST that says so, instead of an EEXIST from mkdir), and it and every database file in it
+ * must be writable: the server refuses to start, naming the path, instead of starting "healthy" and
+ * failing every write later. (Opens each file for writing and creates and removes a probe file;
+ * permissions alone would not do, as root ignores them while a read-only mount does not.)
  */
-export function checkDataDir(dir: string): void {
-  const abs = resolve(dir);
+export function checkDataDir(config: { dataDir: string; postgres?: string }): void {
+  if (config.postgres) return;
+  const abs = resolve(config.dataDir);
+  // The path itself, or the first of its parents that exists, must be a directory.
+  for (let p = abs; ; p = dirname(p)) {
+    let st: ReturnType<typeof statSync>;
+    try { st = statSync(p, { throwIfNoEntry: false }); } catch { st = undefined; } // ENOTDIR: a parent is a file
+    if (st && !st.isDirectory()) {
+      const what = p === abs ? 'is a file' : `is under ${p}, which is a file`;
+      throw new PlexusError('BAD_REQUEST', `data directory ${config.dataDir} (--data / PLEXUS_DATA) ${what}, not a directory: name a directory (it is created when missing)`);
+    }
+    if (st || dirname(p) === p) break;
+  }
   const refuse = (path: string, err: unknown) => {
     throw new PlexusError('READ_ONLY', `cannot write ${path} (${codeOf(err)}): plexus needs a writable data directory; fix its permissions or mount, or pass --data DIR`, { cause: err, detail: { path } });
   };
