@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 
-const all = ['blob', 'graph', 'bus', 'ledger', 'server'];
+const all = ['blob', 'graph', 'graph-idle', 'bus', 'ledger', 'server'];
 const args = process.argv.slice(2);
 const pick = args.filter((a) => all.includes(a));
 const write = args.includes('--write');

@@ -442,7 +442,11 @@ export class GraphRelay {
       }
       const written = new Map(puts.filter((x) => x.peer === p).flatMap((x) => x.writes.map((w) => [subKey(w.soul, w.field), w] as const)));
       const differ = cur.filter((c) => { const w = written.get(subKey(c.soul, c.field)); return !w || w.state !== c.state || JSON.stringify(w.value) !== JSON.stringify(c.value); });
-      if (differ.length) { this.#forwardTo(p, differ); touched.add(p); }
+      if (!differ.length) continue;
+      const frames = this.#putFrames(differ);
+      for (const text of frames) this.#queueOut(p, text);
+      this.#stats.forwards += frames.length;
+      touched.add(p);
     }
     if (deferred) void this.#scheduleDue();
   }
@@ -469,30 +473,38 @@ export class GraphRelay {
         }
       }
     }
+    // Peers that get the same writes (all subscribers of one soul, the common case) share one frame:
+    // serialized once, under one message id, as gun's own relay sends one message to all its peers.
+    const index = new Map(changes.map(({ w }, i) => [w, i]));
+    const frames = new Map<string, string[]>();
     for (const [p, ws] of per) {
-      this.#forwardTo(p, ws);
+      const key = ws.map((w) => index.get(w)).join(',');
+      let f = frames.get(key);
+      if (!f) frames.set(key, (f = this.#putFrames(ws)));
+      for (const text of f) this.#queueOut(p, text);
+      this.#stats.forwards += f.length;
       touched.add(p);
     }
   }
 
-  #forwardTo(p: Peer, ws: FieldWrite[]): void {
-    {
-      let batch: FieldWrite[] = [], size = 0;
-      const emit = () => {
-        if (!batch.length) return;
-        const id = messageId();
-        this.#remember(id);
-        this.#stats.forwards++;
-        this.#queueOut(p, { '#': id, put: toGraphData(batch) });
-        batch = []; size = 0;
-      };
-      for (const w of ws) {
-        const n = w.soul.length + w.field.length * 2 + JSON.stringify(w.value).length + 60;
-        if (batch.length && size + n > GRAPH_MAX_REPLY_FRAME_BYTES) emit();
-        batch.push(w); size += n;
-      }
-      emit();
+  /** `ws` as put messages of at most GRAPH_MAX_REPLY_FRAME_BYTES each, serialized, their ids remembered. */
+  #putFrames(ws: FieldWrite[]): string[] {
+    const out: string[] = [];
+    let batch: FieldWrite[] = [], size = 0;
+    const emit = () => {
+      if (!batch.length) return;
+      const id = messageId();
+      this.#remember(id);
+      out.push(JSON.stringify({ '#': id, put: toGraphData(batch) }));
+      batch = []; size = 0;
+    };
+    for (const w of ws) {
+      const n = w.soul.length + w.field.length * 2 + JSON.stringify(w.value).length + 60;
+      if (batch.length && size + n > GRAPH_MAX_REPLY_FRAME_BYTES) emit();
+      batch.push(w); size += n;
     }
+    emit();
+    return out;
   }
 
   async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {
