@@ -364,3 +364,18 @@ describe('bs fixtures: stores written by bs\'s file, sqlite3 and pg stores', () 
     });
   }
 });
+
+describe('typed blobs: descriptors in the form plexus wrote before it wrote protoc\'s', () => {
+  it('a protobufjs-style descriptor (relative type names, no json_name) still decodes', async () => {
+    const { default: descriptor } = await import('protobufjs/ext/descriptor/index.js');
+    const { typeFromDescriptor } = await import('../../src/blob/bs/descriptor.js');
+    const Point = protobuf.parse('syntax = "proto3"; package demo; message Point { int32 x = 1; Inner inner = 2; message Inner { bool ok = 1; } }').root.lookupType('demo.Point');
+    const old = descriptor.DescriptorProto.encode((Point as unknown as { toDescriptor(s: string): protobuf.Message }).toDescriptor('proto3')).finish();
+    assert.notEqual(toHex(old), toHex(descriptorOf(Point)));
+    for (const bytes of [old, descriptorOf(Point)]) {
+      const t = typeFromDescriptor(bytes);
+      new protobuf.Root().add(t).resolveAll();
+      assert.deepEqual(t.toObject(t.decode(Point.encode(Point.fromObject({ x: 5, inner: { ok: true } })).finish())), { x: 5, inner: { ok: true } });
+    }
+  });
+});
