@@ -204,7 +204,7 @@ message Any { string type_url = 1; bytes value = 2; }
 const typeNamed = (name: string): protobuf.Type => (name.startsWith('google.') ? wkt.lookupType(name) : messageType(name));
 
 interface ProtoStep { description: string; type: string; message: string; ref: Ref; added: boolean; types: Ref[]; typesMapRoot: Ref | null; anchorMapRoot: Ref | null }
-interface PutProtoFixture { steps: ProtoStep[]; descriptors: Record<Ref, string>; histories: Record<string, Entry[]>; blobs: Record<Ref, string> }
+interface PutProtoFixture { steps: ProtoStep[]; descriptors: Record<Ref, string>; histories: Record<string, Entry[]>; blobs: Record<Ref, string>; rich: ProtoStep; richBlobs: Record<Ref, string> }
 
 describe('bs fixtures: anchor.PutProto', () => {
   const pp = load<PutProtoFixture>('put-proto.json');
@@ -258,6 +258,37 @@ describe('bs fixtures: anchor.PutProto', () => {
       [key('google.protobuf.Value')]: 'BAD_REQUEST',
       [key('google.protobuf.Field')]: 'BAD_REQUEST',
     });
+  });
+});
+
+describe('bs fixtures: PutProto of a protoc-compiled type with most descriptor features (gen/rich.proto)', () => {
+  const pp = load<PutProtoFixture>('put-proto.json');
+  const richRoot = new protobuf.Root();
+  richRoot.loadSync(join(DIR, 'gen/rich.proto'), { keepCase: true });
+  const Rich = richRoot.lookupType('plexus.fixture.Rich');
+  const st = pp.rich;
+
+  it('descriptorOf gives protoc\'s DescriptorProto, as bs stored it (proto3 optional, oneof, maps, nested types, options)', () => {
+    assert.equal(toHex(descriptorOf(Rich)), pp.descriptors[st.types[0]!]);
+  });
+
+  it('the types map for bs\'s blob is the one plexus builds; plexus\'s putProto of the same value records the same type', async () => {
+    const s = new MemoryStore();
+    const set = await setAdd(s, undefined, refToBytes(st.types[0]!));
+    assert.equal((await mapSet(s, undefined, refToBytes(st.ref), refToBytes(set.ref))).ref, st.typesMapRoot);
+    const p = await BsStore.open(new MemoryStore());
+    const r = await putProto(p, Rich, Rich.toObject(Rich.decode(hex(st.message))) as Record<string, unknown>);
+    assert.deepEqual(await typesOf(p, r.ref), st.types);
+  });
+
+  it('getProto decodes bs\'s blob from the stored descriptor alone, as the compiled type does', async () => {
+    const s = await bsStoreWith(Object.values(pp.richBlobs).map(hex), st.anchorMapRoot);
+    const d = await getProto(s, st.ref);
+    assert.equal(d.type, 'Rich');
+    assert.deepEqual(d.value, Rich.toObject(Rich.decode(hex(st.message)), { longs: String, enums: String, bytes: String, defaults: true }));
+    const v = d.value as { plain_int: string; choice_inner: { deeper: { note: string } }; label_by_id: Record<string, string>; inner_by_name: Record<string, { inner_level: string }>; packed_ids: number[]; unpacked_ids: number[]; zigzag: string };
+    assert.deepEqual([v.plain_int, v.choice_inner.deeper.note, v.label_by_id, v.inner_by_name.k!.inner_level, v.packed_ids, v.unpacked_ids, v.zigzag],
+      ['-7', 'd', { 3: 'three' }, 'LEVEL_HIGH', [1, 2, 300], [4, 5], '-3']);
   });
 });
 

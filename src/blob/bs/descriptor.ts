@@ -174,12 +174,36 @@ export function typeFromDescriptor(bytes: Uint8Array): protobuf.Type {
     for (const n of m.nestedType ?? []) rewrite(n);
   };
   rewrite(d);
-  return (protobuf.Type as unknown as { fromDescriptor(d: unknown): protobuf.Type }).fromDescriptor(d);
+  // protobufjs's fromDescriptor reads a map field as a list of its entry messages; take map fields
+  // (and their entry types) out and add them back as real map fields.
+  const maps: { path: string[]; name: string; id: number; keyType: string; valueType: string }[] = [];
+  const takeMaps = (m: DecodedDescriptor, path: string[]) => {
+    const entries = new Map((m.nestedType ?? []).filter((n) => n.options?.mapEntry).map((n) => [n.name, n]));
+    m.field = (m.field ?? []).filter((f) => {
+      const entry = f.label === LABEL_REPEATED && f.type === TYPE_MESSAGE ? entries.get(f.typeName?.split('.').at(-1)) : undefined;
+      const [k, v] = entry?.field ?? [];
+      if (!entry || !k || !v) return true;
+      maps.push({ path, name: f.name ?? '', id: f.number ?? 0, keyType: SCALAR_NAME[k.type ?? 0] ?? '', valueType: v.typeName || SCALAR_NAME[v.type ?? 0] || '' });
+      return false;
+    });
+    m.nestedType = (m.nestedType ?? []).filter((n) => !n.options?.mapEntry);
+    for (const n of m.nestedType) takeMaps(n, [...path, n.name ?? '']);
+  };
+  takeMaps(d, []);
+  const type = (protobuf.Type as unknown as { fromDescriptor(d: unknown): protobuf.Type }).fromDescriptor(d);
+  for (const m of maps) {
+    const owner = m.path.reduce<protobuf.Type>((t, n) => t.get(n) as protobuf.Type, type);
+    owner.add(new protobuf.MapField(m.name, m.id, m.keyType, m.valueType));
+  }
+  return type;
 }
+
+const SCALAR_NAME: Record<number, string> = Object.fromEntries(Object.entries(SCALAR).map(([name, n]) => [n, name]));
 
 interface DecodedDescriptor {
   name?: string;
-  field?: { typeName?: string }[];
+  field?: { name?: string; number?: number; label?: number; type?: number; typeName?: string }[];
   nestedType?: DecodedDescriptor[];
   enumType?: { name?: string }[];
+  options?: { mapEntry?: boolean };
 }
