@@ -104,6 +104,8 @@ export const GRAPH_MAX_LEX_FIELDS = 10_000;
 export const GRAPH_ASK_BACK_MS = 5_000;
 /** For this long after a relay starts (ms), a client's get is also asked of the other connections, and each connection that says hello is asked for the souls others read: after a restart the relay knows nothing of what its reconnecting clients hold. */
 export const GRAPH_ASK_AFTER_START_MS = 10_000;
+/** For this long after a gun relay that had dialed this relay went away (ms), this relay behaves as just after its own start (it asks the connections that say hello, and all connections on a get): the gun relay, restarted or redialing, has forgotten which souls this relay asked it for, and gun relays forward a write only to the peers that asked. */
+export const GRAPH_ASK_AFTER_DIALER_LOST_MS = 30_000;
 /** Souls (changed last) a restarted relay asks each reconnecting connection about, within GRAPH_ASK_AFTER_START_MS. */
 export const GRAPH_ASK_RECENT_SOULS = 256;
 /** Most souls a relay asks one connection back for, and most souls it remembers a connection wrote. */

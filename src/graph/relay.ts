@@ -221,6 +221,7 @@ export class GraphRelay {
     if (!this.#peers.delete(peer)) return;
     this.#mesh.delete(peer);
     peer.open = false;
+    this.#ask.closed(peer);
     for (const k of peer.subs) {
       const s = this.#subs.get(k);
       s?.delete(peer);
@@ -274,6 +275,7 @@ export class GraphRelay {
       if (item.error) { this.#error(peer, item.id, item.error); continue; }
       const msg = item.msg;
       if (this.#remember(msg.id)) { this.#stats.duplicates++; continue; }
+      if (msg.via) this.#ask.heard(peer, msg.via);
       if (msg.dam !== undefined) { this.#dam(peer, msg); continue; }
       if (msg.get) {
         if (!this.#admit(peer, msg)) continue;
