@@ -117,8 +117,10 @@ export const GRAPH_ASK_INTERVAL_MS = 1_000;
 /** Relay peering (--peer): first and largest redial delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_PEER_MIN_DELAY_MS = 250;
 export const GRAPH_PEER_MAX_DELAY_MS = 15_000;
-/** Public keys (imported WebCrypto keys) a relay keeps cached for SEA signature checks (LRU). */
+/** Public keys (imported WebCrypto keys or Node KeyObjects) a relay keeps cached for SEA signature checks (LRU). */
 export const GRAPH_SEA_MAX_KEYS = 10_000;
+/** Signatures a relay remembers as verified (LRU of public key, signature and signed digest, about 300 bytes each), so a signed field that comes again (a peer's echo, a client's resend or answer) is not verified again. */
+export const GRAPH_SEA_MAX_VERIFIED = 10_000;
 /** Client reconnect backoff: first and largest delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_RECONNECT_MIN_DELAY_MS = 100;
 export const GRAPH_RECONNECT_MAX_DELAY_MS = 5_000;
