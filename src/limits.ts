@@ -104,6 +104,8 @@ export const GRAPH_MAX_LEX_FIELDS = 10_000;
 export const GRAPH_ASK_BACK_MS = 5_000;
 /** For this long after a relay starts (ms), a client's get is also asked of the other connections, and each connection that says hello is asked for the souls others read: after a restart the relay knows nothing of what its reconnecting clients hold. */
 export const GRAPH_ASK_AFTER_START_MS = 10_000;
+/** For this long after a gun relay that had dialed this relay went away (ms), this relay behaves as just after its own start (it asks the connections that say hello, and all connections on a get): the gun relay, restarted or redialing, has forgotten which souls this relay asked it for, and gun relays forward a write only to the peers that asked. */
+export const GRAPH_ASK_AFTER_DIALER_LOST_MS = 30_000;
 /** Souls (changed last) a restarted relay asks each reconnecting connection about, within GRAPH_ASK_AFTER_START_MS. */
 export const GRAPH_ASK_RECENT_SOULS = 256;
 /** Most souls a relay asks one connection back for, and most souls it remembers a connection wrote. */
@@ -115,8 +117,10 @@ export const GRAPH_ASK_INTERVAL_MS = 1_000;
 /** Relay peering (--peer): first and largest redial delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_PEER_MIN_DELAY_MS = 250;
 export const GRAPH_PEER_MAX_DELAY_MS = 15_000;
-/** Public keys (imported WebCrypto keys) a relay keeps cached for SEA signature checks (LRU). */
+/** Public keys (imported WebCrypto keys or Node KeyObjects) a relay keeps cached for SEA signature checks (LRU). */
 export const GRAPH_SEA_MAX_KEYS = 10_000;
+/** Signatures a relay remembers as verified (LRU of public key, signature and signed digest, about 300 bytes each), so a signed field that comes again (a peer's echo, a client's resend or answer) is not verified again. */
+export const GRAPH_SEA_MAX_VERIFIED = 10_000;
 /** Client reconnect backoff: first and largest delay (ms), doubled with jitter after each failed dial. */
 export const GRAPH_RECONNECT_MIN_DELAY_MS = 100;
 export const GRAPH_RECONNECT_MAX_DELAY_MS = 5_000;

@@ -1,4 +1,4 @@
-import { GRAPH_ASK_AFTER_START_MS, GRAPH_ASK_BACK_MS, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_GET_FANOUT } from '../limits.js';
+import { GRAPH_ASK_AFTER_DIALER_LOST_MS, GRAPH_ASK_AFTER_START_MS, GRAPH_ASK_BACK_MS, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_GET_FANOUT } from '../limits.js';
 import { messageId } from './wire.js';
 
 /** What the relay's get forwarding needs to know of a connection. */
@@ -38,29 +38,62 @@ export interface AskAroundHooks<P> {
  * fresh (a gun client that reconnects re-reads the souls it holds, and answers a get for them from
  * memory, edits made while the relay was away included). Their answers come back as puts with `@`, which
  * the relay merges by HAM, stores and forwards like any write. Only connections that took part in gun's
- * DAM handshake are asked (a bare WebSocket client that never said hello is never sent a get). Fan-out and repeats are bounded
- * (GRAPH_GET_FANOUT, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_ASK_BACK_MS).
+ * DAM handshake are asked (a bare WebSocket client that never said hello is never sent a get). A gun relay
+ * that dialed this one counts as a relay peer once it shows itself (see `heard`). Fan-out and repeats are
+ * bounded (GRAPH_GET_FANOUT, GRAPH_ASK_INTERVAL_MS, GRAPH_ASK_MAX_SOULS_PER_PEER, GRAPH_ASK_BACK_MS).
  */
 export class AskAround<P extends AskablePeer> {
   readonly #hooks: AskAroundHooks<P>;
   /** peer → soul → when it was last asked (insertion-ordered, so the oldest is evicted first). */
   readonly #last = new WeakMap<P, Map<string, number>>();
   readonly #started = Date.now();
+  /** Connections that dialed us and showed they relay for others (gun's `><`); removed by `closed`. */
+  readonly #dialers = new Set<P>();
 
   constructor(hooks: AskAroundHooks<P>) {
     this.#hooks = hooks;
   }
 
-  /** Shortly after the relay started, it asks every connection, not only the ones it saw write. */
+  /** When a dialer (see `heard`) was last lost. */
+  #dialerLost = -Infinity;
+
+  /**
+   * Shortly after the relay started, or after a gun relay that dialed it went away, it asks every
+   * connection, not only the ones it saw write: the relay (or the gun relay) forgot what the other holds.
+   */
   #afterStart(now: number): boolean {
-    return now - this.#started < GRAPH_ASK_AFTER_START_MS;
+    return now - this.#started < GRAPH_ASK_AFTER_START_MS || now - this.#dialerLost < GRAPH_ASK_AFTER_DIALER_LOST_MS;
   }
 
-  /** A connection said hello: shortly after a restart, ask it for the souls changed last and those others read (it is flushed by the caller). */
+  /** A connection closed. */
+  closed(peer: P): void {
+    if (this.#dialers.delete(peer)) this.#dialerLost = Date.now();
+  }
+
+  /** A connection said hello: shortly after a restart (or a dialer's loss), ask it for the souls changed last and those others read (it is flushed by the caller). */
   hello(peer: P): void {
     const now = Date.now();
     if (peer.readOnly || !this.#afterStart(now)) return;
     for (const soul of [...this.#hooks.recentSouls(), ...this.#hooks.subscribedSouls()]) {
+      if (peer.asked.size >= GRAPH_ASK_MAX_SOULS_PER_PEER) break;
+      if (peer.asked.has(soul)) continue;
+      peer.asked.add(soul);
+      this.#send(peer, soul, undefined, now);
+    }
+  }
+
+  /**
+   * A message from `peer` listed the peers its sender relays to (gun's `><`, which gun adds once it has two
+   * or more): it is a gun relay (or a client bridging relays) that dialed us. gun's AXE relays forward a
+   * client's write only to the peers that asked them for that soul, so from now on it is asked on clients'
+   * gets like a relay peer, and at once for the souls our connections subscribed to (after it restarted it
+   * has forgotten who asked). Answers and routed writes come back as puts. The caller flushes `peer`.
+   */
+  heard(peer: P, via: readonly string[]): void {
+    if (via.length < 2 || peer.mesh || peer.readOnly || this.#dialers.has(peer)) return;
+    this.#dialers.add(peer);
+    const now = Date.now();
+    for (const soul of this.#hooks.subscribedSouls()) {
       if (peer.asked.size >= GRAPH_ASK_MAX_SOULS_PER_PEER) break;
       if (peer.asked.has(soul)) continue;
       peer.asked.add(soul);
@@ -79,10 +112,11 @@ export class AskAround<P extends AskablePeer> {
     const targets: P[] = [];
     if (!from.mesh) {
       for (const p of this.#hooks.mesh) if (p !== from && targets.length < GRAPH_GET_FANOUT) targets.push(p);
+      for (const p of this.#dialers) if (p !== from && targets.length < GRAPH_GET_FANOUT) targets.push(p);
       const subs = this.#hooks.subscribersOf(soul);
       if (subs) for (const p of subs) {
         if (targets.length >= GRAPH_GET_FANOUT) break;
-        if (p !== from && !p.mesh && !p.readOnly && p.greeted && p.wrote.has(soul)) targets.push(p);
+        if (p !== from && !p.mesh && !p.readOnly && p.greeted && p.wrote.has(soul) && !targets.includes(p)) targets.push(p);
       }
       if (this.#afterStart(now)) for (const p of this.#hooks.peers) {
         if (targets.length >= GRAPH_GET_FANOUT) break;

@@ -8,7 +8,7 @@ export {
   type Value, type Relation, type GraphNode, type GraphData, type NodeMeta, type FieldWrite, type FieldState, type NodeFields,
 } from './value.js';
 export { parseFrame, parseMessage, parsePut, messageId, type WireMessage, type GetRequest, type FieldLex, type ParsedFrame } from './wire.js';
-export { SeaVerifier, seaClass, soulPub, needsSea, type SeaClass, type SeaFieldInfo, type SeaStats, type SeaVerifierOptions } from './sea.js';
+export { SeaVerifier, seaClass, soulPub, needsSea, webCryptoSea, type SeaClass, type SeaCrypto, type SeaFieldInfo, type SeaStats, type SeaVerifierOptions } from './sea.js';
 export { resolveBatch, type GraphStore, type FieldRef } from './store.js';
 export { MemoryGraphStore, type MemoryStoreOptions } from './store/memory.js';
 export { IndexedDbGraphStore, type IndexedDbGraphStoreOptions } from './store/indexeddb.js';

@@ -8,6 +8,7 @@ import { Graph as BaseGraph, type GraphOptions, type WebSocketConstructor } from
 export * from './index.js';
 export { SqliteGraphStore } from './store/sqlite.js';
 export { PgGraphStore, type PgGraphStoreOptions } from './store/postgres.js';
+export { NodeSeaCrypto } from './sea-node.js';
 export { GraphRelay, type RelayConnection, type RelayOptions, type RelayPeer, type RelayStats } from './relay.js';
 
 /** A Graph client that uses `ws` unless another WebSocket is given. */

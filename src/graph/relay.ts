@@ -4,6 +4,7 @@ import {
   GRAPH_MAX_REPLY_FRAME_BYTES, GRAPH_MAX_SUBSCRIPTIONS_PER_PEER, GRAPH_ASK_RECENT_SOULS, GRAPH_SUBSCRIPTION_BYTES,
 } from '../limits.js';
 import { AskAround } from './ask-around.js';
+import { Dedup } from './dedup.js';
 import { createStateClock, isUpdate, type ConflictResolution } from './ham.js';
 import type { FieldRef, GraphStore } from './store.js';
 import { selectFields, selectSouls } from './lex.js';
@@ -129,7 +130,7 @@ export class GraphRelay {
   readonly #ask: AskAround<Peer>;
   /** subKey → subscribed peers. */
   readonly #subs = new Map<string, Set<Peer>>();
-  readonly #seen = new Map<string, number>();
+  readonly #seen = new Dedup(GRAPH_DEDUP_WINDOW_MS, GRAPH_DEDUP_MAX_IDS);
   #queue: Work[] = [];
   #flushing: Promise<void> | undefined;
   #scheduled = false;
@@ -221,6 +222,7 @@ export class GraphRelay {
     if (!this.#peers.delete(peer)) return;
     this.#mesh.delete(peer);
     peer.open = false;
+    this.#ask.closed(peer);
     for (const k of peer.subs) {
       const s = this.#subs.get(k);
       s?.delete(peer);
@@ -232,16 +234,7 @@ export class GraphRelay {
 
   /** Dedup: true if the id was seen within the window (and refreshes it). */
   #remember(id: string): boolean {
-    const now = Date.now();
-    const seen = this.#seen.get(id);
-    if (seen !== undefined) this.#seen.delete(id);
-    this.#seen.set(id, now + GRAPH_DEDUP_WINDOW_MS);
-    // evict expired (oldest first) and over-capacity entries
-    for (const [k, exp] of this.#seen) {
-      if (exp > now && this.#seen.size <= GRAPH_DEDUP_MAX_IDS) break;
-      this.#seen.delete(k);
-    }
-    return seen !== undefined && seen > now;
+    return this.#seen.remember(id);
   }
 
   /** Subscribe `peer`; false when its limit or the memory budget refused it. */
@@ -274,6 +267,7 @@ export class GraphRelay {
       if (item.error) { this.#error(peer, item.id, item.error); continue; }
       const msg = item.msg;
       if (this.#remember(msg.id)) { this.#stats.duplicates++; continue; }
+      if (msg.via) this.#ask.heard(peer, msg.via);
       if (msg.dam !== undefined) { this.#dam(peer, msg); continue; }
       if (msg.get) {
         if (!this.#admit(peer, msg)) continue;
@@ -549,10 +543,10 @@ export class GraphRelay {
   }
 
   #reply(peer: Peer, id: string, soul: string, fields: [string, FieldState][]): void {
+    // built as text: an object keyed by each new soul would cost V8 a hidden-class transition per read
+    const at = JSON.stringify(id), key = JSON.stringify(soul);
     for (const chunk of chunkFields(soul, fields, GRAPH_MAX_REPLY_FRAME_BYTES - 200)) {
-      const put: Record<string, unknown> = {};
-      setKey(put, soul, toGraphNode(soul, chunk));
-      this.#queueOut(peer, { '#': messageId(), '@': id, put });
+      this.#queueOut(peer, `{"#":"${messageId()}","@":${at},"put":{${key}:${JSON.stringify(toGraphNode(soul, chunk))}}}`);
     }
   }
 

@@ -1,11 +1,12 @@
 import { PlexusError } from '../errors.js';
-import { GRAPH_SEA_MAX_KEYS } from '../limits.js';
+import { GRAPH_SEA_MAX_KEYS, GRAPH_SEA_MAX_VERIFIED } from '../limits.js';
 import { sha256 } from './sha256.js';
 import type { FieldWrite, Value } from './value.js';
 
 /**
  * SEA (gun's Security, Encryption, Authorization) checks a relay runs on every field before it enters
- * the store, as gun's own relay does, minus gun's holes. Browser-safe: WebCrypto (`crypto.subtle`) only.
+ * the store, as gun's own relay does, minus gun's holes. Browser-safe: WebCrypto (`crypto.subtle`) by
+ * default; Node passes the faster synchronous backend of `./sea-node.js`.
  *
  * Soul classes, in gun's order:
  * - `~@`: the alias index; field `alias` must be the link `~@alias`.
@@ -119,6 +120,8 @@ export interface SeaStats {
   keyCacheHits: number;
   /** Public keys imported (a key evicted from the LRU is imported again when it comes back). */
   keyImports: number;
+  /** Signatures found already verified (the same signed field sent again), not verified again. */
+  sigCacheHits: number;
 }
 
 /** What SEA says about one stored field (for the dashboard): `open` souls carry no signature to check. */
@@ -135,31 +138,61 @@ export interface SeaFieldInfo {
 export interface SeaVerifierOptions {
   /** Most imported public keys kept (LRU). Default GRAPH_SEA_MAX_KEYS. */
   maxKeys?: number;
+  /** Most signatures remembered as verified (LRU), so a field sent again (an echo, a resend) is not verified again. Default GRAPH_SEA_MAX_VERIFIED. */
+  maxVerified?: number;
   /** Wall clock for certificate expiry (ms). Default Date.now. */
   now?: () => number;
-  /** WebCrypto implementation. Default globalThis.crypto.subtle. */
+  /** WebCrypto implementation for the default backend. Default globalThis.crypto.subtle. */
   subtle?: SubtleCrypto;
+  /** The signature backend. Default: WebCrypto (browser-safe); in Node, `NodeSeaCrypto` (`./sea-node.js`) verifies synchronously. */
+  crypto?: SeaCrypto;
+}
+
+/**
+ * The primitives SEA checks need: import a P-256 public key given as JWK coordinates `x`, `y` (base64url;
+ * throw or reject when it is not a valid key), verify an ECDSA P-256/SHA-256 signature (64 bytes, r||s)
+ * of `data` with it, and optionally a synchronous SHA-256 (else sha256.ts and crypto.subtle are used).
+ */
+export interface SeaCrypto<K = unknown> {
+  importKey(x: string, y: string): K | Promise<K>;
+  verify(key: K, data: Uint8Array<ArrayBuffer>, sig: Uint8Array<ArrayBuffer>): boolean | Promise<boolean>;
+  sha256?(data: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer>;
+}
+
+/** The browser-safe backend: WebCrypto (`crypto.subtle`). */
+export function webCryptoSea(subtle: SubtleCrypto): SeaCrypto<CryptoKey> {
+  return {
+    importKey: (x, y) => subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x, y, ext: true }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']),
+    verify: (key, data, sig) => subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, sig, data),
+  };
 }
 
 /**
  * Verifies puts the way gun's relay does (see the module comment), and refuses what gun lets through:
  * a value signed by another key (`"*"`) without a valid certificate from the owner, unsigned values,
  * a changed account `pub`, signatures replayed onto another soul/field/state, expired, foreign or
- * mismatched certificates. Imported public keys are cached in a bounded LRU.
+ * mismatched certificates. Imported public keys are cached in a bounded LRU, and so are signatures
+ * that verified (only good ones: a flood of bad signatures cannot evict them).
  */
 export class SeaVerifier {
-  readonly #subtle: SubtleCrypto;
+  readonly #subtle: SubtleCrypto | undefined;
+  readonly #crypto: SeaCrypto;
   readonly #now: () => number;
   readonly #maxKeys: number;
-  readonly #keys = new Map<string, Promise<CryptoKey>>();
-  readonly stats: SeaStats = { verified: 0, refused: 0, keyCacheHits: 0, keyImports: 0 };
+  readonly #maxVerified: number;
+  readonly #keys = new Map<string, unknown>();
+  /** `pub sig digest` of signatures that verified, oldest first. */
+  readonly #verified = new Set<string>();
+  readonly stats: SeaStats = { verified: 0, refused: 0, keyCacheHits: 0, keyImports: 0, sigCacheHits: 0 };
 
   constructor(opts: SeaVerifierOptions = {}) {
-    const subtle = opts.subtle ?? globalThis.crypto?.subtle;
-    if (!subtle) throw new PlexusError('UNSUPPORTED', 'SEA verification needs WebCrypto (crypto.subtle)');
-    this.#subtle = subtle;
+    this.#subtle = opts.subtle ?? globalThis.crypto?.subtle;
+    const backend = opts.crypto ?? (this.#subtle ? webCryptoSea(this.#subtle) : undefined);
+    if (!backend) throw new PlexusError('UNSUPPORTED', 'SEA verification needs WebCrypto (crypto.subtle)');
+    this.#crypto = backend;
     this.#now = opts.now ?? Date.now;
     this.#maxKeys = Math.max(1, opts.maxKeys ?? GRAPH_SEA_MAX_KEYS);
+    this.#maxVerified = Math.max(0, opts.maxVerified ?? GRAPH_SEA_MAX_VERIFIED);
   }
 
   /**
@@ -270,31 +303,50 @@ export class SeaVerifier {
   async #verify(pub: string, text: string, sig: string): Promise<boolean> {
     const bytes = b64ToBytes(sig);
     if (!bytes || bytes.length !== 64) return false;
-    let key: CryptoKey;
-    try { key = await this.#key(pub); } catch { return false; }
-    return this.#subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, bytes, await this.#digest(text));
+    const digest = await this.#digest(text);
+    const seen = `${pub} ${sig} ${String.fromCharCode(...digest)}`;
+    if (this.#verified.has(seen)) {
+      this.stats.sigCacheHits++;
+      return true;
+    }
+    let key: unknown;
+    try {
+      key = this.#key(pub);
+      if (key instanceof Promise) key = await key;
+    } catch { return false; }
+    let ok: boolean | Promise<boolean>;
+    try { ok = this.#crypto.verify(key, digest, bytes); } catch { return false; }
+    if (ok instanceof Promise) ok = await ok;
+    if (ok && this.#maxVerified > 0) {
+      this.#verified.add(seen);
+      if (this.#verified.size > this.#maxVerified) this.#verified.delete(this.#verified.values().next().value!);
+    }
+    return ok;
   }
 
-  async #digest(text: string): Promise<Uint8Array<ArrayBuffer>> {
+  #digest(text: string): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
     const bytes = encoder.encode(text);
-    return bytes.length <= SYNC_HASH_MAX_BYTES ? sha256(bytes) : new Uint8Array(await this.#subtle.digest('SHA-256', bytes));
+    if (this.#crypto.sha256) return this.#crypto.sha256(bytes);
+    if (bytes.length <= SYNC_HASH_MAX_BYTES || !this.#subtle) return sha256(bytes);
+    return this.#subtle.digest('SHA-256', bytes).then((d) => new Uint8Array(d));
   }
 
-  #key(pub: string): Promise<CryptoKey> {
+  /** The imported key of `pub` (LRU); throws or rejects for a key that is not x.y or not on the curve. */
+  #key(pub: string): unknown {
     const hit = this.#keys.get(pub);
-    if (hit) {
+    if (hit !== undefined) {
       this.stats.keyCacheHits++;
       this.#keys.delete(pub);
       this.#keys.set(pub, hit);
       return hit;
     }
     const [x, y, extra] = pub.split('.');
-    if (!x || !y || extra !== undefined) return Promise.reject(new PlexusError('BAD_REQUEST', 'public key must be x.y'));
+    if (!x || !y || extra !== undefined) throw new PlexusError('BAD_REQUEST', 'public key must be x.y');
     this.stats.keyImports++;
-    const p = this.#subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x, y, ext: true }, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
-    p.catch(() => { if (this.#keys.get(pub) === p) this.#keys.delete(pub); });
-    this.#keys.set(pub, p);
+    const k = this.#crypto.importKey(x, y); // a bad key throws here (sync backends) and is not cached
+    if (k instanceof Promise) k.catch(() => { if (this.#keys.get(pub) === k) this.#keys.delete(pub); });
+    this.#keys.set(pub, k);
     while (this.#keys.size > this.#maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
-    return p;
+    return k;
   }
 }

@@ -6,6 +6,8 @@ import { sendJson } from './reply.js';
 import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
 import { GraphRelay } from '../graph/relay.js';
 import { RelayPeering } from '../graph/peering.js';
+import { SeaVerifier } from '../graph/sea.js';
+import { NodeSeaCrypto } from '../graph/sea-node.js';
 import type { GraphStore } from '../graph/store.js';
 import { SqliteGraphStore } from '../graph/store/sqlite.js';
 import { PgGraphStore } from '../graph/store/postgres.js';
@@ -28,7 +30,7 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
     const store: GraphStore = opts.store ?? (ctx.config.postgres
       ? new PgGraphStore(ctx.config.postgres, { onError: (err) => ctx.log('warn', 'graph: postgres listener failed', { err: String(err) }) })
       : new SqliteGraphStore(join(ctx.config.dataDir, 'graph.db')));
-    const relay = new GraphRelay({ store, log: ctx.log, ...(ctx.budget ? { budget: ctx.budget } : {}), ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) });
+    const relay = new GraphRelay({ store, log: ctx.log, sea: new SeaVerifier({ crypto: new NodeSeaCrypto() }), ...(ctx.budget ? { budget: ctx.budget } : {}), ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) });
     const peering = ctx.config.peers?.length ? new RelayPeering(relay, ctx.config.peers, { log: ctx.log }) : undefined;
     const wss = new WebSocketServer({ noServer: true, maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false });
     const sockets = new Set<WebSocket>();

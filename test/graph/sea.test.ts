@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import { lexMatch, needsSea, seaClass, SeaVerifier, soulPub } from '../../src/graph/sea.js';
+import { lexMatch, needsSea, seaClass, SeaVerifier, soulPub, type SeaVerifierOptions } from '../../src/graph/sea.js';
+import { NodeSeaCrypto } from '../../src/graph/sea-node.js';
 import { sha256 } from '../../src/graph/sha256.js';
 import { GraphRelay } from '../../src/graph/relay.js';
 import { MemoryGraphStore } from '../../src/graph/store/memory.js';
@@ -42,8 +43,9 @@ describe('graph SEA: soul classes', () => {
   });
 });
 
-describe('graph SEA: verification', () => {
-  const v = new SeaVerifier();
+const backends: [string, SeaVerifierOptions][] = [['WebCrypto', {}], ['node:crypto', { crypto: new NodeSeaCrypto() }]];
+for (const [backend, opts] of backends) describe(`graph SEA: verification (${backend})`, () => {
+  const v = new SeaVerifier(opts);
   const check = (w: FieldWrite) => v.checkField(w);
 
   it('accepts the writes of a real gun SEA client (captured: user.create, auth, profile put)', async () => {
@@ -105,7 +107,7 @@ describe('graph SEA: verification', () => {
 
   it('certificates: the owner lets a writer write a path until it expires', async () => {
     let now = 1000;
-    const vv = new SeaVerifier({ now: () => now });
+    const vv = new SeaVerifier({ ...opts, now: () => now });
     const alice = await testPair(), bob = await testPair(), carol = await testPair(), mallory = await testPair();
     const inbox = `~${alice.pub}/inbox`;
     const put = async (cert: unknown, o: { signer?: TestPair; field?: string; soul?: string; state?: number } = {}) => {
@@ -147,13 +149,33 @@ describe('graph SEA: verification', () => {
   });
 
   it('keeps at most maxKeys imported keys (LRU)', async () => {
-    const vv = new SeaVerifier({ maxKeys: 2 });
+    const vv = new SeaVerifier({ ...opts, maxKeys: 2, maxVerified: 0 });
     const pairs = await Promise.all([testPair(), testPair(), testPair()]);
     const ws = await Promise.all(pairs.map(async (p) => { const w = { soul: `~${p.pub}`, field: 'f', value: 1 as unknown, state: 1 }; return { ...w, value: await signedValue(p, w) } as FieldWrite; }));
     for (const w of [ws[0]!, ws[1]!, ws[0]!, ws[2]!, ws[0]!]) assert.equal(await vv.checkField(w), undefined);
     assert.deepEqual({ imports: vv.stats.keyImports, hits: vv.stats.keyCacheHits }, { imports: 3, hits: 2 });
     assert.equal(await vv.checkField(ws[1]!), undefined); // evicted: imported again
     assert.equal(vv.stats.keyImports, 4);
+  });
+
+  it('does not verify again a signature it verified (LRU of maxVerified); a bad one is never remembered', async () => {
+    const vv = new SeaVerifier({ ...opts, maxVerified: 2 });
+    const alice = await testPair();
+    const ws = await Promise.all([0, 1, 2].map(async (i) => { const w = { soul: `~${alice.pub}`, field: `f${i}`, value: i as unknown, state: 1 }; return { ...w, value: await signedValue(alice, w) } as FieldWrite; }));
+    assert.equal(await vv.checkField(ws[0]!), undefined);
+    assert.equal(await vv.checkField(ws[0]!), undefined);
+    assert.equal(vv.stats.sigCacheHits, 1);
+    assert.match((await vv.checkField({ ...ws[0]!, state: 2 }))!, /does not verify/, 'the same signature on another state');
+    assert.match((await vv.checkField({ ...ws[0]!, field: 'f1' }))!, /does not verify/, 'the same signature on another field');
+    assert.match((await vv.checkField({ ...ws[0]!, soul: `~${alice.pub}/x` }))!, /does not verify/, 'the same signature on another soul');
+    const raw = JSON.parse(ws[1]!.value as string);
+    const bad = { ...ws[1]!, value: JSON.stringify({ ...raw, '~': raw['~'].replace(/^./, (c: string) => (c === 'A' ? 'B' : 'A')) }) };
+    assert.match((await vv.checkField(bad))!, /does not verify/);
+    assert.match((await vv.checkField(bad))!, /does not verify/);
+    assert.equal(vv.stats.sigCacheHits, 1);
+    for (const w of [ws[1]!, ws[2]!]) assert.equal(await vv.checkField(w), undefined); // ws[0] evicted
+    assert.equal(await vv.checkField(ws[0]!), undefined);
+    assert.equal(vv.stats.sigCacheHits, 1);
   });
 
   it('property: a signed field verifies, and any change of soul, field, state or value is refused (100 runs)', async () => {
@@ -226,6 +248,11 @@ describe('graph SEA: on the relay', () => {
     const stale = await relay.sea.inspect({ soul, field: 'name', value, state: state + 1 });
     assert.equal(stale.verified, false);
     assert.match(stale.reason!, /does not verify/);
+    // the same signed field again (a resend, an echo, an answer to a get): acked, its signature not verified again
+    const hits = relay.sea.stats.sigCacheHits;
+    peer.receive(JSON.stringify({ '#': 'again', put: { [soul]: { _: { '#': soul, '>': { name: state } }, name: value } } }));
+    assert.equal((await reply('again')).ok, true);
+    assert.equal(relay.sea.stats.sigCacheHits, hits + 1);
     await relay.close();
   });
 });

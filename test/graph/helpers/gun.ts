@@ -105,22 +105,26 @@ export class GunPeer {
   }
 }
 
-/** A real gun relay (AXE + radisk defaults) in a child process. */
-export async function startGunRelay(peers: string[] = []): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+/** A real gun relay (AXE + radisk defaults) in a child process; `restart` kills it (SIGKILL) and starts it again on the same port and data. */
+export async function startGunRelay(peers: string[] = []): Promise<{ url: string; readonly pid: number; restart(): Promise<void>; close(): Promise<void> }> {
   const dir = tmpDir('gunrelay-');
-  const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata', ...(peers.length ? [peers.join(',')] : [])], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('gun relay did not start')), 15_000);
-    createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"port"')) { clearTimeout(t); resolve(JSON.parse(l).port); } });
-    p.once('exit', (c) => reject(new Error(`gun relay exited ${c}`)));
-  });
+  const start = async (port: number) => {
+    const p = spawn(process.execPath, [here + 'gun-relay.cjs', dir.path + '/radata', peers.length ? peers.join(',') : '-', String(port)], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+    const got = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('gun relay did not start')), 15_000);
+      createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"port"')) { clearTimeout(t); resolve(JSON.parse(l).port); } });
+      p.once('exit', (c) => reject(new Error(`gun relay exited ${c}`)));
+    });
+    return { p, port: got };
+  };
+  const kill = async (p: ChildProcess) => { if (p.exitCode === null && p.signalCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; } };
+  let cur = await start(0);
+  const port = cur.port;
   return {
     url: `http://127.0.0.1:${port}/gun`,
-    pid: p.pid!,
-    async close() {
-      if (p.exitCode === null && p.signalCode === null) { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; }
-      dir.rm();
-    },
+    get pid() { return cur.p.pid!; },
+    async restart() { await kill(cur.p); cur = await start(port); },
+    async close() { await kill(cur.p); dir.rm(); },
   };
 }
 
