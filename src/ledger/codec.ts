@@ -1,7 +1,7 @@
 import { PlexusError } from '../errors.js';
 import { checkText } from '../text.js';
 import {
-  LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
+  MAX_NESTING_DEPTH, LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
   LEDGER_MAX_TOPIC_LENGTH, LEDGER_MAX_TOPICS_PER_CONN, LEDGER_MAX_TRANS_BYTES,
 } from '../limits.js';
 import type { Action, Arg, Audit, Event, Note, Status, Trans, TransInput, Update, Watch } from './event.js';
@@ -96,10 +96,10 @@ export function checkTopic(t: unknown, what = 'topic'): string {
   return t;
 }
 
-export function decodeAction(v: unknown, i = 0): Action {
+export function decodeAction(v: unknown, i = 0, textChecked = false): Action {
   const what = `acts[${i}]`;
   if (!isObj(v)) bad(`${what}: want an object`);
-  checkText(v, what);
+  if (!textChecked) checkText(v, what);
   const top = checkTopic(field(v, 'top'), `${what}.top`);
   const key = field(v, 'key');
   if (typeof key !== 'string') bad(`${what}.key: want a string`);
@@ -113,11 +113,12 @@ export function decodeAction(v: unknown, i = 0): Action {
 }
 
 /** Validate a list of actions (count and size limits). */
-export function decodeActs(v: unknown): Action[] {
+export function decodeActs(v: unknown, pre = false): Action[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) bad('acts: want an array');
   if (v.length > LEDGER_MAX_ACTIONS_PER_TRANS) throw new PlexusError('TOO_LARGE', `transaction has ${v.length} actions, more than ${LEDGER_MAX_ACTIONS_PER_TRANS}`);
-  const acts = v.map((a, i) => decodeAction(a, i));
+  const acts = v.map((a, i) => decodeAction(a, i, pre));
+  if (pre) return acts; // re-encoded, a body of at most QUICK_BODY_CHARS stays far below LEDGER_MAX_TRANS_BYTES
   const bytes = JSON.stringify(acts).length;
   if (bytes > LEDGER_MAX_TRANS_BYTES) throw new PlexusError('TOO_LARGE', `transaction actions are ${bytes} bytes, more than ${LEDGER_MAX_TRANS_BYTES}`);
   return acts;
@@ -126,7 +127,7 @@ export function decodeActs(v: unknown): Action[] {
 /** Decode an untrusted Trans (an `evt.pub` body or an element of `evt.sat` trans). */
 export function decodeTrans(v: unknown): TransInput & { rev?: Rev } {
   if (!isObj(v)) bad('transaction: want an object');
-  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts')) };
+  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), quickChecked.has(v)) };
   const base = revField(v, 'base');
   if (base !== ZERO_TIME) t.base = base;
   const created = parseTimeField(field(v, 'created'), 'created');
@@ -163,12 +164,36 @@ export function decodeWatch(v: unknown): Watch[] {
   });
 }
 
+/**
+ * Bodies up to this many characters are checked on their text (quickTextOk) instead of walking the parsed
+ * value; re-encoded, their actions stay far below LEDGER_MAX_TRANS_BYTES (a JSON number grows at most
+ * ~6x when re-encoded: `9e20` becomes 21 digits), so decodeActs skips re-encoding them to measure.
+ */
+const QUICK_BODY_CHARS = 4096;
+
+/** Parsed bodies that passed quickTextOk (decodeTrans skips their per-action text walk and size measure). */
+const quickChecked = new WeakSet<object>();
+
+/**
+ * True when a short JSON text certainly passes checkText once parsed: well-formed, no U+0000, no `\u`
+ * escape (which could spell a lone surrogate or U+0000), and at most MAX_NESTING_DEPTH `[` / `{`
+ * characters (an upper bound on the nesting, brackets inside strings included). False means
+ * "walk the parsed value" (checkText decides), never "refuse".
+ */
+function quickTextOk(text: string): boolean {
+  if (text.length > QUICK_BODY_CHARS || text.includes('\\u') || text.includes('\u0000') || !text.isWellFormed()) return false;
+  let open = 0;
+  for (let i = 0; i < text.length; i++) { const c = text.charCodeAt(i); if (c === 0x5b || c === 0x7b) open++; }
+  return open <= MAX_NESTING_DEPTH;
+}
+
 /** Body of evt.sub / evt.sat / evt.mon etc.: must be a JSON object (missing body → Go's message). */
 export function decodeBody(body: string | undefined): Record<string, unknown> {
   if (body === undefined || body.trim() === '') throw new PlexusError('BAD_REQUEST', 'unexpected end of JSON input');
   let v: unknown;
   try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
   if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
+  if (quickTextOk(body)) { quickChecked.add(v); return v; }
   return checkText(v, 'body');
 }
 
