@@ -131,6 +131,11 @@ export interface LedgerStore {
   room?(): Promise<void> | undefined;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
+  /**
+   * Optional group commit for `publish`: several publishes in one round trip and one commit, each atomic
+   * and checked against the ones before it; one outcome per item, in order (a failed one wrote nothing).
+   */
+  publishGroup?(items: ReadonlyArray<{ t: TransInput; now: Time; ignoreRevs: readonly Rev[] }>): Promise<Array<{ ok: true; v: Event[] & { rev?: Rev } } | { ok: false; e: unknown }>>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
   onAppend?(fn: () => void): () => void;
   close(): Promise<void>;
@@ -340,6 +345,13 @@ export class StoreLedger implements Publisher, LocalPublisher {
     if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
     try { this.checkActs(input.acts); } catch (err) { return Promise.reject(err); }
     const st = this.store;
+    if (st.publish && st.publishGroup) {
+      // group commit over round trips: publishes that arrive while a group is in flight go in the next one
+      return new Promise<PublishResult>((resolve, reject) => {
+        this.queued.push({ input, opts, resolve, reject });
+        if (this.queued.length === 1) void this.serial(() => this.drainGroups()).catch(() => undefined);
+      });
+    }
     if (st.publish) {
       const fast = st.publish.bind(st);
       return this.serial(async () => {
@@ -363,6 +375,29 @@ export class StoreLedger implements Publisher, LocalPublisher {
   }
 
   private queued: Queued[] = [];
+
+  /**
+   * Commit every queued publish through the store's one-round-trip publish: a lone one alone, more in
+   * groups of at most GROUP_COMMIT_MAX (publishGroup). The queue is taken when the drain runs, so
+   * publishes arriving while a group is in flight wait for the next group.
+   */
+  private async drainGroups(): Promise<void> {
+    const st = this.store;
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        try { const evs = await st.publish!(p.input, this.clock(), p.opts.ignoreRevs ?? []); p.resolve({ rev: evs.rev!, evs: [...evs] }); } catch (e) { p.reject(e); }
+        continue;
+      }
+      let out;
+      try { out = await st.publishGroup!(batch.map((p) => ({ t: p.input, now: this.clock(), ignoreRevs: p.opts.ignoreRevs ?? [] }))); } catch (e) {
+        for (const p of batch) p.reject(e);
+        continue;
+      }
+      settle(batch, out.map((x) => (x.ok ? { ok: true as const, v: { rev: x.v.rev!, evs: [...x.v] } } : x)));
+    }
+  }
 
   /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {
