@@ -1,5 +1,5 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
 import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
@@ -16,6 +16,12 @@ export interface HubSocket {
    * streams long catch-ups with backpressure; without it every push is sent as soon as it is due.
    */
   write?(text: string, done: (err?: Error | null) => void): void;
+  /**
+   * Optional: stop / start reading the connection. The hub pauses a connection that has more than
+   * LEDGER_MAX_REQUESTS_IN_FLIGHT requests unanswered and resumes it once half of them are answered.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -63,6 +69,10 @@ interface Sub {
   sending: boolean;
   /** A catch-up stream is running: live events wait in buf until it ends. */
   catching: boolean;
+  /** Fast publishes handed to the ledger and not yet answered. */
+  pubs: number;
+  /** Reading is paused: too many requests in flight (see LEDGER_MAX_REQUESTS_IN_FLIGHT). */
+  paused: boolean;
 }
 
 /** A publish through the hub, distributed in the order publishes were handed to the ledger. */
@@ -149,7 +159,7 @@ export class Hub {
     const id = ++this.connSeq;
     const sub: Sub = {
       conn: sock, id, readOnly: info.readOnly !== undefined && info.readOnly !== false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false,
-      queue: Promise.resolve(), queued: 0, sending: false, catching: false,
+      queue: Promise.resolve(), queued: 0, sending: false, catching: false, pubs: 0, paused: false,
     };
     if (info.user) sub.user = info.user;
     if (info.readOnly instanceof PlexusError) sub.writeDenied = info.readOnly;
@@ -166,8 +176,19 @@ export class Hub {
   private enqueue(s: Sub, fn: () => Promise<void>): void {
     s.queued++;
     this.busy++;
-    const run = async () => { try { await fn(); } finally { s.queued--; this.busy--; } };
+    this.inFlight(s);
+    const run = async () => { try { await fn(); } finally { s.queued--; this.busy--; this.answered(s); } };
     s.queue = s.queue.then(run, run);
+  }
+
+  /** A request was taken: stop reading a connection with too many unanswered. */
+  private inFlight(s: Sub): void {
+    if (!s.paused && s.queued + s.pubs > LEDGER_MAX_REQUESTS_IN_FLIGHT && s.conn.pause) { s.paused = true; s.conn.pause(); }
+  }
+
+  /** A request was answered: read again once half of the cap is left. */
+  private answered(s: Sub): void {
+    if (s.paused && s.queued + s.pubs <= LEDGER_MAX_REQUESTS_IN_FLIGHT / 2) { s.paused = false; if (!s.gone) s.conn.resume?.(); }
   }
 
   private receive(s: Sub, text: string): void {
@@ -373,7 +394,11 @@ export class Hub {
   }
 
   private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
+    sub.pubs++;
+    this.inFlight(sub);
     return this.ordered(sub, () => this.doPublish(sub, decodeTrans(decodeBody(body))), (r, err) => {
+      sub.pubs--;
+      this.answered(sub);
       if (r) {
         this.stats.published++;
         this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));

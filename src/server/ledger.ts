@@ -109,7 +109,7 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
             const n = b.write(t);
             ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
           };
-          const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r), pause: () => ws.pause(), resume: () => ws.resume() }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
           ws.on('close', () => { sockets.delete(ws); conn.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
