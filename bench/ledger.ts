@@ -202,12 +202,9 @@ function loadChild<T>(args: Array<string | number>): Promise<T> {
   });
 }
 
-/** `plexus serve`'s ledger mount alone, without the per-connection message limits (they are not what is measured). */
+/** `plexus serve`'s ledger mount alone, with the default server limits (a pipelining client must get through them). */
 async function hubServer(dir: string, ledger?: StoreLedger) {
-  const server = await startServer({
-    port: 0, dataDir: dir, logLevel: 'silent', wsMessagesPerSecond: 1e9, wsBytesPerSecond: 1e12,
-    mounts: [createLedgerMount(ledger ? { ledger } : {})],
-  });
+  const server = await startServer({ port: 0, dataDir: dir, logLevel: 'silent', mounts: [createLedgerMount(ledger ? { ledger } : {})] });
   return { server, url: server.url.replace('http', 'ws') + '/evt' };
 }
 

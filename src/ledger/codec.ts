@@ -9,7 +9,37 @@ import { formatTime, parseTimeField, floorMs, ZERO_TIME, type Rev } from './time
 
 /** JSON.stringify with Go's escapes (<, >, & and U+2028/2029), so output is byte-identical to a Go hub. */
 export function goJson(v: unknown): string {
-  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return goEscape(JSON.stringify(v));
+}
+
+/** Go's escapes applied to JSON text (they only ever occur inside strings, where the escape means the same). */
+export function goEscape(json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** An event with its wire JSON already encoded (before Go's escapes), as a store can build it from stored JSON text. */
+export type EncodedEvent = Event & { json?: string };
+
+/** The wire JSON of one event, eventJson's field order, written as text (before Go's escapes). */
+export function eventText(e: EncodedEvent): string {
+  if (e.json !== undefined) return e.json;
+  return '{"id":' + e.id + ',"rev":"' + formatTime(e.rev) + '","top":' + JSON.stringify(e.top) + ',"key":' + JSON.stringify(e.key)
+    + ',"cmd":' + JSON.stringify(e.cmd) + (e.arg === undefined ? '' : ',"arg":' + JSON.stringify(e.arg)) + '}';
+}
+
+/**
+ * goJson(updateJson(u)), written as text so events that carry their encoded JSON are not parsed and
+ * encoded again (catch-up pages); byte-identical to goJson(updateJson(u)).
+ */
+export function updateText(u: Update & { evs?: EncodedEvent[] }): string {
+  if (u.note && u.note.length) return goJson(updateJson(u));
+  let out = '{"rev":"' + formatTime(u.rev) + '"';
+  if (u.evs && u.evs.length) {
+    out += ',"evs":[';
+    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventText(u.evs[i]!);
+    out += ']';
+  }
+  return goEscape(out + '}');
 }
 
 // ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
+import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson, updateText } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -241,6 +241,11 @@ export class Hub {
     this.send(sub, formatFrame(subject, token, goJson({ res })));
   }
 
+  /** reply() for a result already encoded as JSON text (with Go's escapes). */
+  private replyText(sub: Sub, subject: string, token: string, json: string): void {
+    this.send(sub, formatFrame(subject, token, '{"res":' + json + '}'));
+  }
+
   private replyErr(sub: Sub, subject: string, token: string, err: unknown): void {
     const e = toPlexusError(err);
     this.stats.errors++;
@@ -265,7 +270,7 @@ export class Hub {
           return await this.pubFast(sub, token, body);
         case 'evt.sub': {
           const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
-          this.reply(sub, subject, token, updateJson(r.first));
+          this.replyText(sub, subject, token, updateText(r.first));
           this.streamRest(sub, r);
           return;
         }
@@ -401,7 +406,7 @@ export class Hub {
       this.answered(sub);
       if (r) {
         this.stats.published++;
-        this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+        this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
       } else this.replyErr(sub, 'evt.pub', token, err);
     });
   }
@@ -417,7 +422,7 @@ export class Hub {
     const rr = r.evs.length ? r.evs[r.evs.length - 1]!.rev : this.rev;
     if (rr > sub.rev) sub.rev = rr;
     this.kick();
-    this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+    this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
   }
 
   /** Distribute what the ledger has after the cursor; events in `own` skip `sender` (hooked publishes). */
@@ -511,7 +516,7 @@ export class Hub {
       while (all.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
         const c = all.splice(0, LEDGER_MAX_EVENTS_PER_UPDATE);
         const r = c[c.length - 1]!.rev;
-        this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: r > s.rev ? r : s.rev, evs: c })), true));
+        this.send(s, formatFrame('evt.update', '', updateText({ rev: r > s.rev ? r : s.rev, evs: c }), true));
         this.stats.pushes++;
       }
       cache = undefined;
@@ -529,7 +534,7 @@ export class Hub {
     s.rev = u.rev;
     this.stats.pushes++;
     if (frame === undefined) {
-      frame = formatFrame('evt.update', '', goJson(updateJson(u)), true);
+      frame = formatFrame('evt.update', '', updateText(u), true);
       if (key !== undefined) cache!.set(key, frame);
     }
     this.send(s, frame, done);
@@ -553,7 +558,9 @@ export class Hub {
     const old = sortEvents(s.buf.slice());
     s.buf = [];
     this.dirty.delete(s);
-    const it = fresh.length ? this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)[Symbol.asyncIterator]() : undefined;
+    // events with their wire JSON pre-encoded where the ledger can (they carry no parsed arg: only for the wire)
+    const tops = fresh.includes(ALL) ? [] : fresh;
+    const it = fresh.length ? (this.ledger.eventsEncoded ? this.ledger.eventsEncoded(req.rev, tops) : this.ledger.events(req.rev, tops))[Symbol.asyncIterator]() : undefined;
     let oi = 0;
     let ended = !it;
     /** A ledger event read but not yet placed (its chunk filled up with older buffered events first). */
@@ -606,7 +613,7 @@ export class Hub {
             nextP.then((v) => { nx = v; got = true; both(); }, () => { nx = []; got = true; both(); });
             const u = upd(cur, false);
             this.stats.pushes++;
-            this.send(s, formatFrame('evt.update', '', goJson(updateJson(u)), true), () => { out = true; both(); });
+            this.send(s, formatFrame('evt.update', '', updateText(u), true), () => { out = true; both(); });
             if (u.rev > s.rev) s.rev = u.rev;
           });
           await sent;
@@ -615,7 +622,7 @@ export class Hub {
         s.catching = false;
         this.busy--;
         if (!s.gone) {
-          if (this.rev > s.rev && !s.buf.length) this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: this.rev })), true));
+          if (this.rev > s.rev && !s.buf.length) this.send(s, formatFrame('evt.update', '', updateText({ rev: this.rev }), true));
           if (s.buf.length || s.notes) { this.dirty.add(s); this.kick(); }
           if (this.rev > s.rev) s.rev = this.rev;
         }
@@ -683,7 +690,9 @@ export class Hub {
     // the satellite gets its own events in the reply (they are newer than req.rev), others by push
     s.buf = [];
     const r = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
-    this.reply(s, 'evt.sat', token, { ...updateJson(r.first), sat: results.map((x) => (x.rev !== undefined ? { tid: x.tid, rev: updateJson({ rev: x.rev }).rev } : x)) });
+    // the update's text (its events may be pre-encoded) with the plexus field `sat` after its own fields
+    const sat = results.map((x) => (x.rev !== undefined ? { tid: x.tid, rev: updateJson({ rev: x.rev }).rev } : x));
+    this.replyText(s, 'evt.sat', token, updateText(r.first).slice(0, -1) + ',"sat":' + goJson(sat) + '}');
     this.streamRest(s, r);
   }
 

@@ -1,6 +1,7 @@
 import { PlexusError } from '../errors.js';
 import { applyAction, nextRev, sigKey, type Action, type Arg, type Audit, type Event, type Rec, type Sig, type Trans, type TransInput } from './event.js';
 import { now, ZERO_TIME, type Rev, type Time } from './time.js';
+import type { EncodedEvent } from './codec.js';
 
 /** Result of a publish: the transaction's revision and its events (with ids), in action order. */
 export interface PublishResult { rev: Rev; evs: Event[] }
@@ -14,6 +15,8 @@ export interface Ledger {
   rev(): Promise<Rev>;
   /** Events with rev > since, only of `tops` (all when empty), ordered by id. */
   events(since: Rev, tops?: readonly string[]): AsyncIterable<Event>;
+  /** Optional: events() for a wire, each possibly with its JSON pre-encoded and no `arg` (see StoreLedger.eventsEncoded). */
+  eventsEncoded?(since: Rev, tops?: readonly string[]): AsyncIterable<EncodedEvent>;
   /** Up to `limit` events with id > afterId, ordered by id (hubs catch up with this). */
   eventsAfterId(afterId: number, limit?: number): Promise<Event[]>;
   /** The highest event id (0 when empty). */
@@ -112,6 +115,11 @@ export interface LedgerStore {
   tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>, hint?: { sigs: readonly Sig[] }): Promise<T>;
   reader(): StoreReader;
   eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
+  /**
+   * Optional: eventsPage with each event's wire JSON built from the stored JSON text (`json`, see
+   * codec.eventText) instead of a parsed `arg` (the events carry no `arg`): catch-ups stream them as is.
+   */
+  eventsPageEncoded?(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<EncodedEvent[]>;
   lastEventId(): Promise<number>;
   eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   listRecs(top: string): Promise<Rec[]>;
@@ -307,6 +315,21 @@ export class StoreLedger implements Publisher, LocalPublisher {
     let after = 0;
     for (;;) {
       const page = await this.store.eventsPage(since, tops, after, PAGE);
+      for (const e of page) yield e;
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  /**
+   * events(), each with its wire JSON already encoded (`json`) and without `arg` where the store can
+   * build it from stored text (SQLite); else the plain events. For streaming to a wire, not for reading.
+   */
+  async *eventsEncoded(since: Rev, tops: readonly string[] = []): AsyncIterable<EncodedEvent> {
+    if (!this.store.eventsPageEncoded) { yield* this.events(since, tops); return; }
+    let after = 0;
+    for (;;) {
+      const page = await this.store.eventsPageEncoded(since, tops, after, PAGE);
       for (const e of page) yield e;
       if (page.length < PAGE) return;
       after = page[page.length - 1]!.id;

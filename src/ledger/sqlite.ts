@@ -4,7 +4,8 @@ import { LEDGER_SQLITE_CHECKPOINT_PAGES, LEDGER_SQLITE_WAL_MAX_PAGES } from '../
 import { SqliteCheckpointer } from '../sqlite-checkpointer.js';
 import type { Arg, Event, Rec } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
-import { ZERO_TIME, type Rev } from './time.js';
+import { formatTime, ZERO_TIME, type Rev } from './time.js';
+import type { EncodedEvent } from './codec.js';
 
 // The audit fields of a published transaction live on its first event row (created is NOT NULL exactly
 // there): one b-tree less to write per publish than a separate audit table. Replicated hub events carry
@@ -283,6 +284,17 @@ class SqliteStore implements LedgerStore {
     return this.scan(from, Infinity, tops, limit);
   }
 
+  async eventsPageEncoded(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<EncodedEvent[]> {
+    const from = Math.max(afterId, this.firstIdAfterRev(since) - 1);
+    // the stored arg is JSON.stringify output, which encoding the parsed value again reproduces exactly
+    return this.rows(from, Infinity, tops, limit).map((r) => {
+      const e: EncodedEvent = { id: r.id, rev: r.rev, top: r.top, key: r.key, cmd: r.cmd };
+      e.json = '{"id":' + r.id + ',"rev":"' + formatTime(r.rev) + '","top":' + JSON.stringify(r.top) + ',"key":' + JSON.stringify(r.key)
+        + ',"cmd":' + JSON.stringify(r.cmd) + (r.arg === null ? '' : ',"arg":' + r.arg) + '}';
+      return e;
+    });
+  }
+
   async eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
     return this.scan(afterId, this.firstIdAfterRev(rev) - 1, tops, limit);
   }
@@ -291,6 +303,10 @@ class SqliteStore implements LedgerStore {
   private readonly scans = new Map<number, Database.Statement>();
 
   private scan(afterId: number, lastId: number, tops: readonly string[], limit: number): Event[] {
+    return this.rows(afterId, lastId, tops, limit).map(toEvent);
+  }
+
+  private rows(afterId: number, lastId: number, tops: readonly string[], limit: number): EventRow[] {
     let st = this.scans.get(tops.length);
     if (!st) {
       // `+top`: walk the ids (the page order) instead of the (top, key) index, which would sort every
@@ -299,8 +315,7 @@ class SqliteStore implements LedgerStore {
       st = this.db.prepare(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?`);
       if (tops.length <= 8) this.scans.set(tops.length, st);
     }
-    const rows = st.all(afterId, Number.isFinite(lastId) ? lastId : Number.MAX_SAFE_INTEGER, ...tops, limit) as EventRow[];
-    return rows.map(toEvent);
+    return st.all(afterId, Number.isFinite(lastId) ? lastId : Number.MAX_SAFE_INTEGER, ...tops, limit) as EventRow[];
   }
 
   async lastEventId(): Promise<number> { return (this.db.prepare('SELECT max(id) AS m FROM evt_event').get() as { m: number | null }).m ?? 0; }
