@@ -28,6 +28,22 @@ export function eventText(e: EncodedEvent): string {
 }
 
 /**
+ * An update without notes as the pieces of one pushed `evt.update` frame (Go's escapes applied): the
+ * header and the update's start, one piece per event (with its comma), the end. Joined they are
+ * formatFrame('evt.update', '', updateText(u), true); written piece by piece into one buffer, a long
+ * catch-up page never exists as one big string (which V8 would put in its large-object space, freed only
+ * by a full collection).
+ */
+export function updateFrameParts(u: Update & { evs?: EncodedEvent[] }): string[] {
+  if (u.note && u.note.length) return ['evt.update\n' + updateText(u) + '\n'];
+  const out = ['evt.update\n{"rev":"' + formatTime(u.rev) + '"' + (u.evs && u.evs.length ? ',"evs":[' : '')];
+  const evs = u.evs ?? [];
+  for (let i = 0; i < evs.length; i++) out.push(goEscape((i ? ',' : '') + eventText(evs[i]!)));
+  out.push((evs.length ? ']' : '') + '}\n');
+  return out;
+}
+
+/**
  * goJson(updateJson(u)), written as text so events that carry their encoded JSON are not parsed and
  * encoded again (catch-up pages); byte-identical to goJson(updateJson(u)).
  */

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson, updateText } from './codec.js';
+import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -16,6 +16,8 @@ export interface HubSocket {
    * streams long catch-ups with backpressure; without it every push is sent as soon as it is due.
    */
   write?(text: string, done: (err?: Error | null) => void): void;
+  /** Optional: write's twin for a frame given as pieces to concatenate (long catch-up pages). */
+  writeParts?(parts: readonly string[], done: (err?: Error | null) => void): void;
   /**
    * Optional: stop / start reading the connection. The hub pauses a connection that has more than
    * LEDGER_MAX_REQUESTS_IN_FLIGHT requests unanswered and resumes it once half of them are answered.
@@ -234,6 +236,15 @@ export class Hub {
     } catch (err) {
       this.opts.log?.('debug', 'ledger hub: send failed', { err: String(err) });
       done?.();
+    }
+  }
+
+  /** send() of a frame in pieces (written into one buffer where the transport can). */
+  private sendParts(sub: Sub, parts: string[], done: () => void): void {
+    if (sub.gone || !sub.conn.writeParts) { this.send(sub, parts.join(''), done); return; }
+    try { sub.conn.writeParts(parts, () => done()); } catch (err) {
+      this.opts.log?.('debug', 'ledger hub: send failed', { err: String(err) });
+      done();
     }
   }
 
@@ -613,7 +624,7 @@ export class Hub {
             nextP.then((v) => { nx = v; got = true; both(); }, () => { nx = []; got = true; both(); });
             const u = upd(cur, false);
             this.stats.pushes++;
-            this.send(s, formatFrame('evt.update', '', updateText(u), true), () => { out = true; both(); });
+            this.sendParts(s, updateFrameParts(u), () => { out = true; both(); });
             if (u.rev > s.rev) s.rev = u.rev;
           });
           await sent;

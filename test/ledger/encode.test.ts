@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { goJson, updateJson, updateText, type EncodedEvent } from '../../src/ledger/codec.js';
+import { goJson, updateFrameParts, updateJson, updateText, type EncodedEvent } from '../../src/ledger/codec.js';
+import { formatFrame } from '../../src/ledger/frame.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { Arg, Event } from '../../src/ledger/event.js';
 
@@ -14,10 +15,12 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 const arg = fc.option(fc.dictionary(text.filter((k) => !(k.length > 1 && k.endsWith('-'))), value, { maxKeys: 4 }), { nil: undefined });
 
 describe('ledger codec: updates written as text', () => {
-  it('updateText is byte-identical to goJson(updateJson(u)) (property)', () => {
+  it('updateText and updateFrameParts are byte-identical to goJson(updateJson(u)) and its pushed frame (property)', () => {
     fc.assert(fc.property(fc.array(fc.record({ top: text, key: text, cmd: fc.constantFrom('new', 'mod', 'del'), arg }), { maxLength: 5 }), fc.integer({ min: 0, max: 4e12 }), (evs, rev) => {
       const u = { rev, evs: evs.map((e, i): Event => { const o: Event = { id: i + 1, rev: rev - i, top: e.top, key: e.key, cmd: e.cmd }; if (e.arg !== undefined) o.arg = e.arg as Arg; return o; }) };
       assert.equal(updateText(u), goJson(updateJson(u)));
+      assert.equal(updateFrameParts(u).join(''), formatFrame('evt.update', '', goJson(updateJson(u)), true));
+      assert.equal(updateFrameParts({ rev }).join(''), formatFrame('evt.update', '', goJson(updateJson({ rev })), true));
       assert.equal(updateText({ rev }), goJson(updateJson({ rev })));
     }), { numRuns: 300 });
   });
