@@ -254,6 +254,15 @@ async function snapshot(r: StoreReader, input: TransInput, opts: PublishOptions)
 type Queued = { input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void };
 type Outcome = { ok: true; v: PublishResult } | { ok: false; e: unknown };
 
+/**
+ * True for an error the database server reported for the statement (a five-character SQLSTATE, not a
+ * connection failure): the statement, and with it its autocommit transaction, did not commit.
+ */
+function refusedByServer(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57') && !code.startsWith('58');
+}
+
 /** Resolve or reject each publish of a committed group with its own outcome. */
 function settle(batch: Queued[], results: Outcome[]): void {
   batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
@@ -415,7 +424,13 @@ export class StoreLedger implements Publisher, LocalPublisher {
       }
       let out;
       try { out = await st.publishGroup!(batch.map((p) => ({ t: p.input, now: this.clock(), ignoreRevs: p.opts.ignoreRevs ?? [] }))); } catch (e) {
-        for (const p of batch) p.reject(e);
+        // the database refused the group as a whole (a value one of them holds that it cannot store): it
+        // wrote nothing, so each is published alone and only the culprit fails; any other failure (the
+        // connection) may have come after the commit, so none is retried
+        if (!refusedByServer(e)) { for (const p of batch) p.reject(e); continue; }
+        for (const p of batch) {
+          try { const evs = await st.publish!(p.input, this.clock(), p.opts.ignoreRevs ?? []); p.resolve({ rev: evs.rev!, evs: [...evs] }); } catch (err) { p.reject(err); }
+        }
         continue;
       }
       settle(batch, out.map((x) => (x.ok ? { ok: true as const, v: { rev: x.v.rev!, evs: [...x.v] } } : x)));
