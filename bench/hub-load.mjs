@@ -27,7 +27,12 @@ if (mode === 'pub') {
     const ws = await open();
     let seq = 0, mine = 0, pending = 0, finish;
     const done = new Promise((r) => { finish = r; });
-    const send = () => { const i = ++seq; pending++; ws.send(`evt.pub#${i}\n{"acts":[{"top":"bench.item","key":"${tag}-${c}-${i}","cmd":"new","arg":{"name":"item ${i}","n":${i},"tags":["a","b"]}}]}`); };
+    // replies that arrive together are answered with one write (a pipelining client's buffered writer)
+    let corked = false;
+    const send = () => {
+      if (!corked) { corked = true; ws._socket.cork(); process.nextTick(() => { corked = false; ws._socket.uncork(); }); }
+      const i = ++seq; pending++; ws.send(`evt.pub#${i}\n{"acts":[{"top":"bench.item","key":"${tag}-${c}-${i}","cmd":"new","arg":{"name":"item ${i}","n":${i},"tags":["a","b"]}}]}`);
+    };
     ws.on('message', (d) => {
       const s = d.toString();
       if (!s.startsWith('evt.pub')) return;
@@ -49,7 +54,8 @@ if (mode === 'pub') {
   go();
   setTimeout(() => { stop = true; }, MS);
   await Promise.all(all);
-  out({ published, errors, ms: performance.now() - t0, perClient });
+  const cpu = process.cpuUsage();
+  out({ published, errors, ms: performance.now() - t0, perClient, clientCpuMs: (cpu.user + cpu.system) / 1000 });
 } else if (mode === 'lat') {
   const [subs, rate, ms] = args.map(Number);
   const lat = [];

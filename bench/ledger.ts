@@ -4,10 +4,12 @@
  *   each) vs plain inserts of the same event rows with the same driver, on SQLite and PostgreSQL. The
  *   sequential runs alternate chunks of the ledger and its baselines (CHUNKS, default 10) so the shared
  *   machine's other load hits all alike.
+ * - append (PostgreSQL, concurrent): PG_INFLIGHT (16) appends in flight to different records, plexus
+ *   (group commit) vs emmett (`@event-driven-io/emmett-postgresql`, one stream per record), alternating.
  * - hub: publishes/s through `plexus serve`'s /evt hub over WebSocket, 1 client and 8 clients with 64 in
  *   flight each, memory and SQLite ledger (durable, group commit), beside evt's Go hub reference figure.
  * - latency: publish -> subscriber push, 10 subscribers at 100 publishes/s and 1,000 subscribers.
- * - catchup: a subscriber asking for everything since zero on a SQLite ledger of CATCHUP_N events
+ * - catchup (in a process of its own when other parts run): a subscriber asking for everything since zero on a SQLite ledger of CATCHUP_N events
  *   (default 1,000,000) while live publishes go on: events/s, the hub's RSS growth, order and gaps.
  * The hub's clients run in their own process (bench/hub-load.mjs) so the hub keeps a core.
  * Run: node --import tsx bench/ledger.ts   (PLEXUS_TEST_POSTGRES for the database, default local test db)
@@ -16,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
 import WebSocket from 'ws';
 import { SqliteLedger } from '../src/ledger/sqlite.js';
 import { PgLedger } from '../src/ledger/postgres.js';
@@ -29,6 +32,9 @@ import { goal, load } from './goal.js';
 
 const N_SQLITE = Number(process.env.N_SQLITE ?? 20_000); // a sustained run (checkpoints included), not a 0.5 s burst
 const N_PG = Number(process.env.N_PG ?? 2000);
+/** Appends of the concurrent PostgreSQL comparison (plexus vs emmett), and how many in flight. */
+const N_PG_CONC = Number(process.env.N_PG_CONC ?? 4000);
+const PG_INFLIGHT = Number(process.env.PG_INFLIGHT ?? 16);
 const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);
 /** Publishes/s to the 1,000 subscribers (the 10-subscriber run uses 100/s). */
 const FANOUT_RATE = Number(process.env.FANOUT_RATE ?? 20);
@@ -152,6 +158,40 @@ async function pgSequential(urls: [string, string, string], n: number): Promise<
   return { plexus, base: b, bare: r };
 }
 
+/** Events/s of `k` appends in flight, each to its own new stream, on emmett's PostgreSQL event store. */
+async function emmettRateConcurrent(es: ReturnType<typeof getPostgreSQLEventStore>, n: number, k: number, from: number): Promise<number> {
+  const t0 = performance.now();
+  let next = from;
+  await Promise.all(Array.from({ length: k }, async () => {
+    while (next < from + n) { const i = next++; const r = row(i); await es.appendToStream(`bench.item-${i}`, [{ type: 'new', data: r.arg }]); }
+  }));
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * PostgreSQL with PG_INFLIGHT appends in flight to different records: plexus (group commit) and emmett
+ * (`@event-driven-io/emmett-postgresql`, one stream per record), in alternating rounds (CHUNKS / 2 each)
+ * in one run; rates are events/s of the summed time of each.
+ */
+async function pgConcurrent(urls: [string, string], n: number, k: number): Promise<{ plexus: number; emmett: number }> {
+  const pl = new PgLedger(urls[0]);
+  const es = getPostgreSQLEventStore(urls[1]);
+  await appendRateConcurrent(pl, 200, k, 3e9); // warm-up: tables, function, pool
+  await emmettRateConcurrent(es, 200, k, 3e9);
+  const rounds = Math.max(1, Math.floor(CHUNKS / 2));
+  const chunk = Math.ceil(n / rounds);
+  let plMs = 0, esMs = 0, done = 0;
+  for (let c = 0; done < n; c++, done += chunk) {
+    const m = Math.min(chunk, n - done);
+    const runs = [async () => { plMs += m / (await appendRateConcurrent(pl, m, k, 4e9 + done)) * 1000; }, async () => { esMs += m / (await emmettRateConcurrent(es, m, k, 4e9 + done)) * 1000; }];
+    if (c % 2) runs.reverse();
+    for (const r of runs) await r();
+  }
+  await pl.close();
+  await es.close();
+  return { plexus: n / (plMs / 1000), emmett: n / (esMs / 1000) };
+}
+
 /** Run bench/hub-load.mjs with these arguments; its one JSON line. */
 function loadChild<T>(args: Array<string | number>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -162,12 +202,9 @@ function loadChild<T>(args: Array<string | number>): Promise<T> {
   });
 }
 
-/** `plexus serve`'s ledger mount alone, without the per-connection message limits (they are not what is measured). */
+/** `plexus serve`'s ledger mount alone, with the default server limits (a pipelining client must get through them). */
 async function hubServer(dir: string, ledger?: StoreLedger) {
-  const server = await startServer({
-    port: 0, dataDir: dir, logLevel: 'silent', wsMessagesPerSecond: 1e9, wsBytesPerSecond: 1e12,
-    mounts: [createLedgerMount(ledger ? { ledger } : {})],
-  });
+  const server = await startServer({ port: 0, dataDir: dir, logLevel: 'silent', mounts: [createLedgerMount(ledger ? { ledger } : {})] });
   return { server, url: server.url.replace('http', 'ws') + '/evt' };
 }
 
@@ -238,8 +275,11 @@ async function hubCatchup(): Promise<void> {
       }, 20);
       const r = await loadChild<{ events: number; catchupMs: number; perSec: number; live: number; dup: number; gap: number; complete: boolean }>(['catchup', url, 1, 200, CATCHUP_N]);
       clearInterval(timer);
+      const gc = (globalThis as { gc?: () => void }).gc;
+      let kept = '';
+      if (gc) { gc(); await new Promise((r) => setTimeout(r, 100)); gc(); kept = `, heap after a full GC +${((process.memoryUsage().heapUsed - m0.heapUsed) / 2 ** 20).toFixed(1)} MB`; }
       const grow = (peak - base) / 2 ** 20;
-      console.log(`catch-up    ${k(CATCHUP_N)} events since zero (SQLite, filled in ${(fillMs / 1000).toFixed(1)} s) with ${r.live} live publishes meanwhile: ${k(r.perSec)} events/s, hub RSS growth ${grow.toFixed(1)} MB (base ${(base / 2 ** 20).toFixed(0)} MB; V8 heap +${((heapPeak - m0.heapTotal) / 2 ** 20).toFixed(1)} MB, external +${((extPeak - m0.external) / 2 ** 20).toFixed(1)} MB), ${r.dup} duplicates, ${r.gap} gaps, ${r.complete ? 'complete' : 'INCOMPLETE'}  (${await load()})`);
+      console.log(`catch-up    ${k(CATCHUP_N)} events since zero (SQLite, filled in ${(fillMs / 1000).toFixed(1)} s) with ${r.live} live publishes meanwhile: ${k(r.perSec)} events/s, hub RSS growth ${grow.toFixed(1)} MB (base ${(base / 2 ** 20).toFixed(0)} MB; V8 heap +${((heapPeak - m0.heapTotal) / 2 ** 20).toFixed(1)} MB, external +${((extPeak - m0.external) / 2 ** 20).toFixed(1)} MB${kept}), ${r.dup} duplicates, ${r.gap} gaps, ${r.complete ? 'complete' : 'INCOMPLETE'}  (${await load()})`);
       goal('ledger', `catch-up of ${k(CATCHUP_N)} events >= 100,000 events/s`, `${k(r.perSec)}/s`, r.perSec >= 100_000 && r.complete);
       goal('ledger', `catch-up of ${k(CATCHUP_N)} events: hub RSS growth < 50 MB`, `${grow.toFixed(1)} MB`, grow < 50);
       goal('ledger', 'catch-up -> live: every event once, in order', `${r.dup} duplicates, ${r.gap} gaps`, r.complete);
@@ -259,7 +299,7 @@ if (process.env.LEDGER_FILL) {
 const d = tmpDir('plexus-bench-ledger-');
 const fmt = (x: number) => x.toFixed(0).padStart(7);
 try {
-  console.log(`plexus/ledger bench  ${new Date().toISOString()}  node ${process.version}  ${await load()}`);
+  if (!process.env.LEDGER_CATCHUP_CHILD) console.log(`plexus/ledger bench  ${new Date().toISOString()}  node ${process.version}  ${await load()}`);
   if (PARTS.has('append')) {
     const { plexus: sqlitePlexus, base: sqliteBase, bare: sqliteBare, both: sqliteBoth } = await sqliteSequential(d.path, N_SQLITE);
     const gl = new SqliteLedger(join(d.path, 'group.db'));
@@ -275,10 +315,22 @@ try {
       const { plexus: pgPlexus, base: pgBase, bare: pgBare } = await pgSequential([s1.url, s2.url, s3.url], N_PG);
       console.log(`PostgreSQL  publish ${fmt(pgPlexus)} events/s | plain insert, same table+indexes ${fmt(pgBase)} rows/s: ratio ${(pgPlexus / pgBase).toFixed(2)}x | bare table ${fmt(pgBare)} rows/s: ratio ${(pgPlexus / pgBare).toFixed(2)}x  (n=${N_PG})`);
       goal('ledger', 'PostgreSQL sequential publish >= 0.5x of plain inserts (same table + indexes)', `${(pgPlexus / pgBase).toFixed(2)}x`, pgPlexus / pgBase >= 0.5);
+      const c = await pgConcurrent([s1.url, s2.url], N_PG_CONC, PG_INFLIGHT);
+      console.log(`PostgreSQL  ${PG_INFLIGHT} appends in flight to different records: plexus publish (group commit) ${fmt(c.plexus)} events/s | emmett appendToStream ${fmt(c.emmett)} events/s: ratio ${(c.plexus / c.emmett).toFixed(2)}x  (n=${N_PG_CONC}; ${await load()})`);
+      goal('ledger', `PostgreSQL ${PG_INFLIGHT} appends in flight >= 1.5x emmett`, `${(c.plexus / c.emmett).toFixed(2)}x`, c.plexus / c.emmett >= 1.5);
     } finally { await s1.drop(); await s2.drop(); await s3.drop(); }
   }
 
   if (PARTS.has('hub')) await hubThroughput();
   if (PARTS.has('latency')) await hubLatency();
-  if (PARTS.has('catchup')) await hubCatchup();
+  if (PARTS.has('catchup')) {
+    if (PARTS.size === 1) await hubCatchup();
+    else {
+      // in a process of its own: the parts before leave V8 a heap limit raised so high that garbage piles
+      // up to hundreds of MB before a full collection, which the RSS growth would measure instead
+      const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/ledger.ts'], { stdio: 'inherit', env: { ...process.env, PARTS: 'catchup', LEDGER_CATCHUP_CHILD: '1' } });
+      const code = await new Promise((r) => child.on('exit', r));
+      if (code !== 0) throw new Error(`the catch-up part failed (${code})`);
+    }
+  }
 } finally { d.rm(); }

@@ -31,8 +31,12 @@ export const MAX_CONNECTIONS_PER_IP = 2_000;
 export const HTTP_REQUESTS_PER_SECOND = 1_000;
 /** Largest WebSocket frame the server lets through on any path (each module may set a lower one); bigger frames close the socket with 1009. Config `wsMaxFrameBytes`. */
 export const WS_MAX_FRAME_BYTES = 16 * MiB;
-/** WebSocket messages per second one connection may send (token bucket, burst of one second); more close it with 1008. Config `wsMessagesPerSecond`. */
-export const WS_MESSAGES_PER_SECOND = 2_000;
+/**
+ * WebSocket messages per second one connection may send (token bucket, burst of one second); more close it with 1008. Config `wsMessagesPerSecond`.
+ * A flood guard, not the memory guard: it lets one pipelining client run at full speed (a ledger hub client does 30-60k publishes/s),
+ * while what a connection can make the server hold is bounded by the memory budget and per-connection caps (LEDGER_MAX_REQUESTS_IN_FLIGHT, GRAPH_MAX_PENDING_PER_PEER).
+ */
+export const WS_MESSAGES_PER_SECOND = 100_000;
 /** WebSocket bytes per second one connection may send (bucket holds one second plus one largest frame); more close it with 1008. Config `wsBytesPerSecond`. */
 export const WS_BYTES_PER_SECOND = 32 * MiB;
 /** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions and JSON request bodies; past it new work is refused with RATE_LIMITED and counted. */
@@ -182,6 +186,8 @@ export const LEDGER_RECONNECT_MAX_DELAY_MS = 5_000;
 export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
 /** Most events in one hub reply or push; a longer catch-up continues in further `evt.update` pushes. */
 export const LEDGER_MAX_EVENTS_PER_UPDATE = 1_000;
+/** Requests (publishes included) one hub connection may have unanswered; past it the hub stops reading the connection (TCP backpressure) until half of them are answered. */
+export const LEDGER_MAX_REQUESTS_IN_FLIGHT = 1_024;
 /** Bytes the hub lets queue on one WebSocket (slow consumer); beyond that it closes the connection (1013). */
 export const LEDGER_MAX_BUFFERED_BYTES = 16 * MiB;
 /** SQLite ledger: pages committed after which a background (worker thread) WAL checkpoint starts (SQLite's own default). */

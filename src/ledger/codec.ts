@@ -1,7 +1,7 @@
 import { PlexusError } from '../errors.js';
 import { checkText } from '../text.js';
 import {
-  LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
+  MAX_NESTING_DEPTH, LEDGER_MAX_ACTIONS_PER_TRANS, LEDGER_MAX_ID_LENGTH, LEDGER_MAX_KEY_LENGTH, LEDGER_MAX_SAT_TRANS,
   LEDGER_MAX_TOPIC_LENGTH, LEDGER_MAX_TOPICS_PER_CONN, LEDGER_MAX_TRANS_BYTES,
 } from '../limits.js';
 import type { Action, Arg, Audit, Event, Note, Status, Trans, TransInput, Update, Watch } from './event.js';
@@ -9,7 +9,53 @@ import { formatTime, parseTimeField, floorMs, ZERO_TIME, type Rev } from './time
 
 /** JSON.stringify with Go's escapes (<, >, & and U+2028/2029), so output is byte-identical to a Go hub. */
 export function goJson(v: unknown): string {
-  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return goEscape(JSON.stringify(v));
+}
+
+/** Go's escapes applied to JSON text (they only ever occur inside strings, where the escape means the same). */
+export function goEscape(json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** An event with its wire JSON already encoded (before Go's escapes), as a store can build it from stored JSON text. */
+export type EncodedEvent = Event & { json?: string };
+
+/** The wire JSON of one event, eventJson's field order, written as text (before Go's escapes). */
+export function eventText(e: EncodedEvent): string {
+  if (e.json !== undefined) return e.json;
+  return '{"id":' + e.id + ',"rev":"' + formatTime(e.rev) + '","top":' + JSON.stringify(e.top) + ',"key":' + JSON.stringify(e.key)
+    + ',"cmd":' + JSON.stringify(e.cmd) + (e.arg === undefined ? '' : ',"arg":' + JSON.stringify(e.arg)) + '}';
+}
+
+/**
+ * An update without notes as the pieces of one pushed `evt.update` frame (Go's escapes applied): the
+ * header and the update's start, one piece per event (with its comma), the end. Joined they are
+ * formatFrame('evt.update', '', updateText(u), true); written piece by piece into one buffer, a long
+ * catch-up page never exists as one big string (which V8 would put in its large-object space, freed only
+ * by a full collection).
+ */
+export function updateFrameParts(u: Update & { evs?: EncodedEvent[] }): string[] {
+  if (u.note && u.note.length) return ['evt.update\n' + updateText(u) + '\n'];
+  const out = ['evt.update\n{"rev":"' + formatTime(u.rev) + '"' + (u.evs && u.evs.length ? ',"evs":[' : '')];
+  const evs = u.evs ?? [];
+  for (let i = 0; i < evs.length; i++) out.push(goEscape((i ? ',' : '') + eventText(evs[i]!)));
+  out.push((evs.length ? ']' : '') + '}\n');
+  return out;
+}
+
+/**
+ * goJson(updateJson(u)), written as text so events that carry their encoded JSON are not parsed and
+ * encoded again (catch-up pages); byte-identical to goJson(updateJson(u)).
+ */
+export function updateText(u: Update & { evs?: EncodedEvent[] }): string {
+  if (u.note && u.note.length) return goJson(updateJson(u));
+  let out = '{"rev":"' + formatTime(u.rev) + '"';
+  if (u.evs && u.evs.length) {
+    out += ',"evs":[';
+    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventText(u.evs[i]!);
+    out += ']';
+  }
+  return goEscape(out + '}');
 }
 
 // ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------
@@ -96,10 +142,10 @@ export function checkTopic(t: unknown, what = 'topic'): string {
   return t;
 }
 
-export function decodeAction(v: unknown, i = 0): Action {
+export function decodeAction(v: unknown, i = 0, textChecked = false): Action {
   const what = `acts[${i}]`;
   if (!isObj(v)) bad(`${what}: want an object`);
-  checkText(v, what);
+  if (!textChecked) checkText(v, what);
   const top = checkTopic(field(v, 'top'), `${what}.top`);
   const key = field(v, 'key');
   if (typeof key !== 'string') bad(`${what}.key: want a string`);
@@ -113,11 +159,12 @@ export function decodeAction(v: unknown, i = 0): Action {
 }
 
 /** Validate a list of actions (count and size limits). */
-export function decodeActs(v: unknown): Action[] {
+export function decodeActs(v: unknown, pre = false): Action[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) bad('acts: want an array');
   if (v.length > LEDGER_MAX_ACTIONS_PER_TRANS) throw new PlexusError('TOO_LARGE', `transaction has ${v.length} actions, more than ${LEDGER_MAX_ACTIONS_PER_TRANS}`);
-  const acts = v.map((a, i) => decodeAction(a, i));
+  const acts = v.map((a, i) => decodeAction(a, i, pre));
+  if (pre) return acts; // re-encoded, a body of at most QUICK_BODY_CHARS stays far below LEDGER_MAX_TRANS_BYTES
   const bytes = JSON.stringify(acts).length;
   if (bytes > LEDGER_MAX_TRANS_BYTES) throw new PlexusError('TOO_LARGE', `transaction actions are ${bytes} bytes, more than ${LEDGER_MAX_TRANS_BYTES}`);
   return acts;
@@ -126,7 +173,7 @@ export function decodeActs(v: unknown): Action[] {
 /** Decode an untrusted Trans (an `evt.pub` body or an element of `evt.sat` trans). */
 export function decodeTrans(v: unknown): TransInput & { rev?: Rev } {
   if (!isObj(v)) bad('transaction: want an object');
-  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts')) };
+  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), quickChecked.has(v)) };
   const base = revField(v, 'base');
   if (base !== ZERO_TIME) t.base = base;
   const created = parseTimeField(field(v, 'created'), 'created');
@@ -163,12 +210,36 @@ export function decodeWatch(v: unknown): Watch[] {
   });
 }
 
+/**
+ * Bodies up to this many characters are checked on their text (quickTextOk) instead of walking the parsed
+ * value; re-encoded, their actions stay far below LEDGER_MAX_TRANS_BYTES (a JSON number grows at most
+ * ~6x when re-encoded: `9e20` becomes 21 digits), so decodeActs skips re-encoding them to measure.
+ */
+const QUICK_BODY_CHARS = 4096;
+
+/** Parsed bodies that passed quickTextOk (decodeTrans skips their per-action text walk and size measure). */
+const quickChecked = new WeakSet<object>();
+
+/**
+ * True when a short JSON text certainly passes checkText once parsed: well-formed, no U+0000, no `\u`
+ * escape (which could spell a lone surrogate or U+0000), and at most MAX_NESTING_DEPTH `[` / `{`
+ * characters (an upper bound on the nesting, brackets inside strings included). False means
+ * "walk the parsed value" (checkText decides), never "refuse".
+ */
+function quickTextOk(text: string): boolean {
+  if (text.length > QUICK_BODY_CHARS || text.includes('\\u') || text.includes('\u0000') || !text.isWellFormed()) return false;
+  let open = 0;
+  for (let i = 0; i < text.length; i++) { const c = text.charCodeAt(i); if (c === 0x5b || c === 0x7b) open++; }
+  return open <= MAX_NESTING_DEPTH;
+}
+
 /** Body of evt.sub / evt.sat / evt.mon etc.: must be a JSON object (missing body → Go's message). */
 export function decodeBody(body: string | undefined): Record<string, unknown> {
   if (body === undefined || body.trim() === '') throw new PlexusError('BAD_REQUEST', 'unexpected end of JSON input');
   let v: unknown;
   try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
   if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
+  if (quickTextOk(body)) { quickChecked.add(v); return v; }
   return checkText(v, 'body');
 }
 

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
+import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -16,6 +16,14 @@ export interface HubSocket {
    * streams long catch-ups with backpressure; without it every push is sent as soon as it is due.
    */
   write?(text: string, done: (err?: Error | null) => void): void;
+  /** Optional: write's twin for a frame given as pieces to concatenate (long catch-up pages). */
+  writeParts?(parts: readonly string[], done: (err?: Error | null) => void): void;
+  /**
+   * Optional: stop / start reading the connection. The hub pauses a connection that has more than
+   * LEDGER_MAX_REQUESTS_IN_FLIGHT requests unanswered and resumes it once half of them are answered.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -63,6 +71,10 @@ interface Sub {
   sending: boolean;
   /** A catch-up stream is running: live events wait in buf until it ends. */
   catching: boolean;
+  /** Fast publishes handed to the ledger and not yet answered. */
+  pubs: number;
+  /** Reading is paused: too many requests in flight (see LEDGER_MAX_REQUESTS_IN_FLIGHT). */
+  paused: boolean;
 }
 
 /** A publish through the hub, distributed in the order publishes were handed to the ledger. */
@@ -149,7 +161,7 @@ export class Hub {
     const id = ++this.connSeq;
     const sub: Sub = {
       conn: sock, id, readOnly: info.readOnly !== undefined && info.readOnly !== false, rev: ZERO_TIME, tops: new Set(), mons: new Map(), monSeq: 0, buf: [], notes: false, gone: false,
-      queue: Promise.resolve(), queued: 0, sending: false, catching: false,
+      queue: Promise.resolve(), queued: 0, sending: false, catching: false, pubs: 0, paused: false,
     };
     if (info.user) sub.user = info.user;
     if (info.readOnly instanceof PlexusError) sub.writeDenied = info.readOnly;
@@ -166,8 +178,19 @@ export class Hub {
   private enqueue(s: Sub, fn: () => Promise<void>): void {
     s.queued++;
     this.busy++;
-    const run = async () => { try { await fn(); } finally { s.queued--; this.busy--; } };
+    this.inFlight(s);
+    const run = async () => { try { await fn(); } finally { s.queued--; this.busy--; this.answered(s); } };
     s.queue = s.queue.then(run, run);
+  }
+
+  /** A request was taken: stop reading a connection with too many unanswered. */
+  private inFlight(s: Sub): void {
+    if (!s.paused && s.queued + s.pubs > LEDGER_MAX_REQUESTS_IN_FLIGHT && s.conn.pause) { s.paused = true; s.conn.pause(); }
+  }
+
+  /** A request was answered: read again once half of the cap is left. */
+  private answered(s: Sub): void {
+    if (s.paused && s.queued + s.pubs <= LEDGER_MAX_REQUESTS_IN_FLIGHT / 2) { s.paused = false; if (!s.gone) s.conn.resume?.(); }
   }
 
   private receive(s: Sub, text: string): void {
@@ -216,8 +239,22 @@ export class Hub {
     }
   }
 
+  /** send() of a frame in pieces (written into one buffer where the transport can). */
+  private sendParts(sub: Sub, parts: string[], done: () => void): void {
+    if (sub.gone || !sub.conn.writeParts) { this.send(sub, parts.join(''), done); return; }
+    try { sub.conn.writeParts(parts, () => done()); } catch (err) {
+      this.opts.log?.('debug', 'ledger hub: send failed', { err: String(err) });
+      done();
+    }
+  }
+
   private reply(sub: Sub, subject: string, token: string, res: unknown): void {
     this.send(sub, formatFrame(subject, token, goJson({ res })));
+  }
+
+  /** reply() for a result already encoded as JSON text (with Go's escapes). */
+  private replyText(sub: Sub, subject: string, token: string, json: string): void {
+    this.send(sub, formatFrame(subject, token, '{"res":' + json + '}'));
   }
 
   private replyErr(sub: Sub, subject: string, token: string, err: unknown): void {
@@ -244,7 +281,7 @@ export class Hub {
           return await this.pubFast(sub, token, body);
         case 'evt.sub': {
           const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
-          this.reply(sub, subject, token, updateJson(r.first));
+          this.replyText(sub, subject, token, updateText(r.first));
           this.streamRest(sub, r);
           return;
         }
@@ -373,10 +410,14 @@ export class Hub {
   }
 
   private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
+    sub.pubs++;
+    this.inFlight(sub);
     return this.ordered(sub, () => this.doPublish(sub, decodeTrans(decodeBody(body))), (r, err) => {
+      sub.pubs--;
+      this.answered(sub);
       if (r) {
         this.stats.published++;
-        this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+        this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
       } else this.replyErr(sub, 'evt.pub', token, err);
     });
   }
@@ -392,7 +433,7 @@ export class Hub {
     const rr = r.evs.length ? r.evs[r.evs.length - 1]!.rev : this.rev;
     if (rr > sub.rev) sub.rev = rr;
     this.kick();
-    this.reply(sub, 'evt.pub', token, updateJson({ rev: r.rev, evs: r.evs }));
+    this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
   }
 
   /** Distribute what the ledger has after the cursor; events in `own` skip `sender` (hooked publishes). */
@@ -486,7 +527,7 @@ export class Hub {
       while (all.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
         const c = all.splice(0, LEDGER_MAX_EVENTS_PER_UPDATE);
         const r = c[c.length - 1]!.rev;
-        this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: r > s.rev ? r : s.rev, evs: c })), true));
+        this.send(s, formatFrame('evt.update', '', updateText({ rev: r > s.rev ? r : s.rev, evs: c }), true));
         this.stats.pushes++;
       }
       cache = undefined;
@@ -504,7 +545,7 @@ export class Hub {
     s.rev = u.rev;
     this.stats.pushes++;
     if (frame === undefined) {
-      frame = formatFrame('evt.update', '', goJson(updateJson(u)), true);
+      frame = formatFrame('evt.update', '', updateText(u), true);
       if (key !== undefined) cache!.set(key, frame);
     }
     this.send(s, frame, done);
@@ -528,7 +569,9 @@ export class Hub {
     const old = sortEvents(s.buf.slice());
     s.buf = [];
     this.dirty.delete(s);
-    const it = fresh.length ? this.ledger.events(req.rev, fresh.includes(ALL) ? [] : fresh)[Symbol.asyncIterator]() : undefined;
+    // events with their wire JSON pre-encoded where the ledger can (they carry no parsed arg: only for the wire)
+    const tops = fresh.includes(ALL) ? [] : fresh;
+    const it = fresh.length ? (this.ledger.eventsEncoded ? this.ledger.eventsEncoded(req.rev, tops) : this.ledger.events(req.rev, tops))[Symbol.asyncIterator]() : undefined;
     let oi = 0;
     let ended = !it;
     /** A ledger event read but not yet placed (its chunk filled up with older buffered events first). */
@@ -581,7 +624,7 @@ export class Hub {
             nextP.then((v) => { nx = v; got = true; both(); }, () => { nx = []; got = true; both(); });
             const u = upd(cur, false);
             this.stats.pushes++;
-            this.send(s, formatFrame('evt.update', '', goJson(updateJson(u)), true), () => { out = true; both(); });
+            this.sendParts(s, updateFrameParts(u), () => { out = true; both(); });
             if (u.rev > s.rev) s.rev = u.rev;
           });
           await sent;
@@ -590,7 +633,7 @@ export class Hub {
         s.catching = false;
         this.busy--;
         if (!s.gone) {
-          if (this.rev > s.rev && !s.buf.length) this.send(s, formatFrame('evt.update', '', goJson(updateJson({ rev: this.rev })), true));
+          if (this.rev > s.rev && !s.buf.length) this.send(s, formatFrame('evt.update', '', updateText({ rev: this.rev }), true));
           if (s.buf.length || s.notes) { this.dirty.add(s); this.kick(); }
           if (this.rev > s.rev) s.rev = this.rev;
         }
@@ -658,7 +701,9 @@ export class Hub {
     // the satellite gets its own events in the reply (they are newer than req.rev), others by push
     s.buf = [];
     const r = await this.sub(s, { rev: req.rev, tops: req.tops }, true);
-    this.reply(s, 'evt.sat', token, { ...updateJson(r.first), sat: results.map((x) => (x.rev !== undefined ? { tid: x.tid, rev: updateJson({ rev: x.rev }).rev } : x)) });
+    // the update's text (its events may be pre-encoded) with the plexus field `sat` after its own fields
+    const sat = results.map((x) => (x.rev !== undefined ? { tid: x.tid, rev: updateJson({ rev: x.rev }).rev } : x));
+    this.replyText(s, 'evt.sat', token, updateText(r.first).slice(0, -1) + ',"sat":' + goJson(sat) + '}');
     this.streamRest(s, r);
   }
 

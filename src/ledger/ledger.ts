@@ -1,6 +1,7 @@
 import { PlexusError } from '../errors.js';
 import { applyAction, nextRev, sigKey, type Action, type Arg, type Audit, type Event, type Rec, type Sig, type Trans, type TransInput } from './event.js';
 import { now, ZERO_TIME, type Rev, type Time } from './time.js';
+import type { EncodedEvent } from './codec.js';
 
 /** Result of a publish: the transaction's revision and its events (with ids), in action order. */
 export interface PublishResult { rev: Rev; evs: Event[] }
@@ -14,6 +15,8 @@ export interface Ledger {
   rev(): Promise<Rev>;
   /** Events with rev > since, only of `tops` (all when empty), ordered by id. */
   events(since: Rev, tops?: readonly string[]): AsyncIterable<Event>;
+  /** Optional: events() for a wire, each possibly with its JSON pre-encoded and no `arg` (see StoreLedger.eventsEncoded). */
+  eventsEncoded?(since: Rev, tops?: readonly string[]): AsyncIterable<EncodedEvent>;
   /** Up to `limit` events with id > afterId, ordered by id (hubs catch up with this). */
   eventsAfterId(afterId: number, limit?: number): Promise<Event[]>;
   /** The highest event id (0 when empty). */
@@ -112,6 +115,11 @@ export interface LedgerStore {
   tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>, hint?: { sigs: readonly Sig[] }): Promise<T>;
   reader(): StoreReader;
   eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
+  /**
+   * Optional: eventsPage with each event's wire JSON built from the stored JSON text (`json`, see
+   * codec.eventText) instead of a parsed `arg` (the events carry no `arg`): catch-ups stream them as is.
+   */
+  eventsPageEncoded?(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<EncodedEvent[]>;
   lastEventId(): Promise<number>;
   eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   listRecs(top: string): Promise<Rec[]>;
@@ -131,6 +139,11 @@ export interface LedgerStore {
   room?(): Promise<void> | undefined;
   /** Optional one-round-trip publish with exactly StoreLedger.publish's rules (PostgreSQL: a stored function). */
   publish?(t: TransInput, now: Time, ignoreRevs: readonly Rev[]): Promise<Event[] & { rev?: Rev }>;
+  /**
+   * Optional group commit for `publish`: several publishes in one round trip and one commit, each atomic
+   * and checked against the ones before it; one outcome per item, in order (a failed one wrote nothing).
+   */
+  publishGroup?(items: ReadonlyArray<{ t: TransInput; now: Time; ignoreRevs: readonly Rev[] }>): Promise<Array<{ ok: true; v: Event[] & { rev?: Rev } } | { ok: false; e: unknown }>>;
   audit(rev: Rev): Promise<AuditRow | undefined>;
   onAppend?(fn: () => void): () => void;
   close(): Promise<void>;
@@ -241,6 +254,15 @@ async function snapshot(r: StoreReader, input: TransInput, opts: PublishOptions)
 type Queued = { input: TransInput; opts: PublishOptions; resolve: (r: PublishResult) => void; reject: (e: unknown) => void };
 type Outcome = { ok: true; v: PublishResult } | { ok: false; e: unknown };
 
+/**
+ * True for an error the database server reported for the statement (a five-character SQLSTATE, not a
+ * connection failure): the statement, and with it its autocommit transaction, did not commit.
+ */
+function refusedByServer(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57') && !code.startsWith('58');
+}
+
 /** Resolve or reject each publish of a committed group with its own outcome. */
 function settle(batch: Queued[], results: Outcome[]): void {
   batch.forEach((p, k) => { const x = results[k]!; if (x.ok) p.resolve(x.v); else p.reject(x.e); });
@@ -308,6 +330,21 @@ export class StoreLedger implements Publisher, LocalPublisher {
     }
   }
 
+  /**
+   * events(), each with its wire JSON already encoded (`json`) and without `arg` where the store can
+   * build it from stored text (SQLite); else the plain events. For streaming to a wire, not for reading.
+   */
+  async *eventsEncoded(since: Rev, tops: readonly string[] = []): AsyncIterable<EncodedEvent> {
+    if (!this.store.eventsPageEncoded) { yield* this.events(since, tops); return; }
+    let after = 0;
+    for (;;) {
+      const page = await this.store.eventsPageEncoded(since, tops, after, PAGE);
+      for (const e of page) yield e;
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
   eventsAfterId(afterId: number, limit = PAGE): Promise<Event[]> {
     return this.store.eventsPage(ZERO_TIME - 1, [], afterId, limit);
   }
@@ -340,6 +377,13 @@ export class StoreLedger implements Publisher, LocalPublisher {
     if (this.closed) return Promise.reject(new PlexusError('CLOSED', 'ledger closed'));
     try { this.checkActs(input.acts); } catch (err) { return Promise.reject(err); }
     const st = this.store;
+    if (st.publish && st.publishGroup) {
+      // group commit over round trips: publishes that arrive while a group is in flight go in the next one
+      return new Promise<PublishResult>((resolve, reject) => {
+        this.queued.push({ input, opts, resolve, reject });
+        if (this.queued.length === 1) void this.serial(() => this.drainGroups()).catch(() => undefined);
+      });
+    }
     if (st.publish) {
       const fast = st.publish.bind(st);
       return this.serial(async () => {
@@ -363,6 +407,35 @@ export class StoreLedger implements Publisher, LocalPublisher {
   }
 
   private queued: Queued[] = [];
+
+  /**
+   * Commit every queued publish through the store's one-round-trip publish: a lone one alone, more in
+   * groups of at most GROUP_COMMIT_MAX (publishGroup). The queue is taken when the drain runs, so
+   * publishes arriving while a group is in flight wait for the next group.
+   */
+  private async drainGroups(): Promise<void> {
+    const st = this.store;
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, GROUP_COMMIT_MAX);
+      if (batch.length === 1) {
+        const p = batch[0]!;
+        try { const evs = await st.publish!(p.input, this.clock(), p.opts.ignoreRevs ?? []); p.resolve({ rev: evs.rev!, evs: [...evs] }); } catch (e) { p.reject(e); }
+        continue;
+      }
+      let out;
+      try { out = await st.publishGroup!(batch.map((p) => ({ t: p.input, now: this.clock(), ignoreRevs: p.opts.ignoreRevs ?? [] }))); } catch (e) {
+        // the database refused the group as a whole (a value one of them holds that it cannot store): it
+        // wrote nothing, so each is published alone and only the culprit fails; any other failure (the
+        // connection) may have come after the commit, so none is retried
+        if (!refusedByServer(e)) { for (const p of batch) p.reject(e); continue; }
+        for (const p of batch) {
+          try { const evs = await st.publish!(p.input, this.clock(), p.opts.ignoreRevs ?? []); p.resolve({ rev: evs.rev!, evs: [...evs] }); } catch (err) { p.reject(err); }
+        }
+        continue;
+      }
+      settle(batch, out.map((x) => (x.ok ? { ok: true as const, v: { rev: x.v.rev!, evs: [...x.v] } } : x)));
+    }
+  }
 
   /** Commit every queued publish, in groups of at most GROUP_COMMIT_MAX (async stores: one group per store tx). */
   private async drain(): Promise<void> {

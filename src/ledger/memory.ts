@@ -1,5 +1,5 @@
 import { sigKey, type Event, type Rec, type Sig } from './event.js';
-import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type StoreReader, type WriteBatch } from './ledger.js';
+import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
 /** A deep copy of plain JSON-like data (events, records, audit rows): much cheaper than structuredClone. */
@@ -34,7 +34,29 @@ export class MemoryStore implements LedgerStore {
     hubRev: async () => (this.replicated > this.lastRev ? this.replicated : this.lastRev),
   };
 
+  /**
+   * The synchronous reads of a publish (StoreLedger.decide only reads records, it never mutates them:
+   * applyDelta copies, and apply clones what it stores), so no copy is made here.
+   */
+  private readonly s: PublishReader = {
+    maxRev: () => this.lastRev,
+    auditByTid: (tid) => this.tids.get(tid),
+    changedSince: (sig, base, ignore) => (this.bySig.get(sigKey(sig)) ?? []).some((rv) => rv > base && !ignore.includes(rv)),
+    getRec: (top, key) => this.recs.get(sigKey({ top, key })),
+  };
+
   reader(): StoreReader { return this.r; }
+
+  /**
+   * Publishes run synchronously, so StoreLedger commits the ones queued in one turn as a group without a
+   * promise each. A publish writes once, as its last step, and apply cannot fail half way (plain JSON
+   * data), so there is nothing to roll back: a publish that throws has written nothing.
+   */
+  txSync<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T {
+    return fn(this.s, (b) => this.apply(b));
+  }
+
+  savepointSync<T>(fn: () => T): T { return fn(); }
 
   async tx<T>(fn: (r: StoreReader, write: (b: WriteBatch) => Promise<Event[]>) => Promise<T>): Promise<T> {
     return fn(this.r, async (b) => this.apply(b));

@@ -91,6 +91,28 @@ BEGIN
   PERFORM pg_notify(p_channel, '');
   RETURN QUERY SELECT v_rev, v_ids;
 END $fn$;
+CREATE OR REPLACE FUNCTION plexus_evt_publish_group(p_trans jsonb, p_channel text, p_zero bigint)
+  RETURNS TABLE (n bigint, rev bigint, ids bigint[], state text, msg text, detail text) LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_x jsonb; v_n bigint;
+BEGIN
+  -- group commit: many publishes in one round trip and one commit, each in its own subtransaction (the
+  -- exception block), so each is atomic and checked against the ones before it; one that fails leaves
+  -- no trace and the others go on
+  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.evt_write'));
+  FOR v_x, v_n IN SELECT x, o FROM jsonb_array_elements(p_trans) WITH ORDINALITY AS t(x, o) LOOP
+    BEGIN
+      SELECT p.rev, p.ids INTO rev, ids FROM plexus_evt_publish(v_x->'acts', (v_x->>'base')::bigint, (v_x->>'t')::double precision,
+        (v_x->>'created')::double precision, (v_x->>'arrived')::double precision, v_x->>'usr', v_x->'extra', v_x->>'tid',
+        ARRAY(SELECT jsonb_array_elements_text(v_x->'ignore'))::bigint[], p_channel, p_zero) p;
+      n := v_n; state := NULL; msg := NULL; detail := NULL;
+    EXCEPTION WHEN OTHERS THEN
+      n := v_n; rev := NULL; ids := NULL;
+      GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+    END;
+    RETURN NEXT;
+  END LOOP;
+END $fn$;
 `;
 
 const PG_ERRORS: Record<string, 'CONFLICT' | 'NOT_FOUND' | 'INVALID_TRANS' | 'DUPLICATE'> = { EVT01: 'CONFLICT', EVT02: 'NOT_FOUND', EVT03: 'INVALID_TRANS', EVT04: 'DUPLICATE' };
@@ -217,16 +239,56 @@ class PgStore implements LedgerStore {
           t.extra === undefined ? null : JSON.stringify(t.extra), t.tid ?? null, ignoreRevs, this.channel, ZERO_TIME],
       });
     } catch (err) {
-      const code = PG_ERRORS[(err as { code?: string }).code ?? ''];
-      if (!code) throw err;
-      const msg = (err as Error).message;
-      if (code === 'DUPLICATE') throw new PlexusError(code, msg, { detail: { tid: t.tid, rev: Number((err as { detail?: string }).detail) } });
-      throw new PlexusError(code, msg);
+      this.pgError(err, t);
     }
-    const rev = Number(r.rows[0].rev);
-    const ids = (r.rows[0].ids as Array<string | number>).map(Number);
+    return this.eventsOf(t, Number(r.rows[0].rev), r.rows[0].ids as Array<string | number>);
+  }
+
+  /**
+   * Group commit: several publishes in one round trip and one commit (plexus_evt_publish_group), each
+   * atomic and checked on its own; one outcome per publish, in order (an error as publish would throw it).
+   */
+  async publishGroup(items: ReadonlyArray<{ t: TransInput; now: number; ignoreRevs: readonly number[] }>): Promise<Array<{ ok: true; v: Event[] & { rev?: number } } | { ok: false; e: unknown }>> {
+    await this.ready;
+    if (this.closed) throw new PlexusError('CLOSED', 'ledger closed');
+    const trans = items.map(({ t, now, ignoreRevs }) => {
+      const o: Record<string, unknown> = { acts: t.acts, base: t.base ?? ZERO_TIME, t: now, ignore: ignoreRevs };
+      if (t.created !== undefined) o.created = t.created;
+      if (t.arrived !== undefined) o.arrived = t.arrived;
+      if (t.usr) o.usr = t.usr;
+      if (t.extra !== undefined) o.extra = t.extra;
+      if (t.tid !== undefined) o.tid = t.tid;
+      return o;
+    });
+    const r = await this.pool.query({
+      name: 'plexus_evt_publish_group_fn',
+      text: 'SELECT n, rev, ids, state, msg, detail FROM plexus_evt_publish_group($1::jsonb, $2, $3) ORDER BY n',
+      values: [JSON.stringify(trans), this.channel, ZERO_TIME],
+    });
+    if (r.rows.length !== items.length) throw new PlexusError('INTERNAL', `group publish answered ${r.rows.length} of ${items.length}`);
+    return items.map(({ t }, i) => {
+      const row = r.rows[i] as { rev: string | null; ids: Array<string | number> | null; state: string | null; msg: string | null; detail: string | null };
+      if (row.state !== null) {
+        const err = Object.assign(new Error(row.msg ?? 'publish failed'), { code: row.state, detail: row.detail ?? undefined });
+        try { this.pgError(err, t); } catch (e) { return { ok: false as const, e }; }
+      }
+      return { ok: true as const, v: this.eventsOf(t, Number(row.rev), row.ids!) };
+    });
+  }
+
+  /** Throw a publish's PostgreSQL error as the typed error it stands for (or as it is). */
+  private pgError(err: unknown, t: TransInput): never {
+    const code = PG_ERRORS[(err as { code?: string }).code ?? ''];
+    if (!code) throw err;
+    const msg = (err as Error).message;
+    if (code === 'DUPLICATE') throw new PlexusError(code, msg, { detail: { tid: t.tid, rev: Number((err as { detail?: string }).detail) } });
+    throw new PlexusError(code, msg);
+  }
+
+  /** A published transaction's events (ids from the database, in action order). */
+  private eventsOf(t: TransInput, rev: number, ids: Array<string | number>): Event[] & { rev?: number } {
     const evs = t.acts.map((a, i) => {
-      const e: Event = { id: ids[i]!, rev, top: a.top, key: a.key, cmd: a.cmd };
+      const e: Event = { id: Number(ids[i]), rev, top: a.top, key: a.key, cmd: a.cmd };
       if (a.arg !== undefined) e.arg = a.arg;
       return e;
     }) as Event[] & { rev?: number };

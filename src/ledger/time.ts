@@ -12,6 +12,9 @@ export const ZERO_TIME = -62135596800000;
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/** `.123Z`, `.12Z`, `.1Z` ... for each whole millisecond 1-999 (trailing zeros trimmed, as Go). */
+const MS_FRACTION = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0').replace(/0+$/, '')}Z`);
+
 /** Format like Go's encoding/json of a UTC time: RFC 3339, fraction (to µs) with trailing zeros trimmed. */
 let lastMs = NaN, lastText = '', lastSec = NaN, lastBase = '';
 
@@ -38,6 +41,7 @@ function formatTimeUncached(ms: Time): string {
     lastSec = sec; lastBase = base;
   }
   if (us === 0) return base + 'Z';
+  if (us % 1000 === 0) return base + MS_FRACTION[us / 1000]!; // revisions: whole milliseconds
   return `${base}.${String(us).padStart(6, '0').replace(/0+$/, '')}Z`;
 }
 

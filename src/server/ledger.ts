@@ -109,7 +109,17 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
             const n = b.write(t);
             ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
           };
-          const conn = hub.connect({ send, write, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const writeParts = (parts: readonly string[], done: (err?: Error | null) => void) => {
+            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
+            // each piece straight into one pooled buffer (room for 3 UTF-8 bytes per UTF-16 unit)
+            let chars = 0;
+            for (const p of parts) chars += p.length;
+            const b = take(3 * chars);
+            let n = 0;
+            for (const p of parts) n += b.write(p, n);
+            ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
+          };
+          const conn = hub.connect({ send, write, writeParts, close: (c, r) => ws.close(c, r), pause: () => ws.pause(), resume: () => ws.resume() }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
           ws.on('close', () => { sockets.delete(ws); conn.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
