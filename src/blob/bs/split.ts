@@ -1,5 +1,5 @@
 import { PlexusError } from '../../errors.js';
-import { refFromBytes, ZERO_REF, type Ref } from '../ref.js';
+import { refFromBytes, refToBytes, ZERO_REF, type Ref } from '../ref.js';
 import type { BlobStore } from '../store.js';
 import { messageType } from './wire.js';
 
@@ -8,12 +8,49 @@ import { messageType } from './wire.js';
  * of `split.Node` protobuf blobs whose leaves are raw chunk blobs; the zero ref is the empty stream.
  */
 
+/** One child entry of a split.Node: a node or a chunk, and its offset in the stream. */
+export interface SplitChild { ref: Uint8Array; offset: number }
+/** A split.Node as plain values. */
+export interface SplitNodeValue { nodes: SplitChild[]; leaves: SplitChild[]; offset: number; size: number }
+
+
+function varint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+function encodeChild(c: SplitChild): number[] {
+  const out = [0x0a, c.ref.length, ...c.ref];
+  if (c.offset !== 0) { out.push(0x10); varint(out, c.offset); }
+  return out;
+}
+
+/** A split.Node's bytes as Go's proto.Marshal writes them: fields in number order, zero values left out. */
+export function encodeSplitNode(n: SplitNodeValue): Uint8Array {
+  const out: number[] = [];
+  for (const [tag, list] of [[0x0a, n.nodes], [0x12, n.leaves]] as const) {
+    for (const c of list) {
+      const b = encodeChild(c);
+      out.push(tag);
+      varint(out, b.length);
+      for (const x of b) out.push(x);
+    }
+  }
+  if (n.offset !== 0) { out.push(0x18); varint(out, n.offset); }
+  if (n.size !== 0) { out.push(0x20); varint(out, n.size); }
+  return Uint8Array.from(out);
+}
+
 const NodeType = messageType('split.Node');
 /** Deepest bs split tree accepted (a real one of 2^64 bytes is far lower). */
 const MAX_DEPTH = 64;
 
 interface Child { ref: Ref; offset: number }
-interface BsSplitNode { nodes: Child[]; leaves: Child[]; offset: number; size: number }
+/** A decoded split.Node (refs as hex). */
+export interface BsSplitNode { nodes: Child[]; leaves: Child[]; offset: number; size: number }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : v && typeof (v as { toNumber?: unknown }).toNumber === 'function' ? (v as { toNumber(): number }).toNumber() : 0);
 
@@ -64,4 +101,32 @@ export async function* getBsStream(store: BlobStore, root: Ref, opts: { offset?:
     }
   }
   yield* walk(root, 0);
+}
+
+/**
+ * The root of a bs split tree, if `bytes` is one: a split.Node at offset 0 with children, in the exact
+ * bytes Go's proto.Marshal writes for it (so text or random data that happens to parse as protobuf is
+ * not taken for a tree). Undefined otherwise.
+ */
+export function bsSplitRoot(bytes: Uint8Array): BsSplitNode | undefined {
+  let n: BsSplitNode;
+  try {
+    n = decodeSplitNode(bytes);
+  } catch {
+    return undefined;
+  }
+  if (n.offset !== 0 || n.size === 0 || (n.nodes.length === 0) === (n.leaves.length === 0)) return undefined;
+  const entry = (c: Child): SplitChild => ({ ref: refToBytes(c.ref), offset: c.offset });
+  const again = encodeSplitNode({ nodes: n.nodes.map(entry), leaves: n.leaves.map(entry), offset: n.offset, size: n.size });
+  return Buffer.from(again).equals(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) ? n : undefined;
+}
+
+/** Height of a bs split tree (1: the root's children are chunks), following first children. */
+export async function bsSplitHeight(store: BlobStore, root: BsSplitNode): Promise<number> {
+  let h = 1;
+  for (let n = root; n.nodes.length > 0; h++) {
+    if (h > MAX_DEPTH) throw new PlexusError('BAD_REQUEST', `bs split tree deeper than ${MAX_DEPTH}`);
+    n = decodeSplitNode(await store.get(n.nodes[0]!.ref));
+  }
+  return h;
 }
