@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import pg from 'pg';
 import { maskSecrets, PlexusError } from '../errors.js';
 import type { Store } from './store.js';
 import { MemoryStore } from './store/memory.js';
@@ -11,15 +12,41 @@ import { ANCHOR_MAP_ROOT_NAME } from './bs/root-name.js';
 /**
  * Open a store from a spec: `http(s)://…` (a plexus server), `postgres://…`, a `.db`/`.sqlite` file
  * (or any existing regular file: SQLite), `memory:`, or else a directory (file store, created if needed).
+ * A SQLite file or PostgreSQL database written by bs (github.com/bobg/bs: its `anchor_map_ref` table)
+ * opens as BsSqliteStore / BsPgStore, in bs's own layout, so bs keeps reading what plexus writes.
  */
 export async function openStore(spec: string, opts: { token?: string } = {}): Promise<Store> {
   if (/^https?:\/\//.test(spec)) return new HttpStore(spec, opts);
-  if (/^postgres(ql)?:\/\//.test(spec)) return adoptAnchorMap(await PgStore.open(spec));
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    if (await pgHoldsBs(spec)) {
+      const { BsPgStore } = await import('./store/bs-postgres.js');
+      return BsPgStore.open(spec);
+    }
+    return adoptAnchorMap(await PgStore.open(spec));
+  }
   if (spec === 'memory:') return new MemoryStore();
   if (spec.length === 0) throw new PlexusError('BAD_REQUEST', 'empty store spec');
   const st = statSync(spec, { throwIfNoEntry: false });
-  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) return adoptAnchorMap(new SqliteStore(spec));
+  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) {
+    const { isBsSqlite, BsSqliteStore } = await import('./store/bs-sqlite.js');
+    if (isBsSqlite(spec)) return new BsSqliteStore(spec);
+    return adoptAnchorMap(new SqliteStore(spec));
+  }
+  // A directory: plexus's FileStore has bs's store/file layout, so it serves directories bs wrote too.
   return adoptAnchorMap(new FileStore(spec));
+}
+
+/** Whether the PostgreSQL database at `url` (its search_path) holds bs's store/pg tables. */
+async function pgHoldsBs(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+    return (await c.query<{ bs: boolean }>("SELECT to_regclass('anchor_map_ref') IS NOT NULL AS bs")).rows[0]!.bs;
+  } catch (err) {
+    throw new PlexusError('UNAVAILABLE', `cannot open PostgreSQL store: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
 
 /**

@@ -65,6 +65,10 @@ export class SqliteStore extends AnchorStore implements StreamingBlobStore {
     this.synchronous = opts.synchronous ?? 'normal';
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
+    if (this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'anchor_map_ref'").get() !== undefined) {
+      this.#db.close();
+      throw new PlexusError('BAD_REQUEST', `${path} was written by bs's store/sqlite3 (table anchor_map_ref): open it with openStore(path) or BsSqliteStore`);
+    }
     // Big pages: blobs are large; 64 KiB pages make 1 MiB puts ~1.6x faster than the 4 KiB default.
     // (Takes effect only on a new database, before WAL mode is set.)
     this.#db.pragma(`page_size = ${PAGE_SIZE}`);
