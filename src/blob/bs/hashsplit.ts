@@ -59,6 +59,9 @@ export const BUZHASH_TABLE: Uint32Array = Uint32Array.from([
   0x887953e8, 0x48b9e962, 0xe533e9a3, 0x5e0ce6e5, 0x1dba77ae, 0xc8214b8a, 0x53b428d7, 0x4cf20a65,
 ]);
 
+/** The same table as signed 32-bit values: small integers for V8, so the loop stays in integer arithmetic. */
+const TABLE_I32 = new Int32Array(BUZHASH_TABLE.buffer, BUZHASH_TABLE.byteOffset, 256);
+
 /** Trailing zero bits of a 32-bit value (32 for zero). */
 function ctz32(x: number): number {
   return x === 0 ? 32 : 31 - Math.clz32(x & -x);
@@ -67,7 +70,7 @@ function ctz32(x: number): number {
 /** The hash right after priming with 64 zero bytes. */
 const PRIMED = (() => {
   let s = 0;
-  for (let i = 0; i < BUZHASH_WINDOW; i++) s = ((s << 1) | (s >>> 31)) ^ BUZHASH_TABLE[0]!;
+  for (let i = 0; i < BUZHASH_WINDOW; i++) s = ((s << 1) | (s >>> 31)) ^ TABLE_I32[0]!;
   return s | 0;
 })();
 
@@ -89,27 +92,44 @@ export class BsChunker {
    * that chunk's level), or -1 if `b` was consumed to its end without one.
    */
   scan(b: Uint8Array, from: number): number {
-    const t = BUZHASH_TABLE, w = this.#window, n = b.length;
-    let sum = this.#sum, oldest = this.#oldest, len = this.#len;
-    for (let i = from; i < n; i++) {
+    const t = TABLE_I32, w = this.#window, n = b.length;
+    let sum = this.#sum, i = from;
+    // bytes of the chunk after b[i] is consumed: base + i + 1
+    const base = this.#len - from;
+    // The byte leaving the window is the one 64 steps back: from the saved window for the first 64
+    // bytes of this call, then from `b` itself.
+    const edge = Math.min(n, from + BUZHASH_WINDOW);
+    let cut = -1;
+    for (let o = this.#oldest; i < edge; i++, o = (o + 1) & (BUZHASH_WINDOW - 1)) {
       const c = b[i]!;
-      const out = w[oldest]!;
-      w[oldest] = c;
-      oldest = (oldest + 1) & (BUZHASH_WINDOW - 1);
-      sum = ((sum << 1) | (sum >>> 31)) ^ t[out]! ^ t[c]!;
-      len++;
-      if ((sum & 0xffff) === 0 && len >= BS_SPLIT_MIN_SIZE) {
-        this.#sum = sum;
-        this.#oldest = oldest;
-        this.#len = 0;
-        this.level = ctz32(sum) - BS_SPLIT_BITS;
-        return i + 1;
+      sum = ((sum << 1) | (sum >>> 31)) ^ t[w[o]!]! ^ t[c]!;
+      if ((sum & 0xffff) === 0 && base + i + 1 >= BS_SPLIT_MIN_SIZE) { cut = ++i; break; }
+    }
+    if (cut < 0) {
+      for (; i < n; i++) {
+        const c = b[i]!;
+        sum = ((sum << 1) | (sum >>> 31)) ^ t[b[i - BUZHASH_WINDOW]!]! ^ t[c]!;
+        if ((sum & 0xffff) === 0 && base + i + 1 >= BS_SPLIT_MIN_SIZE) { cut = ++i; break; }
       }
     }
+    // Save the window as it stands at `i` (the caller may hand a different buffer next).
+    const k = i - from;
+    if (k >= BUZHASH_WINDOW) {
+      w.set(b.subarray(i - BUZHASH_WINDOW, i));
+      this.#oldest = 0;
+    } else {
+      let o = this.#oldest;
+      for (let j = from; j < i; j++, o = (o + 1) & (BUZHASH_WINDOW - 1)) w[o] = b[j]!;
+      this.#oldest = o;
+    }
     this.#sum = sum;
-    this.#oldest = oldest;
-    this.#len = len;
-    return -1;
+    if (cut < 0) {
+      this.#len = base + i;
+      return -1;
+    }
+    this.#len = 0;
+    this.level = ctz32(sum) - BS_SPLIT_BITS;
+    return cut;
   }
 
   /** Bytes of the chunk in progress. */
