@@ -1,4 +1,5 @@
 import { PlexusError } from '../../errors.js';
+import { CHUNK_IO_CONCURRENCY } from '../../limits.js';
 import { refFromBytes, refToBytes, ZERO_REF, type Ref } from '../ref.js';
 import type { BlobStore } from '../store.js';
 import { messageType } from './wire.js';
@@ -93,9 +94,14 @@ export async function* getBsStream(store: BlobStore, root: Ref, opts: { offset?:
       }
       return;
     }
-    for (const c of node.leaves) {
-      if (c.offset >= end) return;
-      const bytes = await store.get(c.ref);
+    // The leaves overlapping [start, end), fetched CHUNK_IO_CONCURRENCY ahead.
+    const wanted = node.leaves.filter((c, i) => c.offset < end && (node.leaves[i + 1]?.offset ?? nodeEnd) > start);
+    const ahead: Promise<Uint8Array>[] = [];
+    const fetch = (k: number) => { const p = store.get(wanted[k]!.ref); p.catch(() => {}); ahead.push(p); };
+    for (let k = 0; k < Math.min(CHUNK_IO_CONCURRENCY, wanted.length); k++) fetch(k);
+    for (const [k, c] of wanted.entries()) {
+      const bytes = await ahead.shift()!;
+      if (k + CHUNK_IO_CONCURRENCY < wanted.length) fetch(k + CHUNK_IO_CONCURRENCY);
       const from = Math.max(0, start - c.offset), to = Math.min(bytes.length, end - c.offset);
       if (to > from) yield from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
     }
