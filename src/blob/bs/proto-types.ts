@@ -1,9 +1,9 @@
 import protobuf from 'protobufjs';
-import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { PlexusError } from '../../errors.js';
 import { applyPut, retryOnConflict, type AnchorStore, type RetryOptions } from '../anchor.js';
 import { refFromBytes, refToBytes, type Ref } from '../ref.js';
 import type { BlobStore, PutResult } from '../store.js';
+import { protocDescriptor, typeFromDescriptor } from './descriptor.js';
 import { mapLookup, mapSet, MAP_NODE_MAX, type NodeStore } from './schema-map.js';
 import { decodeSetNode, encodeSetNode, type SetNode } from './wire.js';
 
@@ -66,10 +66,9 @@ export async function* setEach(store: NodeStore, root: Ref): AsyncGenerator<Ref>
   }
 }
 
-/** The DescriptorProto bytes of a protobufjs message type (what bs stores for a Go message). */
+/** The DescriptorProto bytes of a protobufjs message type: protoc's bytes, what bs stores for a Go message. */
 export function descriptorOf(type: protobuf.Type): Uint8Array {
-  const d = (type as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor('proto3');
-  return descriptor.DescriptorProto.encode(d).finish();
+  return protocDescriptor(type);
 }
 
 /**
@@ -131,7 +130,7 @@ export async function getProto(store: Store, ref: Ref): Promise<DecodedProto> {
   let last: unknown;
   for (const t of types) {
     try {
-      const type = (protobuf.Type as unknown as { fromDescriptor(b: Uint8Array): protobuf.Type }).fromDescriptor(await store.get(t));
+      const type = typeFromDescriptor(await store.get(t));
       new protobuf.Root().add(type).resolveAll();
       const value = type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: String, defaults: true }) as Record<string, unknown>;
       return { type: type.name, descriptor: t, value };
