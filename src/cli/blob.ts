@@ -43,8 +43,9 @@ async function mustExist(spec: string): Promise<void> {
   if (/^https?:\/\//.test(spec) || spec === 'memory:') return;
   const st = statSync(spec, { throwIfNoEntry: false });
   if (!st) throw new PlexusError('NOT_FOUND', `no store at ${spec} ${hint}`);
-  if (st.isDirectory() && !(existsSync(join(spec, 'blobs')) && existsSync(join(spec, 'anchors')))) {
-    throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ and anchors/ in it) ${hint}`);
+  // A file store (plexus's or bs's, the same layout) has blobs/; anchormapref only once it has anchors.
+  if (st.isDirectory() && !existsSync(join(spec, 'blobs'))) {
+    throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ in it) ${hint}`);
   }
 }
 

@@ -27,11 +27,14 @@ CREATE TABLE IF NOT EXISTS anchor_map_ref (
 /** Whether the SQLite file at `path` was written by bs's store/sqlite3 (it has bs's `anchor_map_ref` table). */
 export function isBsSqlite(path: string): boolean {
   if (path === ':memory:' || !existsSync(path)) return false;
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  let db: Database.Database | undefined;
   try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
     return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'anchor_map_ref'").get() !== undefined;
+  } catch {
+    return false; // not a SQLite file (or unreadable): the caller's SqliteStore reports it
   } finally {
-    db.close();
+    db?.close();
   }
 }
 
