@@ -1,6 +1,6 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -305,4 +305,33 @@ blobStoreConformance('bs pg layout (BsPgStore)', async () => {
     cleanup: async () => { for (const st of stores) await st.close().catch(() => {}); },
     open: async () => { const st = await BsPgStore.open(s.url, { max: 4 }); stores.push(st); return st; },
   };
+});
+
+describe("FileStore and bs's lock file (anchormapref.lock, github.com/bobg/flock)", () => {
+  it('waits while a bs writer holds the lock, and removes a lock older than a minute as bs does', async () => {
+    const d = tmpDir();
+    try {
+      const s = new FileStore(d.path);
+      const ref = refOf(te.encode('x'));
+      await s.putAnchor('first', ref, 1000);
+      const lock = join(d.path, 'anchormapref.lock');
+      writeFileSync(lock, '');
+      let done = false;
+      const put = s.putAnchor('second', ref, 2000).then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(done, false, 'no write while the lock is held');
+      unlinkSync(lock);
+      await put;
+      assert.equal((await s.getAnchor('second', 2000)).ref, ref);
+
+      writeFileSync(lock, '');
+      const old = new Date(Date.now() - 61_000);
+      utimesSync(lock, old, old);
+      await s.putAnchor('third', ref, 3000);
+      assert.equal(existsSync(lock), false);
+      assert.deepEqual((await collect(s.anchorNames())).sort(), ['first', 'second', 'third']);
+    } finally {
+      d.rm();
+    }
+  });
 });
