@@ -211,3 +211,19 @@ describe("putStream format 'bs' against trees the real bs v0.4.5 wrote (test/fix
     });
   }
 });
+
+describe('the tree bs v0.4.5 stores when its last chunk closes a level below the top (test/blob/fixtures/bs-lossy-tree.json)', () => {
+  const fx = JSON.parse(readFileSync(new URL('./fixtures/bs-lossy-tree.json', import.meta.url), 'utf8')) as { root: Ref; blobs: Record<string, string> };
+
+  it("is refused as corrupt by getStream (its root claims bytes no child holds), while plexus's tree of the same input reads back", async () => {
+    const theirs = new MemoryStore();
+    for (const hex of Object.values(fx.blobs)) await theirs.put(Buffer.from(hex, 'hex'));
+    assert.equal((await statStream(theirs, fx.root)).size, 4096 + 18410956);
+    await assert.rejects(readAll(getStream(theirs, fx.root)), (e: unknown) => isPlexusError(e, 'BAD_REQUEST') && /corrupt bs split tree/.test((e as Error).message));
+    // the nodes before the damaged one still read
+    assert.ok((await readAll(getStream(theirs, fx.root, { length: 3072 }))).equals(Buffer.alloc(3072)));
+    const data = inputOf(vectors[3]!);
+    const ours = await putStream(new MemoryStore(), data, { format: 'bs' });
+    assert.notEqual(ours.ref, fx.root);
+  });
+});

@@ -72,7 +72,9 @@ export function decodeSplitNode(bytes: Uint8Array): BsSplitNode {
 
 /**
  * The bytes of a bs split tree, in order, from `offset` for `length` bytes (default: all). Children
- * wholly before `offset` are skipped without being read.
+ * wholly before `offset` are skipped without being read. A tree whose nodes do not cover exactly the
+ * bytes their parents say (as bs v0.4.5 writes for some inputs, see split-writer.ts) is BAD_REQUEST
+ * 'corrupt bs split tree' rather than a short read.
  */
 export async function* getBsStream(store: BlobStore, root: Ref, opts: { offset?: number; length?: number } = {}): AsyncGenerator<Uint8Array> {
   if (root === ZERO_REF) return;
@@ -81,27 +83,34 @@ export async function* getBsStream(store: BlobStore, root: Ref, opts: { offset?:
   if (!Number.isSafeInteger(start) || start < 0 || (opts.length !== undefined && (!Number.isSafeInteger(opts.length) || opts.length < 0))) {
     throw new PlexusError('BAD_REQUEST', 'offset and length must be non-negative integers');
   }
-  async function* walk(ref: Ref, depth: number): AsyncGenerator<Uint8Array> {
+  const corrupt = (ref: Ref, why: string) => new PlexusError('BAD_REQUEST', `corrupt bs split tree: node ${ref} ${why}`, { detail: { ref } });
+  /** The bytes under node `ref`, which its parent says covers [off, off + size) (the root: whatever it says). */
+  async function* walk(ref: Ref, depth: number, off?: number, size?: number): AsyncGenerator<Uint8Array> {
     if (depth > MAX_DEPTH) throw new PlexusError('BAD_REQUEST', `bs split tree deeper than ${MAX_DEPTH}`);
     const node = decodeSplitNode(await store.get(ref));
+    if (off !== undefined && (node.offset !== off || node.size !== size)) throw corrupt(ref, `covers ${node.offset}+${node.size}, its parent says ${off}+${size}`);
     const nodeEnd = node.offset + node.size;
+    const children = node.nodes.length > 0 ? node.nodes : node.leaves;
+    if (children.length > 0 && children[0]!.offset !== node.offset) throw corrupt(ref, 'does not start with its first child');
+    for (const [i, c] of children.entries()) if ((children[i + 1]?.offset ?? nodeEnd) < c.offset) throw corrupt(ref, 'has children out of order');
     if (node.nodes.length > 0) {
       for (const [i, c] of node.nodes.entries()) {
         const next = node.nodes[i + 1]?.offset ?? nodeEnd;
         if (next <= start) continue;
         if (c.offset >= end) return;
-        yield* walk(c.ref, depth + 1);
+        yield* walk(c.ref, depth + 1, c.offset, next - c.offset);
       }
       return;
     }
     // The leaves overlapping [start, end), fetched CHUNK_IO_CONCURRENCY ahead.
-    const wanted = node.leaves.filter((c, i) => c.offset < end && (node.leaves[i + 1]?.offset ?? nodeEnd) > start);
+    const wanted = node.leaves.map((c, i) => ({ ...c, size: (node.leaves[i + 1]?.offset ?? nodeEnd) - c.offset })).filter((c) => c.offset < end && c.offset + c.size > start);
     const ahead: Promise<Uint8Array>[] = [];
     const fetch = (k: number) => { const p = store.get(wanted[k]!.ref); p.catch(() => {}); ahead.push(p); };
     for (let k = 0; k < Math.min(CHUNK_IO_CONCURRENCY, wanted.length); k++) fetch(k);
     for (const [k, c] of wanted.entries()) {
       const bytes = await ahead.shift()!;
       if (k + CHUNK_IO_CONCURRENCY < wanted.length) fetch(k + CHUNK_IO_CONCURRENCY);
+      if (bytes.length !== c.size) throw corrupt(ref, `has a ${bytes.length}-byte leaf ${c.ref} where its offsets leave ${c.size} bytes`);
       const from = Math.max(0, start - c.offset), to = Math.min(bytes.length, end - c.offset);
       if (to > from) yield from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to);
     }
