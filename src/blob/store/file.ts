@@ -258,8 +258,16 @@ export class FileStore extends AnchorMapStore implements StreamingBlobStore {
   /** Migration of a directory from plexus's earlier anchor layout, run once before the first anchor access. */
   #migrated: Promise<void> | undefined;
 
+  /** The migration, run once; a failed one is tried again at the next anchor access. */
+  #migration(): Promise<void> {
+    return (this.#migrated ??= this.#migrate().catch((err: unknown) => {
+      this.#migrated = undefined;
+      throw err;
+    }));
+  }
+
   async anchorMapRef(): Promise<Ref | undefined> {
-    await (this.#migrated ??= this.#migrate());
+    await this.#migration();
     return this.#readRoot();
   }
 
@@ -321,7 +329,7 @@ export class FileStore extends AnchorMapStore implements StreamingBlobStore {
   }
 
   async #swap(prev: Ref, next: Ref): Promise<void> {
-    await (this.#migrated ??= this.#migrate());
+    await this.#migration();
     await this.#withRootLock(async () => {
       const cur = (await this.#readRoot(true)) ?? ZERO_REF;
       if (cur !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
