@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, promises as fs, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PlexusError } from '../../errors.js';
+import { FILE_STORE_LOCK_WAIT_MS } from '../../limits.js';
 import type { AnchorEntry } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import { AnchorMapStore, anchorPair, buildMap, checkMapRoot } from '../bs/anchor-map.js';
@@ -14,8 +15,6 @@ import { decodeHistory } from './history-json.js';
 const ANCHOR_MAP_REF_FILE = 'anchormapref';
 /** A lock file older than this was left by a crashed writer and is removed (github.com/bobg/flock's default, which bs uses). */
 const BS_LOCK_EXPIRY_MS = 60_000;
-/** How long a root swap waits for a live lock before giving up with CONFLICT (ms). */
-const ROOT_LOCK_WAIT_MS = 10_000;
 /** Where plexus kept anchors before it used bs's anchor map (read once, by the migration). */
 const LEGACY_ANCHOR_DIR = 'anchors';
 const HEX2 = /^[0-9a-f]{2}$/, HEX4 = /^[0-9a-f]{4}$/, HEX64 = /^[0-9a-f]{64}$/;
@@ -292,11 +291,11 @@ export class FileStore extends AnchorMapStore implements StreamingBlobStore {
    * Run `fn` holding bs's lock on the anchor map ref: the file `anchormapref.lock`, created exclusively
    * (github.com/bobg/flock, as bs's store/file uses it), so plexus and bs writers exclude each other. A
    * lock older than BS_LOCK_EXPIRY_MS is left by a crashed writer and removed, as bs does; a live one is
-   * waited for up to ROOT_LOCK_WAIT_MS, then CONFLICT.
+   * waited for up to FILE_STORE_LOCK_WAIT_MS, then CONFLICT.
    */
   async #withRootLock<T>(fn: () => Promise<T>): Promise<T> {
     const lock = this.#rootFile() + '.lock';
-    const deadline = Date.now() + ROOT_LOCK_WAIT_MS;
+    const deadline = Date.now() + FILE_STORE_LOCK_WAIT_MS;
     for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
       try {
         await (await fs.open(lock, 'wx')).close();
