@@ -1,5 +1,4 @@
 import { statSync } from 'node:fs';
-import pg from 'pg';
 import { maskSecrets, PlexusError } from '../errors.js';
 import type { Store } from './store.js';
 import { MemoryStore } from './store/memory.js';
@@ -18,10 +17,8 @@ import { ANCHOR_MAP_ROOT_NAME } from './bs/root-name.js';
 export async function openStore(spec: string, opts: { token?: string } = {}): Promise<Store> {
   if (/^https?:\/\//.test(spec)) return new HttpStore(spec, opts);
   if (/^postgres(ql)?:\/\//.test(spec)) {
-    if (await pgHoldsBs(spec)) {
-      const { BsPgStore } = await import('./store/bs-postgres.js');
-      return BsPgStore.open(spec);
-    }
+    const { BsPgStore, pgHoldsBsTables } = await import('./store/bs-postgres.js');
+    if (await pgHoldsBsTables(spec)) return BsPgStore.open(spec);
     return adoptAnchorMap(await PgStore.open(spec));
   }
   if (spec === 'memory:') return new MemoryStore();
@@ -34,19 +31,6 @@ export async function openStore(spec: string, opts: { token?: string } = {}): Pr
   }
   // A directory: plexus's FileStore has bs's store/file layout, so it serves directories bs wrote too.
   return adoptAnchorMap(new FileStore(spec));
-}
-
-/** Whether the PostgreSQL database at `url` (its search_path) holds bs's store/pg tables. */
-async function pgHoldsBs(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url });
-  try {
-    await c.connect();
-    return (await c.query<{ bs: boolean }>("SELECT to_regclass('anchor_map_ref') IS NOT NULL AS bs")).rows[0]!.bs;
-  } catch (err) {
-    throw new PlexusError('UNAVAILABLE', `cannot open PostgreSQL store: ${(err as Error).message}`, { cause: err });
-  } finally {
-    await c.end().catch(() => {});
-  }
 }
 
 /**

@@ -21,6 +21,9 @@ import { getStream, putStream } from '../../src/blob/split.js';
 import { MemoryStore } from '../../src/blob/store/memory.js';
 import { BLOB_PART_BYTES } from '../../src/limits.js';
 import { blobStoreConformance } from '../conformance/blob-store.js';
+import { startServer } from '../../src/server/http.js';
+import { blobMount } from '../../src/server/blob.js';
+import { HttpStore } from '../../src/blob/store/http.js';
 import { freshPgSchema } from '../helpers/pg.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -334,4 +337,49 @@ describe("FileStore and bs's lock file (anchormapref.lock, github.com/bobg/flock
       d.rm();
     }
   });
+});
+
+describe("plexus serve on bs's own SQLite file and PostgreSQL tables", () => {
+  for (const kind of ['sqlite3', 'pg'] as const) {
+    it(`${kind}: serves bs's anchors and blobs over HTTP and writes new anchors into bs's map`, async () => {
+      const st = manifest.stores.find((x) => x.kind === kind)!;
+      const d = tmpDir();
+      let extra: { url: string; schema: string } | undefined;
+      try {
+        if (kind === 'sqlite3') cpSync(fixture(st.path), join(d.path, 'blob.db'));
+        else extra = await loadPgDump();
+        const server = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [blobMount], env: {}, ...(extra ? { postgres: extra.url } : {}) });
+        const http = new HttpStore(server.url);
+        try {
+          const want = st.histories['site/main']!.at(-1)!.ref;
+          assert.equal((await http.getAnchor('site/main')).ref, want);
+          assert.equal(Buffer.from(await http.get(want)).toString(), 'hello');
+          const { ref } = await http.put(te.encode('through plexus serve'));
+          await http.putAnchor('served/by-plexus', ref, 5000);
+        } finally {
+          await http.close();
+          await server.close();
+        }
+        const direct = kind === 'sqlite3' ? new BsSqliteStore(join(d.path, 'blob.db')) : await BsPgStore.open(extra!.url);
+        try {
+          assert.equal((await direct.getAnchor('served/by-plexus', 5000)).ref, refOf(te.encode('through plexus serve')));
+          assert.equal((await collect(direct.anchorNames())).length, Object.keys(st.histories).length + 1);
+        } finally {
+          await direct.close();
+        }
+        if (kind === 'sqlite3') {
+          const db = new Database(join(d.path, 'blob.db'), { readonly: true });
+          try {
+            assert.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all(), [{ name: 'anchor_map_ref' }, { name: 'blobs' }]);
+          } finally {
+            db.close();
+          }
+        } else {
+          assert.deepEqual((await tablesOf(extra!.url, extra!.schema)).filter((t) => !/^(graph|ledger|plexus_(graph|ledger|evt))/.test(t)), ['anchor_map_ref', 'blobs']);
+        }
+      } finally {
+        d.rm();
+      }
+    });
+  }
 });

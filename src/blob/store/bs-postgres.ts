@@ -30,6 +30,19 @@ export async function isBsPg(c: pg.Pool | pg.PoolClient | pg.Client): Promise<bo
   return r.rows[0]!.bs;
 }
 
+/** Whether the database at `url` (its search_path) holds bs's store/pg tables (UNAVAILABLE if it cannot be reached). */
+export async function pgHoldsBsTables(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+    return await isBsPg(c);
+  } catch (err) {
+    throw new PlexusError('UNAVAILABLE', `cannot open PostgreSQL store: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
 /**
  * A PostgreSQL database in bs's own layout (github.com/bobg/bs v0.4.5, store/pg): a Go bs program and
  * plexus share the tables `blobs` (each blob whole) and `anchor_map_ref` (the anchor map's root).
