@@ -91,12 +91,17 @@ export function registerBlob(program: Command): void {
   const blob = program.command('blob').description('content-addressed blobs (sha256 refs)');
   storeOption(blob.command('put <file>').description('store FILE (or - for stdin) and print its ref'))
     .option('--split', 'store as a tree of content-defined chunks (for big files; prints the root ref)')
-    .action(async (file: string, o: StoreOpts & { split?: boolean }) => withStore(o, async (s) => {
+    .option('--format <format>', "tree format with --split: plexus (default) or bs (bs's split format, read by Go bs programs)")
+    .action(async (file: string, o: StoreOpts & { split?: boolean; format?: string }) => withStore(o, async (s) => {
+      if (o.format !== undefined && (!o.split || (o.format !== 'plexus' && o.format !== 'bs'))) {
+        throw new PlexusError('BAD_REQUEST', `--format wants --split and one of plexus, bs (got ${JSON.stringify(o.format)})`);
+      }
       if (o.split) {
         const { putStream } = await import('../blob/split.js');
         const size = file === '-' ? undefined : statSync(file).size;
         const bar = new Progress(`storing ${file === '-' ? 'stdin' : file}`, size);
-        const r = await putStream(s, file === '-' ? process.stdin : createReadStream(file), { onProgress: (b: number) => bar.set(b) });
+        const format = o.format === 'bs' ? 'bs' : 'plexus';
+        const r = await putStream(s, file === '-' ? process.stdin : createReadStream(file), { onProgress: (b: number) => bar.set(b), format });
         bar.end(`${r.chunks} chunks, ${r.addedChunks} new`);
         process.stdout.write(r.ref + '\n');
         return;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -38,4 +38,30 @@ describe('plexus CLI on stores bs wrote', () => {
       }
     });
   }
+});
+
+describe('plexus blob put --split --format bs', () => {
+  it("stores bs's split tree (the root putStream gives) and get --split reads it back", async () => {
+    const d = tmpDir();
+    try {
+      const file = join(d.path, 'in.bin');
+      const data = Buffer.alloc(300_000); // the fixture input "300000 zero bytes" of test/fixtures/bs/split.json
+      writeFileSync(file, data);
+      const store = join(d.path, 'store');
+      const put = await plexus(['blob', 'put', file, '--split', '--format', 'bs', '--store', store]);
+      assert.equal(put.code, 0, put.stderr);
+      const root = put.stdout.trim();
+      const fx = (JSON.parse(readFileSync(join(fixtures, 'split.json'), 'utf8')) as { id: string; root: string }[]).find((f) => f.id === 'zeros-300k')!;
+      assert.equal(root, fx.root, 'the root the real bs wrote for these bytes');
+      const out = join(d.path, 'out.bin');
+      const get = await plexus(['blob', 'get', root, '--split', '-o', out, '--store', store]);
+      assert.equal(get.code, 0, get.stderr);
+      assert.ok(readFileSync(out).equals(data));
+      const bad = await plexus(['blob', 'put', file, '--format', 'gzip', '--split', '--store', store]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /BAD_REQUEST/);
+    } finally {
+      d.rm();
+    }
+  });
 });
