@@ -19,7 +19,8 @@ import { decodeSplitNode, encodeSplitNode, type SplitChild, type SplitNodeValue 
  * stream offset, plus the node's own offset and size. A node's child nodes are stored when that node is
  * closed; at the end the open nodes are closed bottom-up into the top, and a top with a single child is
  * replaced by its descendants while they have one child node each (see finish for the one case where
- * plexus departs from hashsplit v1.1.1 because bs's tree would lose bytes). The root is stored last; the empty stream has no root (ZERO_REF) and stores nothing.
+ * plexus departs from hashsplit v1.1.1 because bs's tree would lose bytes). The root is stored last;
+ * the empty stream has no root (ZERO_REF) and stores nothing.
  */
 
 /** One level of the tree being built: hashsplit's TreeBuilderNode (children not yet stored). */
