@@ -109,6 +109,7 @@ describe("stores written by the real bs v0.4.5 (test/fixtures/bs: store/file, st
         const got: Record<string, { ref: Ref; atNs: string }[]> = {};
         for await (const a of store.eachAnchorNs()) (got[a.name] ??= []).push({ ref: a.ref, atNs: a.atNs.toString() });
         assert.deepEqual(got, st.histories);
+        if (st.kind !== 'file') assert.equal((await (store as BsSqliteStore | BsPgStore).stats()).anchors, Object.keys(st.histories).length);
         for (const [name, h] of Object.entries(st.histories)) {
           const last = h[h.length - 1]!;
           assert.equal((await store.getAnchor(name)).ref, last.ref);

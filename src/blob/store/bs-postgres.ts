@@ -3,6 +3,7 @@ import { PlexusError } from '../../errors.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
 import { AnchorMapStore, checkMapRoot } from '../bs/anchor-map.js';
+import { anchorCount } from './bs-layout.js';
 
 const PAGE = 1000;
 /** Advisory lock key serialising schema creation when several processes open one database at once. */
@@ -150,9 +151,9 @@ export class BsPgStore extends AnchorMapStore {
     if (changed === 0) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
   }
 
-  async stats(): Promise<{ blobs: number; bytes: number }> {
+  async stats(): Promise<{ blobs: number; bytes: number; anchors: number }> {
     const b = await this.#pool.query<{ n: string; bytes: string }>('SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM blobs');
-    return { blobs: Number(b.rows[0]!.n), bytes: Number(b.rows[0]!.bytes) };
+    return { blobs: Number(b.rows[0]!.n), bytes: Number(b.rows[0]!.bytes), anchors: await anchorCount(this) };
   }
 
   async close(): Promise<void> {

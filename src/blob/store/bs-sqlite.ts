@@ -5,6 +5,7 @@ import { PlexusError } from '../../errors.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
 import { AnchorMapStore, checkMapRoot } from '../bs/anchor-map.js';
+import { anchorCount } from './bs-layout.js';
 
 const PAGE = 1000;
 
@@ -133,9 +134,9 @@ export class BsSqliteStore extends AnchorMapStore {
   }
 
   /** Number of blobs and their total size (for /healthz). */
-  async stats(): Promise<{ blobs: number; bytes: number }> {
+  async stats(): Promise<{ blobs: number; bytes: number; anchors: number }> {
     const b = this.#db.prepare('SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM blobs').get() as { n: number; bytes: number };
-    return { blobs: b.n, bytes: b.bytes };
+    return { blobs: b.n, bytes: b.bytes, anchors: await anchorCount(this) };
   }
 
   async close(): Promise<void> {
