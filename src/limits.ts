@@ -61,6 +61,8 @@ export const CHUNK_MAX_BYTES = 1 * MiB;
 export const CHUNK_FANOUT = 64;
 /** Most children of one stream tree node (a boundary is forced here; 40 bytes per child). */
 export const CHUNK_NODE_MAX_CHILDREN = 8 * CHUNK_FANOUT;
+/** How long a FileStore anchor write waits for the lock on `anchormapref` (bs's lock file, held by another plexus or a Go bs writer) before CONFLICT (ms). */
+export const FILE_STORE_LOCK_WAIT_MS = 10_000;
 /** Blob puts (putStream) and gets (getStream read-ahead) a stream keeps in flight at once. */
 export const CHUNK_IO_CONCURRENCY = 4;
 /** Blobs are read, streamed and (in SQLite and PostgreSQL) stored in parts of this size, so a GET or an upload holds at most one part in memory. */

@@ -11,14 +11,25 @@ import { ANCHOR_MAP_ROOT_NAME } from './bs/root-name.js';
 /**
  * Open a store from a spec: `http(s)://…` (a plexus server), `postgres://…`, a `.db`/`.sqlite` file
  * (or any existing regular file: SQLite), `memory:`, or else a directory (file store, created if needed).
+ * A SQLite file or PostgreSQL database written by bs (github.com/bobg/bs: its `anchor_map_ref` table)
+ * opens as BsSqliteStore / BsPgStore, in bs's own layout, so bs keeps reading what plexus writes.
  */
 export async function openStore(spec: string, opts: { token?: string } = {}): Promise<Store> {
   if (/^https?:\/\//.test(spec)) return new HttpStore(spec, opts);
-  if (/^postgres(ql)?:\/\//.test(spec)) return adoptAnchorMap(await PgStore.open(spec));
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const { BsPgStore, pgHoldsBsTables } = await import('./store/bs-postgres.js');
+    if (await pgHoldsBsTables(spec)) return BsPgStore.open(spec);
+    return adoptAnchorMap(await PgStore.open(spec));
+  }
   if (spec === 'memory:') return new MemoryStore();
   if (spec.length === 0) throw new PlexusError('BAD_REQUEST', 'empty store spec');
   const st = statSync(spec, { throwIfNoEntry: false });
-  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) return adoptAnchorMap(new SqliteStore(spec));
+  if (/\.(db|sqlite3?)$/.test(spec) || st?.isFile()) {
+    const { isBsSqlite, BsSqliteStore } = await import('./store/bs-sqlite.js');
+    if (isBsSqlite(spec)) return new BsSqliteStore(spec);
+    return adoptAnchorMap(new SqliteStore(spec));
+  }
+  // A directory: plexus's FileStore has bs's store/file layout, so it serves directories bs wrote too.
   return adoptAnchorMap(new FileStore(spec));
 }
 

@@ -23,10 +23,13 @@ import {
 } from '../limits.js';
 import { parseRef, refToBytes, ZERO_REF, type Ref } from './ref.js';
 import { GearChunker, type ChunkParams } from './split-chunker.js';
-import { decodeNode, encodeNode, NODE_MAX_CHILDREN, type TreeNode } from './split-node.js';
+import { iteratorOf, noop, raceAbort, type ByteSource, type PutStreamResult } from './split-source.js';
+import { decodeNode, encodeNode, hasNodeMagic, NODE_MAX_CHILDREN, type TreeNode } from './split-node.js';
 import type { BlobStore, PutResult } from './store.js';
 
+import type { BsSplitNode } from './bs/split.js';
 export { hasNodeMagic, NODE_MAGIC } from './split-node.js';
+export type { ByteSource, PutStreamResult } from './split-source.js';
 
 /** All parameters of the splitter. Readers need none of them: the tree describes itself. */
 export interface SplitParams extends ChunkParams {
@@ -45,9 +48,6 @@ export const DEFAULT_SPLIT_PARAMS: Readonly<SplitParams> = Object.freeze({
   maxChildren: CHUNK_NODE_MAX_CHILDREN,
 });
 
-/** Anything putStream reads bytes from: an async or sync iterable of byte arrays, a web ReadableStream, a Node Readable, or one byte array. */
-export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array> | Readable | Uint8Array;
-
 export interface PutStreamOptions {
   signal?: AbortSignal;
   /** Called with the total number of input bytes consumed so far, after each input buffer. */
@@ -56,68 +56,20 @@ export interface PutStreamOptions {
   params?: Partial<SplitParams>;
   /** Chunk puts kept in flight (default CHUNK_IO_CONCURRENCY). */
   concurrency?: number;
+  /**
+   * Tree format: 'plexus' (default: plexus's chunker and node format, faster) or 'bs' (bs's split
+   * package, byte-identical to what a Go bs program stores for the same input, so it reads the file;
+   * bs fixes its chunking, so `params` is refused with it). getStream reads both.
+   */
+  format?: 'plexus' | 'bs';
 }
 
-export interface PutStreamResult {
-  /** Root node ref: names the whole stream. */
-  ref: Ref;
-  /** Stream length in bytes. */
-  size: number;
-  /** Chunks (leaf blobs) the stream was cut into. */
-  chunks: number;
-  /** Chunks this call stored (the others were there already). */
-  addedChunks: number;
-  /** Bytes of new blobs this call stored: chunks plus tree nodes. */
-  addedBytes: number;
-  /** Tree node blobs of the stream (at least 1: the root). */
-  nodes: number;
-  /** Tree node blobs this call stored. */
-  addedNodes: number;
-}
 
 function checkParams(p: SplitParams): void {
   const int = (v: number, lo: number, hi: number) => Number.isSafeInteger(v) && v >= lo && v <= hi;
   if (!int(p.splitBits, 1, 31) || !int(p.minBytes, 1, p.maxBytes) || !int(p.maxBytes, 1, 2 ** 31) || !int(p.fanout, 2, 2 ** 31) || !int(p.maxChildren, 2, NODE_MAX_CHILDREN)) {
     throw new PlexusError('BAD_REQUEST', `invalid split parameters ${JSON.stringify(p)}`);
   }
-}
-
-function abortError(signal: AbortSignal): PlexusError {
-  return new PlexusError('ABORTED', 'operation aborted', { cause: signal.reason });
-}
-
-/** `p`, or an ABORTED rejection as soon as `signal` fires (whichever first). */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
-  });
-}
-
-const noop = () => {};
-
-function iteratorOf(src: ByteSource): AsyncIterator<unknown> | Iterator<unknown> {
-  if (src instanceof Uint8Array) return [src][Symbol.iterator]();
-  const s = src as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
-  if (typeof s[Symbol.asyncIterator] === 'function') return s[Symbol.asyncIterator]!();
-  if (typeof s[Symbol.iterator] === 'function') return s[Symbol.iterator]!();
-  if (typeof (src as ReadableStream).getReader === 'function') {
-    const reader = (src as ReadableStream<Uint8Array>).getReader();
-    return {
-      next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
-      return: async () => {
-        await reader.cancel().catch(noop);
-        return { done: true, value: undefined };
-      },
-    };
-  }
-  throw new PlexusError('BAD_REQUEST', 'putStream: source is not an iterable of bytes or a ReadableStream');
 }
 
 /** Whether a child with this ref closes its node: true for a fraction 1/fanout of refs. */
@@ -201,6 +153,12 @@ function refFromRaw(raw: Uint8Array): Ref {
  * whatever the stream's length. On abort or error, chunks already stored stay in the store.
  */
 export async function putStream(store: BlobStore, source: ByteSource, opts: PutStreamOptions = {}): Promise<PutStreamResult> {
+  if (opts.format === 'bs') {
+    if (opts.params !== undefined) throw new PlexusError('BAD_REQUEST', "putStream: format 'bs' has fixed chunking parameters (bs's); leave params out");
+    const { putBsStream } = await import('./bs/split-writer.js');
+    return putBsStream(store, source, opts);
+  }
+  if (opts.format !== undefined && opts.format !== 'plexus') throw new PlexusError('BAD_REQUEST', `putStream: unknown format ${JSON.stringify(opts.format)} (want 'plexus' or 'bs')`);
   const p: SplitParams = { ...DEFAULT_SPLIT_PARAMS, ...opts.params };
   checkParams(p);
   const { signal, onProgress, concurrency = CHUNK_IO_CONCURRENCY } = opts;
@@ -297,17 +255,33 @@ async function fetchNode(store: BlobStore, ref: Ref, signal: AbortSignal | undef
   return decodeNode(ref, bytes);
 }
 
-/** Read a stream root: its size and tree height. BAD_REQUEST 'not a stream root' if `ref` is no node. */
+/**
+ * Read a stream root: its size and tree height (either format). BAD_REQUEST 'not a stream root' if `ref`
+ * is neither a plexus node nor a bs split tree root.
+ */
 export async function statStream(store: BlobStore, ref: Ref, opts: { signal?: AbortSignal } = {}): Promise<{ size: number; height: number }> {
   const root = await rootNode(store, ref, opts.signal);
+  if ('bs' in root) {
+    const { bsSplitHeight } = await import('./bs/split.js');
+    return { size: root.bs.size, height: await bsSplitHeight(store, root.bs) };
+  }
   return { size: root.size, height: root.height };
 }
 
-async function rootNode(store: BlobStore, ref: Ref, signal: AbortSignal | undefined): Promise<TreeNode> {
+/** A plexus root node, or the root of a tree in bs's split format. */
+async function rootNode(store: BlobStore, ref: Ref, signal: AbortSignal | undefined): Promise<TreeNode | { bs: BsSplitNode }> {
   parseRef(ref);
   if (ref === ZERO_REF) return { height: 1, size: 0, children: [] };
+  const bytes = await raceAbort(store.get(ref), signal);
+  if (!hasNodeMagic(bytes)) {
+    // Not plexus's format: bs's split format (loaded only then: its protobuf types cost startup time)?
+    const { bsSplitRoot } = await import('./bs/split.js');
+    const bs = bsSplitRoot(bytes);
+    if (bs) return { bs };
+    throw new PlexusError('BAD_REQUEST', `${ref} is not a stream root`, { detail: { ref } });
+  }
   try {
-    return await fetchNode(store, ref, signal);
+    return decodeNode(ref, bytes);
   } catch (err) {
     if (err instanceof PlexusError && err.code === 'BAD_REQUEST' && err.message.endsWith('is not a stream node')) {
       throw new PlexusError('BAD_REQUEST', `${ref} is not a stream root`, { detail: { ref } });
@@ -361,7 +335,16 @@ export async function* getStream(store: BlobStore, ref: Ref, opts: GetStreamOpti
   if (!Number.isSafeInteger(offset) || offset < 0) throw new PlexusError('BAD_REQUEST', `invalid offset ${offset}`);
   if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new PlexusError('BAD_REQUEST', `invalid length ${length}`);
   throwIfAborted(signal);
-  const root = await rootNode(store, ref, signal);
+  const found = await rootNode(store, ref, signal);
+  if ('bs' in found) {
+    const { getBsStream } = await import('./bs/split.js');
+    for await (const chunk of getBsStream(store, ref, { offset: Math.min(offset, found.bs.size), ...(length === undefined ? {} : { length }) })) {
+      throwIfAborted(signal);
+      yield chunk;
+    }
+    return;
+  }
+  const root = found;
   const start = Math.min(offset, root.size);
   const end = length === undefined ? root.size : Math.min(root.size, start + length);
   if (start >= end) return;

@@ -43,8 +43,9 @@ async function mustExist(spec: string): Promise<void> {
   if (/^https?:\/\//.test(spec) || spec === 'memory:') return;
   const st = statSync(spec, { throwIfNoEntry: false });
   if (!st) throw new PlexusError('NOT_FOUND', `no store at ${spec} ${hint}`);
-  if (st.isDirectory() && !(existsSync(join(spec, 'blobs')) && existsSync(join(spec, 'anchors')))) {
-    throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ and anchors/ in it) ${hint}`);
+  // A file store (plexus's or bs's, the same layout) has blobs/; anchormapref only once it has anchors.
+  if (st.isDirectory() && !existsSync(join(spec, 'blobs'))) {
+    throw new PlexusError('NOT_FOUND', `${spec} is a directory but not a plexus file store (no blobs/ in it) ${hint}`);
   }
 }
 
@@ -90,12 +91,17 @@ export function registerBlob(program: Command): void {
   const blob = program.command('blob').description('content-addressed blobs (sha256 refs)');
   storeOption(blob.command('put <file>').description('store FILE (or - for stdin) and print its ref'))
     .option('--split', 'store as a tree of content-defined chunks (for big files; prints the root ref)')
-    .action(async (file: string, o: StoreOpts & { split?: boolean }) => withStore(o, async (s) => {
+    .option('--format <format>', "tree format with --split: plexus (default) or bs (bs's split format, read by Go bs programs)")
+    .action(async (file: string, o: StoreOpts & { split?: boolean; format?: string }) => withStore(o, async (s) => {
+      if (o.format !== undefined && (!o.split || (o.format !== 'plexus' && o.format !== 'bs'))) {
+        throw new PlexusError('BAD_REQUEST', `--format wants --split and one of plexus, bs (got ${JSON.stringify(o.format)})`);
+      }
       if (o.split) {
         const { putStream } = await import('../blob/split.js');
         const size = file === '-' ? undefined : statSync(file).size;
         const bar = new Progress(`storing ${file === '-' ? 'stdin' : file}`, size);
-        const r = await putStream(s, file === '-' ? process.stdin : createReadStream(file), { onProgress: (b: number) => bar.set(b) });
+        const format = o.format === 'bs' ? 'bs' : 'plexus';
+        const r = await putStream(s, file === '-' ? process.stdin : createReadStream(file), { onProgress: (b: number) => bar.set(b), format });
         bar.end(`${r.chunks} chunks, ${r.addedChunks} new`);
         process.stdout.write(r.ref + '\n');
         return;

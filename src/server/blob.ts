@@ -153,9 +153,19 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
   };
 }
 
-/** Open the server's blob store: PostgreSQL when configured, else SQLite in the data directory. */
+/**
+ * Open the server's blob store: PostgreSQL when configured, else SQLite in the data directory. A
+ * database or file in bs's own layout (written by, or shared with, Go bs programs) is served as it is.
+ */
 export async function openServerBlobStore(ctx: MountContext): Promise<Store & { stats?(): Promise<Record<string, number>> }> {
-  return ctx.config.postgres ? PgStore.open(ctx.config.postgres) : new SqliteStore(join(ctx.config.dataDir, 'blob.db'));
+  const { postgres, dataDir } = ctx.config;
+  if (postgres) {
+    const { BsPgStore, pgHoldsBsTables } = await import('../blob/store/bs-postgres.js');
+    return (await pgHoldsBsTables(postgres)) ? BsPgStore.open(postgres) : PgStore.open(postgres);
+  }
+  const file = join(dataDir, 'blob.db');
+  const { BsSqliteStore, isBsSqlite } = await import('../blob/store/bs-sqlite.js');
+  return isBsSqlite(file) ? new BsSqliteStore(file) : new SqliteStore(file);
 }
 
 /** The blob mount: its store (anchors in bs's anchor map) and the address of its gRPC service. */

@@ -14,7 +14,8 @@ export { ANCHOR_MAP_ROOT_NAME };
  * Go bs program (through the gRPC service) and plexus's anchor API read and write the same anchors.
  * Blobs go straight to the wrapped store; the map's root pointer is kept in the wrapped store's own
  * anchors under ANCHOR_MAP_ROOT_NAME and swapped by its compare-and-swap, so it works over every
- * plexus adapter (memory, file, SQLite, PostgreSQL) and across processes sharing one store.
+ * plexus adapter (memory, SQLite, PostgreSQL) and across processes sharing one store. A store that
+ * keeps bs's anchor map itself (FileStore, BsSqliteStore, BsPgStore) is used as it is: its own root.
  */
 export class BsStore extends AnchorMapStore {
   private constructor(readonly inner: Store) { super(); }
@@ -26,6 +27,7 @@ export class BsStore extends AnchorMapStore {
    */
   static async open(inner: Store): Promise<BsStore> {
     const s = new BsStore(inner);
+    if (inner instanceof AnchorMapStore) return s; // keeps bs's anchor map itself (FileStore, BsSqliteStore, BsPgStore)
     await retryOnConflict(async () => {
       if (await s.anchorMapRef()) return;
       const pairs = [];
@@ -49,6 +51,7 @@ export class BsStore extends AnchorMapStore {
   putFile(path: string, ref: Ref): Promise<PutResult> { return putFileAny(this.inner, path, ref); }
 
   async anchorMapRef(): Promise<Ref | undefined> {
+    if (this.inner instanceof AnchorMapStore) return this.inner.anchorMapRef();
     const { history } = await this.inner.readAnchors(ANCHOR_MAP_ROOT_NAME);
     const last = history[history.length - 1];
     return last && last.ref !== ZERO_REF ? last.ref : undefined;
@@ -58,11 +61,13 @@ export class BsStore extends AnchorMapStore {
     parseRef(prev);
     parseRef(next);
     if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
+    if (this.inner instanceof AnchorMapStore) return this.inner.swapAnchorMap(prev, next);
     await checkMapRoot(this.inner, next);
     return this.#swap(prev, next);
   }
 
   protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    if (this.inner instanceof AnchorMapStore) return this.inner.swapAnchorMap(prev, next);
     return this.#swap(prev, next);
   }
 

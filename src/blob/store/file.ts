@@ -2,14 +2,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, promises as fs, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PlexusError } from '../../errors.js';
-import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
-import { parseRef, refOf, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { FILE_STORE_LOCK_WAIT_MS } from '../../limits.js';
+import type { AnchorEntry } from '../anchor.js';
+import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { AnchorMapStore, anchorPair, buildMap, checkMapRoot } from '../bs/anchor-map.js';
+import { ANCHOR_MAP_ROOT_NAME } from '../bs/root-name.js';
 import type { PutResult } from '../store.js';
 import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
-import { decodeHistory, encodeHistory } from './history-json.js';
+import { decodeHistory } from './history-json.js';
 
-/** A lock directory older than this is left over from a crashed writer and may be taken over (ms). */
-const STALE_LOCK_MS = 10_000;
+/** bs's store/file: the anchor map's root ref, 32 raw bytes, in this file under the store's root. */
+const ANCHOR_MAP_REF_FILE = 'anchormapref';
+/** A lock file older than this was left by a crashed writer and is removed (github.com/bobg/flock's default, which bs uses). */
+const BS_LOCK_EXPIRY_MS = 60_000;
+/** Where plexus kept anchors before it used bs's anchor map (read once, by the migration). */
+const LEGACY_ANCHOR_DIR = 'anchors';
 const HEX2 = /^[0-9a-f]{2}$/, HEX4 = /^[0-9a-f]{4}$/, HEX64 = /^[0-9a-f]{64}$/;
 
 function isCode(err: unknown, code: string): boolean {
@@ -36,13 +43,16 @@ export interface FileStoreOptions {
 }
 
 /**
- * A directory of files, bs's layout: `blobs/<hex[0:2]>/<hex[0:4]>/<hex>`. Writes go to a temp file that
- * is then hard-linked into place, so a crash of the process never leaves a partial blob under a valid
- * name and two writers of the same blob agree on who added it. Anchors live in
- * `anchors/<sha256(name)>.json` with a version, updated under a lock directory (compare-and-swap); they
- * are always fsynced (small, rare, and a torn anchor file would lose a name's history).
+ * A directory of files in bs's store/file layout (github.com/bobg/bs v0.4.5): blobs in
+ * `blobs/<hex[0:2]>/<hex[0:4]>/<hex>`, anchors in bs's anchor map (a schema.Map in the blobs) whose root
+ * ref is the 32 bytes of `anchormapref`. So a directory bs wrote opens as it is, and bs reads what plexus
+ * writes. Beyond bs: writes go to a temp file under `tmp/` that is then hard-linked into place, so a
+ * crash never leaves a partial blob under a valid name and two writers of the same blob agree on who
+ * added it; the root is swapped by compare-and-swap under bs's own lock file (`anchormapref.lock`),
+ * replaced atomically and always fsynced. (bs's own writer takes the lock but does not compare, so a bs
+ * program writing anchors at the same moment as plexus can still overwrite plexus's change.)
  */
-export class FileStore extends AnchorStore implements StreamingBlobStore {
+export class FileStore extends AnchorMapStore implements StreamingBlobStore {
   readonly root: string;
   readonly fsync: boolean;
   /** Second-level blob directories known to exist (at most 65536). */
@@ -54,7 +64,7 @@ export class FileStore extends AnchorStore implements StreamingBlobStore {
     super();
     this.root = root;
     this.fsync = opts.fsync ?? false;
-    for (const d of ['blobs', 'anchors', 'tmp']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['blobs', 'tmp']) mkdirSync(join(root, d), { recursive: true });
     // The 256 first-level directories are made once, up front (`ff` is made last: its presence says all
     // are there), so a put creates at most one directory.
     if (!existsSync(join(root, 'blobs', 'ff'))) {
@@ -238,52 +248,150 @@ export class FileStore extends AnchorStore implements StreamingBlobStore {
     }
   }
 
-  #anchorFile(name: string): string {
-    return join(this.root, 'anchors', createHash('sha256').update(name).digest('hex') + '.json');
+  // ---- anchors: bs's anchor map, its root in `anchormapref` (32 raw bytes), as bs's store/file keeps it
+
+  #rootFile(): string {
+    return join(this.root, ANCHOR_MAP_REF_FILE);
   }
 
-  async readAnchors(name: string): Promise<VersionedHistory> {
+  /** Migration of a directory from plexus's earlier anchor layout, run once before the first anchor access. */
+  #migrated: Promise<void> | undefined;
+
+  /** The migration, run once; a failed one is tried again at the next anchor access. */
+  #migration(): Promise<void> {
+    return (this.#migrated ??= this.#migrate().catch((err: unknown) => {
+      this.#migrated = undefined;
+      throw err;
+    }));
+  }
+
+  async anchorMapRef(): Promise<Ref | undefined> {
+    await this.#migration();
+    return this.#readRoot();
+  }
+
+  async #readRoot(locked = false): Promise<Ref | undefined> {
+    let b: Buffer;
     try {
-      const v = JSON.parse(await fs.readFile(this.#anchorFile(name), 'utf8')) as { name: string; version: number; history: unknown };
-      return { version: v.version, history: decodeHistory(v.history) };
+      b = await fs.readFile(this.#rootFile());
     } catch (err) {
-      if (isCode(err, 'ENOENT')) return { version: 0, history: [] };
+      if (isCode(err, 'ENOENT')) return undefined;
       throw err;
     }
+    if (b.length !== 32) {
+      // bs rewrites the file in place (truncate, write) under its lock: read again holding the lock.
+      if (!locked) return this.#withRootLock(() => this.#readRoot(true));
+      throw new PlexusError('INTERNAL', `${this.#rootFile()} holds ${b.length} bytes, not a 32-byte ref`);
+    }
+    const ref = refFromBytes(b);
+    return ref === ZERO_REF ? undefined : ref;
   }
 
-  protected async casAnchors(name: string, version: number, history: readonly AnchorEntry[]): Promise<number> {
-    const file = this.#anchorFile(name);
-    const lock = file + '.lock';
-    try {
-      await fs.mkdir(lock);
-    } catch (err) {
-      if (!isCode(err, 'EEXIST')) throw err;
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > STALE_LOCK_MS) await fs.rm(lock, { recursive: true, force: true });
-      throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} is being written concurrently`);
-    }
-    try {
-      const current = (await this.readAnchors(name)).version;
-      if (current !== version) throw new PlexusError('CONFLICT', `anchor ${JSON.stringify(name)} changed concurrently`);
-      const tmp = this.#tmp();
-      await this.#writeNew(tmp, JSON.stringify({ name, version: version + 1, history: JSON.parse(encodeHistory(history)) }), true); // anchors: always fsynced
-      await fs.rename(tmp, file);
-      return version + 1;
-    } finally {
-      await fs.rm(lock, { recursive: true, force: true });
-    }
-  }
-
-  async *anchorNames(): AsyncIterable<string> {
-    const dir = join(this.root, 'anchors');
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+  /**
+   * Run `fn` holding bs's lock on the anchor map ref: the file `anchormapref.lock`, created exclusively
+   * (github.com/bobg/flock, as bs's store/file uses it), so plexus and bs writers exclude each other. A
+   * lock older than BS_LOCK_EXPIRY_MS is left by a crashed writer and removed, as bs does; a live one is
+   * waited for up to FILE_STORE_LOCK_WAIT_MS, then CONFLICT.
+   */
+  async #withRootLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = this.#rootFile() + '.lock';
+    const deadline = Date.now() + FILE_STORE_LOCK_WAIT_MS;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
       try {
-        const v = JSON.parse(await fs.readFile(join(dir, f), 'utf8')) as { name: string };
-        yield v.name;
+        await (await fs.open(lock, 'wx')).close();
+        break;
+      } catch (err) {
+        if (!isCode(err, 'EEXIST')) throw err;
+        const st = statSync(lock, { throwIfNoEntry: false });
+        if (st && Date.now() - st.mtimeMs > BS_LOCK_EXPIRY_MS) { unlinkQuietly(lock); continue; }
+        if (Date.now() > deadline) throw new PlexusError('CONFLICT', 'the anchor map ref is locked by another writer');
+        await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random())));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      unlinkQuietly(lock);
+    }
+  }
+
+  async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    parseRef(prev);
+    parseRef(next);
+    if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
+    await checkMapRoot(this, next);
+    return this.#swap(prev, next);
+  }
+
+  protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    return this.#swap(prev, next);
+  }
+
+  async #swap(prev: Ref, next: Ref): Promise<void> {
+    await this.#migration();
+    await this.#withRootLock(async () => {
+      const cur = (await this.#readRoot(true)) ?? ZERO_REF;
+      if (cur !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
+      if (cur === next) return;
+      await this.#writeRoot(next);
+    });
+  }
+
+  /** Replace `anchormapref` atomically (temp file, fsync, rename, fsync of the directory): anchors are always durable. */
+  async #writeRoot(ref: Ref): Promise<void> {
+    const tmp = this.#tmp();
+    try {
+      await this.#writeNew(tmp, refToBytes(ref), true);
+      await fs.rename(tmp, this.#rootFile());
+      await this.#syncDir(this.root);
+    } finally {
+      unlinkQuietly(tmp);
+    }
+  }
+
+  /**
+   * A directory written by an earlier plexus kept anchors in `anchors/<sha256(name)>.json`: on first use
+   * they are written into an anchor map and `anchormapref` is created (exclusively, so concurrent
+   * migrators agree). A directory a BsStore wrapped already has its map: its root pointer, the reserved
+   * name ANCHOR_MAP_ROOT_NAME, becomes `anchormapref`. The old files stay and are no longer read.
+   */
+  async #migrate(): Promise<void> {
+    if (existsSync(this.#rootFile())) return;
+    const dir = join(this.root, LEGACY_ANCHOR_DIR);
+    let files: string[];
+    try {
+      files = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return;
+      throw err;
+    }
+    const histories = new Map<string, AnchorEntry[]>();
+    for (const f of files) {
+      try {
+        const v = JSON.parse(await fs.readFile(join(dir, f), 'utf8')) as { name: string; history: unknown };
+        histories.set(v.name, decodeHistory(v.history));
       } catch (err) {
         if (!isCode(err, 'ENOENT')) throw err;
       }
+    }
+    let root: Ref | undefined = histories.get(ANCHOR_MAP_ROOT_NAME)?.at(-1)?.ref;
+    if (root === ZERO_REF) root = undefined;
+    if (!root) {
+      const pairs = [...histories].filter(([name, h]) => name !== ANCHOR_MAP_ROOT_NAME && h.length > 0).map(([name, h]) => anchorPair(name, h));
+      if (pairs.length === 0) return;
+      root = await buildMap(this, pairs);
+    }
+    const tmp = this.#tmp();
+    try {
+      await this.#writeNew(tmp, refToBytes(root), true);
+      try {
+        await fs.link(tmp, this.#rootFile());
+      } catch (err) {
+        if (!isCode(err, 'EEXIST')) throw err; // another process migrated first
+      }
+      await this.#syncDir(this.root);
+    } finally {
+      unlinkQuietly(tmp);
     }
   }
 

@@ -43,6 +43,10 @@ export class PgStore extends AnchorStore implements StreamingBlobStore {
       try {
         await c.query('BEGIN');
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+        // bs's store/pg has a table `blobs` too (the name plexus's legacy rename looks for): never touch it.
+        if ((await c.query<{ bs: boolean }>("SELECT to_regclass('anchor_map_ref') IS NOT NULL AS bs")).rows[0]!.bs) {
+          throw new PlexusError('BAD_REQUEST', "this database holds bs's store/pg tables (anchor_map_ref): open it with openStore(url) or BsPgStore.open(url)");
+        }
         await renameLegacyTables(c, LEGACY_TABLES);
         await c.query(`
           CREATE TABLE IF NOT EXISTS plexus_blobs (ref BYTEA PRIMARY KEY, data BYTEA NOT NULL);
@@ -58,6 +62,7 @@ export class PgStore extends AnchorStore implements StreamingBlobStore {
       }
     } catch (err) {
       await pool.end().catch(() => {});
+      if (err instanceof PlexusError) throw err;
       throw new PlexusError('UNAVAILABLE', `cannot open PostgreSQL store: ${(err as Error).message}`, { cause: err });
     }
     return new PgStore(pool);

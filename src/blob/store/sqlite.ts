@@ -68,6 +68,12 @@ export class SqliteStore extends AnchorStore implements StreamingBlobStore {
     // Big pages: blobs are large; 64 KiB pages make 1 MiB puts ~1.6x faster than the 4 KiB default.
     // (Takes effect only on a new database, before WAL mode is set.)
     this.#db.pragma(`page_size = ${PAGE_SIZE}`);
+    // The check for bs's tables comes after page_size: run before it, it doubled the server's memory
+    // under parallel uploads (test/server/blob-upload-memory.test.ts).
+    if (this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'anchor_map_ref'").get() !== undefined) {
+      this.#db.close();
+      throw new PlexusError('BAD_REQUEST', `${path} was written by bs's store/sqlite3 (table anchor_map_ref): open it with openStore(path) or BsSqliteStore`);
+    }
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${this.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.pragma('busy_timeout = 10000');
