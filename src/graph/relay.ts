@@ -53,6 +53,8 @@ export interface RelayStats {
   /** SEA: fields of accepted puts checked, puts refused (FORBIDDEN). */
   seaVerified: number;
   seaRefused: number;
+  /** Message ids remembered for de-duplication now (at most GRAPH_DEDUP_MAX_IDS). */
+  dedupIds: number;
 }
 
 /** One connected peer. Feed it frames with `receive`, tell it when the transport closed with `closed`. */
@@ -139,7 +141,7 @@ export class GraphRelay {
   #dueAt = Infinity;
   #unlisten: (() => void) | undefined;
   #closed = false;
-  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
+  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused' | 'dedupIds'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
@@ -168,7 +170,7 @@ export class GraphRelay {
   }
 
   get stats(): RelayStats {
-    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused };
+    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused, dedupIds: this.#seen.size };
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */

@@ -1,5 +1,5 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_PENDING_EVENTS, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
 import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateJson } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
@@ -410,11 +410,24 @@ export class Hub {
     });
   }
 
+  /** Forget a subscriber whose pending events passed LEDGER_MAX_PENDING_EVENTS and close it (1013). */
+  private tooSlow(s: Sub): void {
+    s.gone = true;
+    s.buf = [];
+    this.subs.delete(s.id);
+    this.dirty.delete(s);
+    s.conn.close(1013, `too slow: more than ${LEDGER_MAX_PENDING_EVENTS} events pending`);
+  }
+
   /** Buffer an event for every subscriber of its topic (but `except`) and mark watching monitors. */
   private show(e: Event, except?: number): void {
     for (const s of this.subs.values()) {
       let hit = false;
-      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) { s.buf.push(e); hit = true; }
+      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) {
+        // a subscriber that does not read keeps its push in flight: past LEDGER_MAX_PENDING_EVENTS it is let go (it catches up on reconnect)
+        if (s.buf.length >= LEDGER_MAX_PENDING_EVENTS) { this.tooSlow(s); continue; }
+        s.buf.push(e); hit = true;
+      }
       for (const m of s.mons.values()) {
         for (const w of m.watch) {
           if (w.top !== e.top) continue;

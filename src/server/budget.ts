@@ -1,37 +1,70 @@
 import type { IncomingMessage } from 'node:http';
-import { SERVER_MEMORY_BUDGET_BYTES, SERVER_MEMORY_SHARE_BYTES } from '../limits.js';
+import { SERVER_MEMORY_BUDGET_BYTES, SERVER_MEMORY_SHARE_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
+
+/** What /healthz (`memory`) and /metrics report of the budget. */
+export interface BudgetStats {
+  usedBytes: number;
+  totalBytes: number;
+  shareBytes: number;
+  owners: number;
+  /** Bytes waiting in WebSocket send buffers (part of usedBytes), and how many sockets hold some. */
+  queuedBytes: number;
+  queuedSockets: number;
+  /** Reservations refused, in total and by what was asked for. */
+  refused: number;
+  refusedBy: Record<string, number>;
+  /** WebSockets closed because their queue was the largest when the total ran out. */
+  evicted: number;
+}
 
 /**
  * One server-wide memory budget: the work a connection can make the server hold (graph subscriptions,
- * JSON request bodies being read) is reserved here first, from the connection's share and from the
- * total. Past either, the new work is refused (the caller answers RATE_LIMITED) and counted; nothing is
- * buffered to wait for room. Amounts are estimates of heap bytes, not exact.
+ * JSON request bodies being read, replies and pushes waiting in a WebSocket's send buffer) is reserved
+ * here first, from the connection's share and from the total. Past either, the new work is refused (the
+ * caller answers RATE_LIMITED, or closes a WebSocket that does not read) and counted; nothing is buffered
+ * to wait for room. Amounts are estimates of heap bytes, not exact.
  */
 export class MemoryBudget {
   readonly totalBytes: number;
   readonly shareBytes: number;
   #used = 0;
   #byOwner = new Map<object, number>();
+  /** Send queues holding bytes: when the total runs out, the largest one is closed first. */
+  readonly #queues = new Set<SendQueue>();
   /** Reservations refused (total, and by what was asked for). */
   refused = 0;
   readonly refusedBy: Record<string, number> = {};
+  evicted = 0;
 
   constructor(totalBytes = SERVER_MEMORY_BUDGET_BYTES, shareBytes = SERVER_MEMORY_SHARE_BYTES) {
     this.totalBytes = totalBytes;
     this.shareBytes = shareBytes;
   }
 
-  /** Reserve `bytes` for `owner` (a connection); false (and counted under `what`) when over its share or the total. */
-  reserve(owner: object, bytes: number, what = 'other'): boolean {
+  /**
+   * Reserve `bytes` for `owner` (a connection); false (and counted under `what`) when over its share
+   * (`share`, default `shareBytes`) or the total.
+   */
+  reserve(owner: object, bytes: number, what = 'other', share = this.shareBytes): boolean {
     const mine = this.#byOwner.get(owner) ?? 0;
-    if (mine + bytes > this.shareBytes || this.#used + bytes > this.totalBytes) {
-      this.refused++;
-      this.refusedBy[what] = (this.refusedBy[what] ?? 0) + 1;
+    if (mine + bytes > share || this.#used + bytes > this.totalBytes) {
+      this.count(what);
       return false;
     }
     this.#byOwner.set(owner, mine + bytes);
     this.#used += bytes;
     return true;
+  }
+
+  /** True when `bytes` more fit in the total now. */
+  fits(bytes: number): boolean {
+    return this.#used + bytes <= this.totalBytes;
+  }
+
+  /** Count a refusal under `what` (for refusals decided by the caller). */
+  count(what: string): void {
+    this.refused++;
+    this.refusedBy[what] = (this.refusedBy[what] ?? 0) + 1;
   }
 
   /** Give back `bytes` reserved by `owner`. */
@@ -48,9 +81,143 @@ export class MemoryBudget {
     this.#byOwner.delete(owner);
   }
 
+  /** Bytes `owner` holds now. */
+  held(owner: object): number {
+    return this.#byOwner.get(owner) ?? 0;
+  }
+
+  /** @internal SendQueue bookkeeping. */
+  track(q: SendQueue, on: boolean): void {
+    if (on) this.#queues.add(q); else this.#queues.delete(q);
+  }
+
+  /**
+   * Make room for `bytes` by closing the WebSockets with the largest send queues, each larger than
+   * `asker`'s would be with them: a reader that stopped reading loses its connection, one that keeps up
+   * keeps being served. True when the bytes fit afterwards.
+   */
+  evictFor(asker: SendQueue, bytes: number): boolean {
+    const mine = this.held(asker) + bytes;
+    while (!this.fits(bytes)) {
+      let worst: SendQueue | undefined, most = mine;
+      for (const q of this.#queues) {
+        const h = this.held(q);
+        if (q !== asker && h > most) { worst = q; most = h; }
+      }
+      if (!worst) return false;
+      this.evicted++;
+      worst.evict();
+    }
+    return true;
+  }
+
   /** For /healthz and /metrics. */
-  stats(): { usedBytes: number; totalBytes: number; shareBytes: number; owners: number; refused: number; refusedBy: Record<string, number> } {
-    return { usedBytes: this.#used, totalBytes: this.totalBytes, shareBytes: this.shareBytes, owners: this.#byOwner.size, refused: this.refused, refusedBy: { ...this.refusedBy } };
+  stats(): BudgetStats {
+    let queuedBytes = 0;
+    for (const q of this.#queues) queuedBytes += this.held(q);
+    return {
+      usedBytes: this.#used, totalBytes: this.totalBytes, shareBytes: this.shareBytes, owners: this.#byOwner.size,
+      queuedBytes, queuedSockets: this.#queues.size, refused: this.refused, refusedBy: { ...this.refusedBy }, evicted: this.evicted,
+    };
+  }
+}
+
+/** The part of a `ws` WebSocket a SendQueue uses. */
+export interface QueueSocket {
+  readonly bufferedAmount: number;
+  send(data: string | Buffer, opts: { binary: boolean }, cb?: (err?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
+
+/**
+ * The send side of one server WebSocket, charged to the memory budget: each frame reserves its bytes
+ * (from the socket's own share, WS_MAX_QUEUED_BYTES, and the total) until the kernel took it. A peer that
+ * does not read (its TCP window is full) cannot make the server hold more than its share: the frame that
+ * would pass it is not sent, the refusal is counted under `what`, and the socket is closed with 1013
+ * (try again later) and cut WS_SLOW_CLOSE_GRACE_MS later if the close does not get through. When the
+ * total runs out, the sockets with the largest queues are closed first (see MemoryBudget.evictFor).
+ */
+export class SendQueue {
+  readonly #budget: MemoryBudget;
+  readonly #ws: QueueSocket;
+  readonly #what: string;
+  readonly #share: number;
+  readonly #onClose: (() => void) | undefined;
+  #open = true;
+  #tracked = false;
+  /** After each write: give back what left the process. One function per socket, not one per frame. */
+  readonly #sync = (): void => {
+    const held = this.#budget.held(this);
+    const now = this.#ws.bufferedAmount;
+    if (now < held) this.#budget.release(this, held - now);
+    if (now === 0 || this.#budget.held(this) === 0) this.#untrack();
+  };
+
+  /** `onClose` runs once when the queue gives up on its socket (the module forgets the connection at once). */
+  constructor(budget: MemoryBudget, ws: QueueSocket, what: string, onClose?: () => void, share = WS_MAX_QUEUED_BYTES) {
+    this.#budget = budget;
+    this.#ws = ws;
+    this.#what = what;
+    this.#onClose = onClose;
+    this.#share = share;
+  }
+
+  /** False once the queue closed its socket (or `closed` was called). */
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Send a text frame unless its bytes do not fit the socket's share or the total: then close the socket
+   * (1013) and return false. `done` runs once the frame left the process (or failed), as with ws's send.
+   */
+  send(data: string | Buffer, done?: (err?: Error | null) => void): boolean {
+    if (!this.#open) { done?.(new Error('connection closed: too slow')); return false; }
+    const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const held = this.#budget.held(this);
+    // a single frame always fits an empty queue (frames are bounded by the modules' own limits)
+    const share = held === 0 ? Math.max(this.#share, n) : this.#share;
+    if (held + n > share) return this.#refuse(done);
+    if (!this.#budget.fits(n) && !this.#budget.evictFor(this, n)) return this.#refuse(done);
+    if (!this.#budget.reserve(this, n, this.#what, share)) return this.#refuse(done, false);
+    if (!this.#tracked) { this.#tracked = true; this.#budget.track(this, true); }
+    const cb = done ? (err?: Error) => { this.#sync(); done(err); } : this.#sync;
+    this.#ws.send(data, { binary: false }, cb);
+    return true;
+  }
+
+  /** The socket closed: give back everything it held. */
+  closed(): void {
+    this.#open = false;
+    this.#untrack();
+    this.#budget.releaseAll(this);
+  }
+
+  /** @internal Closed to make room for others (MemoryBudget.evictFor): cut at once so its buffers are freed. */
+  evict(): void {
+    this.#open = false;
+    try { this.#ws.close(1013, 'server memory budget used up: this connection was not reading'); } catch { /* already closing */ }
+    this.#ws.terminate();
+    this.closed();
+    this.#onClose?.();
+  }
+
+  #refuse(done: ((err?: Error | null) => void) | undefined, count = true): false {
+    if (count) this.#budget.count(this.#what);
+    this.#open = false;
+    try { this.#ws.close(1013, 'too slow: replies are piling up'); } catch { /* already closing */ }
+    const t = setTimeout(() => this.#ws.terminate(), WS_SLOW_CLOSE_GRACE_MS);
+    t.unref?.();
+    this.#onClose?.();
+    done?.(new Error('connection closed: too slow'));
+    return false;
+  }
+
+  #untrack(): void {
+    if (!this.#tracked) return;
+    this.#tracked = false;
+    this.#budget.track(this, false);
   }
 }
 

@@ -118,7 +118,8 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', sink: (line) => sink(masked(line)) });
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
-  const metrics = new ServerMetrics(() => mounts);
+  const budget = new MemoryBudget();
+  const metrics = new ServerMetrics(() => mounts, Date.now(), () => budget.stats());
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
     const err = auth.denial(req, scope);
     if (err) {
@@ -127,7 +128,6 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     }
     return err;
   };
-  const budget = new MemoryBudget();
   const ctx: MountContext = {
     config,
     log,
