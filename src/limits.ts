@@ -187,7 +187,7 @@ export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
 /** Most events in one hub reply or push; a longer catch-up continues in further `evt.update` pushes. */
 export const LEDGER_MAX_EVENTS_PER_UPDATE = 1_000;
 /** Events the hub holds for one subscriber while a push or catch-up to it is under way (slow consumer); one more closes the connection (1013) and the client catches up when it reconnects. Bytes waiting in its socket are bounded by WS_MAX_QUEUED_BYTES. */
-export const LEDGER_MAX_PENDING_EVENTS = 50_000;
+export const LEDGER_MAX_PENDING_EVENTS = 10_000;
 /** SQLite ledger: pages committed after which a background (worker thread) WAL checkpoint starts (SQLite's own default). */
 export const LEDGER_SQLITE_CHECKPOINT_PAGES = 1_000;
 /** SQLite ledger: WAL pages after which publishes wait for a checkpoint so the WAL restarts (64 MiB at 4 KiB pages). */

@@ -136,7 +136,8 @@ export interface QueueSocket {
  * does not read (its TCP window is full) cannot make the server hold more than its share: the frame that
  * would pass it is not sent, the refusal is counted under `what`, and the socket is closed with 1013
  * (try again later) and cut WS_SLOW_CLOSE_GRACE_MS later if the close does not get through. When the
- * total runs out, the sockets with the largest queues are closed first (see MemoryBudget.evictFor).
+ * total runs out, the sockets with the largest queues are cut first (see MemoryBudget.evictFor); when
+ * none is larger than this one, this one is cut at once.
  */
 export class SendQueue {
   readonly #budget: MemoryBudget;
@@ -178,9 +179,10 @@ export class SendQueue {
     const held = this.#budget.held(this);
     // a single frame always fits an empty queue (frames are bounded by the modules' own limits)
     const share = held === 0 ? Math.max(this.#share, n) : this.#share;
-    if (held + n > share) return this.#refuse(done);
-    if (!this.#budget.fits(n) && !this.#budget.evictFor(this, n)) return this.#refuse(done);
-    if (!this.#budget.reserve(this, n, this.#what, share)) return this.#refuse(done, false);
+    if (held + n > share) return this.#refuse(done, WS_SLOW_CLOSE_GRACE_MS);
+    // the total ran out and no larger queue could be closed: this one goes at once, its memory is needed now
+    if (!this.#budget.fits(n) && !this.#budget.evictFor(this, n)) return this.#refuse(done, 0);
+    if (!this.#budget.reserve(this, n, this.#what, share)) return this.#refuse(done, 0, false);
     if (!this.#tracked) { this.#tracked = true; this.#budget.track(this, true); }
     const cb = done ? (err?: Error) => { this.#sync(); done(err); } : this.#sync;
     this.#ws.send(data, { binary: false }, cb);
@@ -203,12 +205,12 @@ export class SendQueue {
     this.#onClose?.();
   }
 
-  #refuse(done: ((err?: Error | null) => void) | undefined, count = true): false {
+  #refuse(done: ((err?: Error | null) => void) | undefined, graceMs: number, count = true): false {
     if (count) this.#budget.count(this.#what);
     this.#open = false;
     try { this.#ws.close(1013, 'too slow: replies are piling up'); } catch { /* already closing */ }
-    const t = setTimeout(() => this.#ws.terminate(), WS_SLOW_CLOSE_GRACE_MS);
-    t.unref?.();
+    if (graceMs > 0) setTimeout(() => this.#ws.terminate(), graceMs).unref?.();
+    else { this.#ws.terminate(); this.closed(); }
     this.#onClose?.();
     done?.(new Error('connection closed: too slow'));
     return false;
