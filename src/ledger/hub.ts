@@ -6,6 +6,18 @@ import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
 import { now, ZERO_TIME, type Rev } from './time.js';
 
+/** Estimated heap bytes of one event (memoised: subscribers that fall behind share the events they hold). */
+const eventBytes = new WeakMap<Event, number>();
+function pendingBytes(evs: Event[]): number {
+  let n = 0;
+  for (const e of evs) {
+    let b = eventBytes.get(e);
+    if (b === undefined) eventBytes.set(e, (b = 96 + 2 * (e.top.length + e.key.length + (e.arg === undefined ? 0 : JSON.stringify(e.arg).length))));
+    n += b;
+  }
+  return n;
+}
+
 /** What a hub needs from a transport connection. */
 export interface HubSocket {
   send(text: string): void;
@@ -16,6 +28,12 @@ export interface HubSocket {
    * streams long catch-ups with backpressure; without it every push is sent as soon as it is due.
    */
   write?(text: string, done: (err?: Error | null) => void): void;
+  /**
+   * Optional: the estimated bytes of the events held for this subscriber while its push or catch-up is
+   * under way (told every LEDGER_MAX_EVENTS_PER_UPDATE events, 0 once they are sent). False: no room for
+   * them (a memory budget refused), the hub lets the subscriber go (1013).
+   */
+  pending?(bytes: number): boolean;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -410,13 +428,13 @@ export class Hub {
     });
   }
 
-  /** Forget a subscriber whose pending events passed LEDGER_MAX_PENDING_EVENTS and close it (1013). */
+  /** Forget a subscriber whose pending events passed LEDGER_MAX_PENDING_EVENTS (or its memory budget) and close it (1013). */
   private tooSlow(s: Sub): void {
     s.gone = true;
     s.buf = [];
     this.subs.delete(s.id);
     this.dirty.delete(s);
-    s.conn.close(1013, `too slow: more than ${LEDGER_MAX_PENDING_EVENTS} events pending`);
+    s.conn.close(1013, 'too slow: events are piling up');
   }
 
   /** Buffer an event for every subscriber of its topic (but `except`) and mark watching monitors. */
@@ -427,6 +445,7 @@ export class Hub {
         // a subscriber that does not read keeps its push in flight: past LEDGER_MAX_PENDING_EVENTS it is let go (it catches up on reconnect)
         if (s.buf.length >= LEDGER_MAX_PENDING_EVENTS) { this.tooSlow(s); continue; }
         s.buf.push(e); hit = true;
+        if (s.buf.length % LEDGER_MAX_EVENTS_PER_UPDATE === 0 && s.conn.pending && !s.conn.pending(pendingBytes(s.buf))) { this.tooSlow(s); continue; }
       }
       for (const m of s.mons.values()) {
         for (const w of m.watch) {
@@ -492,6 +511,7 @@ export class Hub {
   }
 
   private flush(s: Sub, rev: Rev, cache?: Map<string, string>, done?: () => void): void {
+    if (s.buf.length >= LEDGER_MAX_EVENTS_PER_UPDATE) s.conn.pending?.(0); // what was told pending leaves now
     if (!isSorted(s.buf)) sortEvents(s.buf);
     if (s.buf.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
       // a burst bigger than one update: send the older events first, in chunks

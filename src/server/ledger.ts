@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
-import { LEDGER_MAX_FRAME_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
+import { LEDGER_MAX_FRAME_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
 import { MemoryBudget, SendQueue } from './budget.js';
 import { Hub } from '../ledger/hub.js';
 import { ZERO_TIME } from '../ledger/time.js';
@@ -115,14 +115,25 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
           const close = (code?: number, reason?: string) => {
             ws.close(code, reason);
             if (code === 1013) {
-              // the hub's slow-consumer close (LEDGER_MAX_PENDING_EVENTS): counted, and cut if the peer does not read the close
-              budget.count('ledger pending events');
+              // the hub's slow-consumer close (LEDGER_MAX_PENDING_EVENTS, or pending refused): counted once, cut if the peer does not read the close
+              if (!refusedPending) budget.count('ledger pending events');
+              budget.releaseAll(held);
               setTimeout(() => ws.terminate(), WS_SLOW_CLOSE_GRACE_MS).unref();
             }
           };
-          const conn = hub.connect({ send, write, close }, { readOnly });
+          // events the hub holds for this subscriber while its push is in flight: charged too (own share)
+          const held = {};
+          let refusedPending = false;
+          const pending = (bytes: number) => {
+            const now = budget.held(held);
+            if (bytes <= now) { budget.release(held, now - bytes); return true; }
+            if (budget.reserve(held, bytes - now, 'ledger pending events', WS_MAX_QUEUED_BYTES)) return true;
+            refusedPending = true;
+            return false;
+          };
+          const conn = hub.connect({ send, write, close, pending }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
-          ws.on('close', () => { sockets.delete(ws); queue.closed(); if (!gone) { gone = true; conn.closed(); } });
+          ws.on('close', () => { sockets.delete(ws); queue.closed(); budget.releaseAll(held); if (!gone) { gone = true; conn.closed(); } });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
         });
         return true;
