@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { PlexusError } from '../errors.js';
 import { SERVER_MEMORY_BUDGET_BYTES, SERVER_MEMORY_SHARE_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
 
 /** What /healthz (`memory`) and /metrics report of the budget. */
@@ -233,4 +234,17 @@ export function attachBudget(req: IncomingMessage, budget: MemoryBudget): void {
 /** The budget of the server that received `req`, if any (requests built by tests have none). */
 export function budgetOf(req: IncomingMessage): MemoryBudget | undefined {
   return budgets.get(req);
+}
+
+/**
+ * Reserve `bytes` of the budget of the server that received `req` (from its connection's share) for as
+ * long as a request streams (a blob download's read-ahead, an upload's part); RATE_LIMITED when there is
+ * no room (counted under `what`). Returns the release, to call once the request is done.
+ */
+export function holdFor(req: IncomingMessage, bytes: number, what: string): () => void {
+  const budget = budgetOf(req), owner = req.socket;
+  if (!budget) return () => {};
+  if (!budget.reserve(owner, bytes, what)) throw new PlexusError('RATE_LIMITED', `server memory budget for ${what} is used up: retry later`);
+  let held = true;
+  return () => { if (held) { held = false; budget.release(owner, bytes); } };
 }
