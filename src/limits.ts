@@ -37,10 +37,14 @@ export const WS_MESSAGES_PER_SECOND = 2_000;
 export const WS_BYTES_PER_SECOND = 32 * MiB;
 /** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions, JSON request bodies being read, and replies / pushes waiting in WebSocket send buffers; past it new work is refused (RATE_LIMITED, or the socket that does not read is closed with 1013) and counted. */
 export const SERVER_MEMORY_BUDGET_BYTES = 128 * MiB;
-/** One connection's share of SERVER_MEMORY_BUDGET_BYTES for graph subscriptions and request bodies. */
+/** The part of SERVER_MEMORY_BUDGET_BYTES long-lived holdings (graph subscriptions) may take; the rest stays for replies and requests under way. */
+export const SERVER_SUBSCRIPTION_BUDGET_BYTES = 64 * MiB;
+/** One connection's share of SERVER_MEMORY_BUDGET_BYTES for graph subscriptions, request bodies and messages being received. */
 export const SERVER_MEMORY_SHARE_BYTES = 16 * MiB;
 /** One WebSocket's share of SERVER_MEMORY_BUDGET_BYTES for bytes waiting to be written to it (/gun, /evt); a frame that would pass it is not sent and the socket is closed with 1013. When the total runs out, the sockets with the largest queues are closed first. */
 export const WS_MAX_QUEUED_BYTES = 16 * MiB;
+/** WebSocket messages this big or bigger are charged to SERVER_MEMORY_BUDGET_BYTES (the connection's share) while they are being received; no room: the socket is closed with 1008. Smaller ones are part of SERVER_CONNECTION_BYTES. */
+export const WS_CHARGED_FRAME_BYTES = 4 * KiB;
 /** After closing a WebSocket that does not read (1013), the time its close handshake gets before the socket is cut (ms). */
 export const WS_SLOW_CLOSE_GRACE_MS = 2_000;
 /** Estimated resident bytes one open connection costs outside the budget (socket, TLS-less HTTP parser, ws state, kernel-side excluded), used in README's worst case; measured at about 10-20 KiB. */

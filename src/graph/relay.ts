@@ -34,7 +34,8 @@ export interface RelayOptions {
 
 /** What the relay needs of a memory budget (the server's MemoryBudget fits). */
 export interface RelayBudget {
-  reserve(owner: object, bytes: number, what?: string): boolean;
+  /** `long`: a holding that lasts (a subscription), capped to a part of the total. */
+  reserve(owner: object, bytes: number, what?: string, share?: number, long?: boolean): boolean;
   releaseAll(owner: object): void;
 }
 
@@ -251,7 +252,7 @@ export class GraphRelay {
     const k = subKey(soul, field);
     if (peer.subs.has(k)) return true;
     if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
-    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions')) return false;
+    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions', undefined, true)) return false;
     peer.subs.add(k);
     let s = this.#subs.get(k);
     if (!s) this.#subs.set(k, (s = new Set()));

@@ -1,12 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { PlexusError } from '../errors.js';
-import { SERVER_MEMORY_BUDGET_BYTES, SERVER_MEMORY_SHARE_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
+import { SERVER_MEMORY_BUDGET_BYTES, SERVER_MEMORY_SHARE_BYTES, SERVER_SUBSCRIPTION_BUDGET_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
 
 /** What /healthz (`memory`) and /metrics report of the budget. */
 export interface BudgetStats {
   usedBytes: number;
   totalBytes: number;
   shareBytes: number;
+  /** The long-lived part of usedBytes (subscriptions), at most SERVER_SUBSCRIPTION_BUDGET_BYTES. */
+  subscriptionBytes: number;
   owners: number;
   /** Bytes waiting in WebSocket send buffers (part of usedBytes), and how many sockets hold some. */
   queuedBytes: number;
@@ -28,8 +30,13 @@ export interface BudgetStats {
 export class MemoryBudget {
   readonly totalBytes: number;
   readonly shareBytes: number;
+  /** Most of the total that long-lived holdings (subscriptions) may take. */
+  readonly longBytes: number;
   #used = 0;
+  #long = 0;
   #byOwner = new Map<object, number>();
+  /** The long-lived part of each owner's holding. */
+  #longOwners = new Map<object, number>();
   /** Send queues holding bytes: when the total runs out, the largest one is closed first. */
   readonly #queues = new Set<SendQueue>();
   /** Reservations refused (total, and by what was asked for). */
@@ -37,23 +44,32 @@ export class MemoryBudget {
   readonly refusedBy: Record<string, number> = {};
   evicted = 0;
 
-  constructor(totalBytes = SERVER_MEMORY_BUDGET_BYTES, shareBytes = SERVER_MEMORY_SHARE_BYTES) {
+  constructor(totalBytes = SERVER_MEMORY_BUDGET_BYTES, shareBytes = SERVER_MEMORY_SHARE_BYTES, longBytes = Math.min(SERVER_SUBSCRIPTION_BUDGET_BYTES, totalBytes)) {
     this.totalBytes = totalBytes;
     this.shareBytes = shareBytes;
+    this.longBytes = longBytes;
   }
 
   /**
    * Reserve `bytes` for `owner` (a connection); false (and counted under `what`) when over its share
-   * (`share`, default `shareBytes`) or the total.
+   * (`share`, default `shareBytes`) or the total. Long-lived holdings (`long`: subscriptions) may take
+   * at most SERVER_SUBSCRIPTION_BUDGET_BYTES of the total, so the rest stays for replies and requests
+   * under way. When the total is full, send queues that stopped draining are cut to make room.
    */
-  reserve(owner: object, bytes: number, what = 'other', share = this.shareBytes): boolean {
+  reserve(owner: object, bytes: number, what = 'other', share = this.shareBytes, long = false): boolean {
     const mine = this.#byOwner.get(owner) ?? 0;
-    if (mine + bytes > share || this.#used + bytes > this.totalBytes) {
+    if (mine + bytes > share || (long && this.#long + bytes > this.longBytes)) {
       this.count(what);
       return false;
     }
+    if (!this.fits(bytes) && !(owner instanceof SendQueue) && !this.evictFor(undefined, bytes)) {
+      this.count(what);
+      return false;
+    }
+    if (!this.fits(bytes)) { this.count(what); return false; }
     this.#byOwner.set(owner, mine + bytes);
     this.#used += bytes;
+    if (long) { this.#long += bytes; this.#longOwners.set(owner, (this.#longOwners.get(owner) ?? 0) + bytes); }
     return true;
   }
 
@@ -68,10 +84,11 @@ export class MemoryBudget {
     this.refusedBy[what] = (this.refusedBy[what] ?? 0) + 1;
   }
 
-  /** Give back `bytes` reserved by `owner`. */
+  /** Give back `bytes` reserved by `owner` (transient holdings; long-lived ones go with releaseAll). */
   release(owner: object, bytes: number): void {
     const mine = this.#byOwner.get(owner) ?? 0;
-    const n = Math.min(mine, bytes);
+    const n = Math.min(mine - (this.#longOwners.get(owner) ?? 0), bytes);
+    if (n <= 0) return;
     if (mine - n === 0) this.#byOwner.delete(owner); else this.#byOwner.set(owner, mine - n);
     this.#used -= n;
   }
@@ -80,6 +97,8 @@ export class MemoryBudget {
   releaseAll(owner: object): void {
     this.#used -= this.#byOwner.get(owner) ?? 0;
     this.#byOwner.delete(owner);
+    const l = this.#longOwners.get(owner);
+    if (l !== undefined) { this.#long -= l; this.#longOwners.delete(owner); }
   }
 
   /** Bytes `owner` holds now. */
@@ -97,8 +116,9 @@ export class MemoryBudget {
    * `asker`'s would be with them: a reader that stopped reading loses its connection, one that keeps up
    * keeps being served. True when the bytes fit afterwards.
    */
-  evictFor(asker: SendQueue, bytes: number): boolean {
-    const mine = this.held(asker) + bytes;
+  evictFor(asker: SendQueue | undefined, bytes: number): boolean {
+    // another kind of work only displaces queues that are clearly not draining
+    const mine = asker ? this.held(asker) + bytes : Math.max(bytes, WS_MAX_QUEUED_BYTES / 4);
     while (!this.fits(bytes)) {
       let worst: SendQueue | undefined, most = mine;
       for (const q of this.#queues) {
@@ -117,7 +137,7 @@ export class MemoryBudget {
     let queuedBytes = 0;
     for (const q of this.#queues) queuedBytes += this.held(q);
     return {
-      usedBytes: this.#used, totalBytes: this.totalBytes, shareBytes: this.shareBytes, owners: this.#byOwner.size,
+      usedBytes: this.#used, totalBytes: this.totalBytes, shareBytes: this.shareBytes, subscriptionBytes: this.#long, owners: this.#byOwner.size,
       queuedBytes, queuedSockets: this.#queues.size, refused: this.refused, refusedBy: { ...this.refusedBy }, evicted: this.evicted,
     };
   }
