@@ -35,7 +35,7 @@ export const WS_MAX_FRAME_BYTES = 16 * MiB;
 export const WS_MESSAGES_PER_SECOND = 2_000;
 /** WebSocket bytes per second one connection may send (bucket holds one second plus one largest frame); more close it with 1008. Config `wsBytesPerSecond`. */
 export const WS_BYTES_PER_SECOND = 32 * MiB;
-/** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions, JSON request bodies being read, and replies / pushes waiting in WebSocket send buffers; past it new work is refused (RATE_LIMITED, or the socket that does not read is closed with 1013) and counted. */
+/** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions, JSON request bodies and big WebSocket messages being read, blob transfers, replies / pushes waiting in WebSocket send buffers, ledger events held for slow subscribers; past it new work is refused (RATE_LIMITED, or a socket that does not read is closed with 1013) and counted. */
 export const SERVER_MEMORY_BUDGET_BYTES = 128 * MiB;
 /** The part of SERVER_MEMORY_BUDGET_BYTES long-lived holdings (graph subscriptions) may take; the rest stays for replies and requests under way. */
 export const SERVER_SUBSCRIPTION_BUDGET_BYTES = 64 * MiB;
@@ -47,7 +47,7 @@ export const WS_MAX_QUEUED_BYTES = 16 * MiB;
 export const WS_CHARGED_FRAME_BYTES = 4 * KiB;
 /** After closing a WebSocket that does not read (1013), the time its close handshake gets before the socket is cut (ms). */
 export const WS_SLOW_CLOSE_GRACE_MS = 2_000;
-/** Estimated resident bytes one open connection costs outside the budget (socket, TLS-less HTTP parser, ws state, kernel-side excluded), used in README's worst case; measured at about 10-20 KiB. */
+/** Estimated resident bytes one open connection costs outside the budget (socket, parser and WebSocket state, WebSocket messages under WS_CHARGED_FRAME_BYTES; kernel buffers not counted), used in README's worst case; an idle WebSocket measured 16.5 KiB. */
 export const SERVER_CONNECTION_BYTES = 32 * KiB;
 /** Time the dashboard's bus call (`POST /api/bus/call`) waits for a response (ms). */
 export const DASHBOARD_BUS_CALL_TIMEOUT_MS = 10_000;
