@@ -37,7 +37,7 @@ export const WS_MESSAGES_PER_SECOND = 2_000;
 export const WS_BYTES_PER_SECOND = 32 * MiB;
 /** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions, JSON request bodies and big WebSocket messages being read, blob transfers, replies / pushes waiting in WebSocket send buffers, ledger events held for slow subscribers; past it new work is refused (RATE_LIMITED, or a socket that does not read is closed with 1013) and counted. */
 export const SERVER_MEMORY_BUDGET_BYTES = 128 * MiB;
-/** The part of SERVER_MEMORY_BUDGET_BYTES long-lived holdings (graph subscriptions) may take; the rest stays for replies and requests under way. */
+/** The part of SERVER_MEMORY_BUDGET_BYTES long-lived holdings (graph subscriptions, ledger topics and monitors) may take; the rest stays for replies and requests under way. */
 export const SERVER_SUBSCRIPTION_BUDGET_BYTES = 64 * MiB;
 /** One connection's share of SERVER_MEMORY_BUDGET_BYTES for graph subscriptions, request bodies and messages being received. */
 export const SERVER_MEMORY_SHARE_BYTES = 16 * MiB;

@@ -18,6 +18,20 @@ function pendingBytes(evs: Event[]): number {
   return n;
 }
 
+/** Estimated heap bytes of a connection's topics and monitors (what HubSocket.hold is told). */
+function subBytes(s: { tops: Set<string>; mons: Map<number, Monitor> }): number {
+  let n = 0;
+  for (const t of s.tops) n += 64 + 2 * t.length;
+  for (const m of s.mons.values()) n += m.bytes;
+  return n;
+}
+function watchBytes(watch: Watch[]): number {
+  let n = 128;
+  for (const w of watch) { n += 64 + 2 * w.top.length; for (const k of w.keys ?? []) n += 32 + 2 * k.length; }
+  return n;
+}
+const noRoom = () => new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up');
+
 /** What a hub needs from a transport connection. */
 export interface HubSocket {
   send(text: string): void;
@@ -34,6 +48,11 @@ export interface HubSocket {
    * them (a memory budget refused), the hub lets the subscriber go (1013).
    */
   pending?(bytes: number): boolean;
+  /**
+   * Optional: the estimated bytes of this connection's topics and monitors, told whenever they change.
+   * False: no room for them (a memory budget refused); the request that would add them fails RATE_LIMITED.
+   */
+  hold?(bytes: number): boolean;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -59,7 +78,7 @@ export interface HubOptions {
   status?: () => Promise<Status>;
 }
 
-interface Monitor { id: number; watch: Watch[]; buf: Sig[] }
+interface Monitor { id: number; watch: Watch[]; buf: Sig[]; bytes: number }
 interface Sub {
   conn: HubSocket;
   id: number;
@@ -555,7 +574,9 @@ export class Hub {
     if (!replaceAll && fresh.length === 0) throw new PlexusError('BAD_REQUEST', 'no new subscriptions');
     if (s.tops.size + fresh.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_TOPICS_PER_CONN} topics`);
     await this.readLedger(); // see appends that bypassed the hub (an embedding app, a missed NOTIFY)
-    for (const t of fresh) s.tops.add(t);
+    const added = fresh.filter((t) => !s.tops.has(t));
+    for (const t of added) s.tops.add(t);
+    if (s.conn.hold && !s.conn.hold(subBytes(s))) { for (const t of added) s.tops.delete(t); throw noRoom(); }
     const upto = this.cursor;
     // events buffered before (other topics) merge into the catch-up by id
     const old = sortEvents(s.buf.slice());
@@ -640,6 +661,7 @@ export class Hub {
   private unsub(s: Sub, tops: string[]): boolean {
     const known = s.tops.size > 0 || s.mons.size > 0;
     if (tops.length === 0) s.tops.clear(); else for (const t of tops) s.tops.delete(t);
+    s.conn.hold?.(subBytes(s));
     s.buf = s.buf.filter((e) => s.tops.has(e.top) || s.tops.has(ALL));
     return known;
   }
@@ -648,12 +670,15 @@ export class Hub {
     this.checkTopics(watch.map((w) => w.top));
     if (s.mons.size >= LEDGER_MAX_MONITORS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_MONITORS_PER_CONN} monitors`);
     const id = ++s.monSeq;
-    s.mons.set(id, { id, watch, buf: [] });
+    s.mons.set(id, { id, watch, buf: [], bytes: watchBytes(watch) });
+    if (s.conn.hold && !s.conn.hold(subBytes(s))) { s.mons.delete(id); throw noRoom(); }
     return id;
   }
 
   private unmon(s: Sub, id: number): boolean {
-    return s.mons.delete(id);
+    const had = s.mons.delete(id);
+    if (had) s.conn.hold?.(subBytes(s));
+    return had;
   }
 
   /** evt.sat: publish each pending transaction (idempotent by tid), report each result, then (re)subscribe. */

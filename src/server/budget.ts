@@ -73,6 +73,21 @@ export class MemoryBudget {
     return true;
   }
 
+  /**
+   * Set `owner`'s long-lived holding (its subscriptions) to `bytes`: the growth is reserved as by
+   * `reserve(..., long = true)`, a shrink is given back. False (counted) when the growth does not fit.
+   */
+  hold(owner: object, bytes: number, what: string, share = this.shareBytes): boolean {
+    const cur = this.#longOwners.get(owner) ?? 0;
+    if (bytes >= cur) return bytes === cur || this.reserve(owner, bytes - cur, what, share, true);
+    const d = cur - bytes, mine = this.#byOwner.get(owner) ?? 0;
+    this.#long -= d;
+    this.#used -= d;
+    if (bytes === 0) this.#longOwners.delete(owner); else this.#longOwners.set(owner, bytes);
+    if (mine - d <= 0) this.#byOwner.delete(owner); else this.#byOwner.set(owner, mine - d);
+    return true;
+  }
+
   /** True when `bytes` more fit in the total now. */
   fits(bytes: number): boolean {
     return this.#used + bytes <= this.totalBytes;

@@ -131,9 +131,12 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
             refusedPending = true;
             return false;
           };
-          const conn = hub.connect({ send, write, close, pending }, { readOnly });
+          // its topics and monitors: long-lived, charged like graph subscriptions
+          const subs = {};
+          const hold = (bytes: number) => budget.hold(subs, bytes, 'ledger subscriptions');
+          const conn = hub.connect({ send, write, close, pending, hold }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
-          ws.on('close', () => { sockets.delete(ws); queue.closed(); budget.releaseAll(held); if (!gone) { gone = true; conn.closed(); } });
+          ws.on('close', () => { sockets.delete(ws); queue.closed(); budget.releaseAll(held); budget.releaseAll(subs); if (!gone) { gone = true; conn.closed(); } });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
         });
         return true;

@@ -62,4 +62,17 @@ describe('MemoryBudget and SendQueue', () => {
     b.releaseAll(peer);
     assert.equal(b.stats().usedBytes, 400);
   });
+
+  it('hold sets a long-lived holding: growth reserved within the subscription part, shrink given back', () => {
+    const b = new MemoryBudget(1000, 1000, 500);
+    const conn = {};
+    assert.ok(b.hold(conn, 300, 'subs'));
+    assert.ok(b.hold(conn, 450, 'subs'));
+    assert.equal(b.hold(conn, 600, 'subs'), false, 'past the subscription part');
+    assert.equal(b.stats().refusedBy.subs, 1);
+    assert.ok(b.hold(conn, 100, 'subs'));
+    assert.deepEqual([b.stats().usedBytes, b.stats().subscriptionBytes], [100, 100]);
+    b.releaseAll(conn);
+    assert.deepEqual([b.stats().usedBytes, b.stats().subscriptionBytes], [0, 0]);
+  });
 });
