@@ -39,10 +39,20 @@ export const WS_MAX_FRAME_BYTES = 16 * MiB;
 export const WS_MESSAGES_PER_SECOND = 100_000;
 /** WebSocket bytes per second one connection may send (bucket holds one second plus one largest frame); more close it with 1008. Config `wsBytesPerSecond`. */
 export const WS_BYTES_PER_SECOND = 32 * MiB;
-/** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions and JSON request bodies; past it new work is refused with RATE_LIMITED and counted. */
+/** The one server-wide memory budget (estimated heap bytes) for work connections make the server hold: graph subscriptions, JSON request bodies and big WebSocket messages being read, blob transfers, replies / pushes waiting in WebSocket send buffers, ledger events held for slow subscribers; past it new work is refused (RATE_LIMITED, or a socket that does not read is closed with 1013) and counted. */
 export const SERVER_MEMORY_BUDGET_BYTES = 128 * MiB;
-/** One connection's share of SERVER_MEMORY_BUDGET_BYTES. */
+/** The part of SERVER_MEMORY_BUDGET_BYTES long-lived holdings (graph subscriptions, ledger topics and monitors) may take; the rest stays for replies and requests under way. */
+export const SERVER_SUBSCRIPTION_BUDGET_BYTES = 64 * MiB;
+/** One connection's share of SERVER_MEMORY_BUDGET_BYTES for graph subscriptions, request bodies and messages being received. */
 export const SERVER_MEMORY_SHARE_BYTES = 16 * MiB;
+/** One WebSocket's share of SERVER_MEMORY_BUDGET_BYTES for bytes waiting to be written to it (/gun, /evt); a frame that would pass it is not sent and the socket is closed with 1013. When the total runs out, the sockets with the largest queues are closed first. */
+export const WS_MAX_QUEUED_BYTES = 16 * MiB;
+/** WebSocket messages this big or bigger are charged to SERVER_MEMORY_BUDGET_BYTES (the connection's share) while they are being received; no room: the socket is closed with 1008. Smaller ones are part of SERVER_CONNECTION_BYTES. */
+export const WS_CHARGED_FRAME_BYTES = 4 * KiB;
+/** After closing a WebSocket that does not read (1013), the time its close handshake gets before the socket is cut (ms). */
+export const WS_SLOW_CLOSE_GRACE_MS = 2_000;
+/** Estimated resident bytes one open connection costs outside the budget (socket, parser and WebSocket state, WebSocket messages under WS_CHARGED_FRAME_BYTES; kernel buffers not counted), used in README's worst case; an idle WebSocket measured 16.5 KiB. */
+export const SERVER_CONNECTION_BYTES = 32 * KiB;
 /** Time the dashboard's bus call (`POST /api/bus/call`) waits for a response (ms). */
 export const DASHBOARD_BUS_CALL_TIMEOUT_MS = 10_000;
 
@@ -92,8 +102,10 @@ export const GRAPH_MAX_ID_LENGTH = 64;
 export const GRAPH_MAX_FUTURE_MS = 60 * 60_000;
 /** How long a message id is remembered for de-duplication (ms, gun uses 9 s). */
 export const GRAPH_DEDUP_WINDOW_MS = 9_000;
-/** Most message ids remembered for de-duplication (oldest forgotten first). */
+/** Most message ids remembered for de-duplication (oldest forgotten first): a fixed cap outside the memory budget, counted in README's worst case. */
 export const GRAPH_DEDUP_MAX_IDS = 200_000;
+/** Estimated heap bytes one remembered message id holds (a GRAPH_MAX_ID_LENGTH id, its map entry and expiry; about 133 bytes measured), for README's worst case. */
+export const GRAPH_DEDUP_ID_BYTES = 160;
 /** Interval of the `[]` heartbeat frame a relay sends to every peer (ms, as gun). */
 export const GRAPH_HEARTBEAT_MS = 20_000;
 /** Largest reply frame a relay sends (bytes); bigger nodes are split into several replies (gun Q20). */
@@ -190,8 +202,8 @@ export const LEDGER_MAX_QUEUED_UPDATES = 10_000;
 export const LEDGER_MAX_EVENTS_PER_UPDATE = 1_000;
 /** Requests (publishes included) one hub connection may have unanswered; past it the hub stops reading the connection (TCP backpressure) until half of them are answered. */
 export const LEDGER_MAX_REQUESTS_IN_FLIGHT = 1_024;
-/** Bytes the hub lets queue on one WebSocket (slow consumer); beyond that it closes the connection (1013). */
-export const LEDGER_MAX_BUFFERED_BYTES = 16 * MiB;
+/** Events the hub holds for one subscriber while a push or catch-up to it is under way (slow consumer); one more closes the connection (1013) and the client catches up when it reconnects. Bytes waiting in its socket are bounded by WS_MAX_QUEUED_BYTES. */
+export const LEDGER_MAX_PENDING_EVENTS = 10_000;
 /** SQLite ledger: pages committed after which a background (worker thread) WAL checkpoint starts (SQLite's own default). */
 export const LEDGER_SQLITE_CHECKPOINT_PAGES = 1_000;
 /** SQLite ledger: WAL pages after which publishes wait for a checkpoint so the WAL restarts (64 MiB at 4 KiB pages). */

@@ -35,7 +35,8 @@ export interface RelayOptions {
 
 /** What the relay needs of a memory budget (the server's MemoryBudget fits). */
 export interface RelayBudget {
-  reserve(owner: object, bytes: number, what?: string): boolean;
+  /** `long`: a holding that lasts (a subscription), capped to a part of the total. */
+  reserve(owner: object, bytes: number, what?: string, share?: number, long?: boolean): boolean;
   releaseAll(owner: object): void;
 }
 
@@ -54,6 +55,8 @@ export interface RelayStats {
   /** SEA: fields of accepted puts checked, puts refused (FORBIDDEN). */
   seaVerified: number;
   seaRefused: number;
+  /** Message ids remembered for de-duplication now (at most GRAPH_DEDUP_MAX_IDS). */
+  dedupIds: number;
 }
 
 /** One connected peer. Feed it frames with `receive`, tell it when the transport closed with `closed`. */
@@ -140,7 +143,7 @@ export class GraphRelay {
   #dueAt = Infinity;
   #unlisten: (() => void) | undefined;
   #closed = false;
-  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
+  readonly #stats: Omit<RelayStats, 'peers' | 'seaVerified' | 'seaRefused' | 'dedupIds'> = { messages: 0, puts: 0, gets: 0, acks: 0, forwards: 0, errors: 0, dropped: 0, duplicates: 0, deferred: 0 };
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
@@ -169,7 +172,7 @@ export class GraphRelay {
   }
 
   get stats(): RelayStats {
-    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused };
+    return { peers: this.#peers.size, ...this.#stats, seaVerified: this.sea.stats.verified, seaRefused: this.sea.stats.refused, dedupIds: this.#seen.size };
   }
 
   /** Attach a connection. The relay greets it with `dam:"?"` and its pid. */
@@ -242,7 +245,7 @@ export class GraphRelay {
     const k = subKey(soul, field);
     if (peer.subs.has(k)) return true;
     if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
-    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions')) return false;
+    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions', undefined, true)) return false;
     peer.subs.add(k);
     let s = this.#subs.get(k);
     if (!s) this.#subs.set(k, (s = new Set()));

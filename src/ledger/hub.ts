@@ -1,10 +1,36 @@
 import { PlexusError, toPlexusError } from '../errors.js';
-import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
+import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_PENDING_EVENTS, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
 import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
 import { now, ZERO_TIME, type Rev } from './time.js';
+
+/** Estimated heap bytes of one event (memoised: subscribers that fall behind share the events they hold). */
+const eventBytes = new WeakMap<Event, number>();
+function pendingBytes(evs: Event[]): number {
+  let n = 0;
+  for (const e of evs) {
+    let b = eventBytes.get(e);
+    if (b === undefined) eventBytes.set(e, (b = 96 + 2 * (e.top.length + e.key.length + (e.arg === undefined ? 0 : JSON.stringify(e.arg).length))));
+    n += b;
+  }
+  return n;
+}
+
+/** Estimated heap bytes of a connection's topics and monitors (what HubSocket.hold is told). */
+function subBytes(s: { tops: Set<string>; mons: Map<number, Monitor> }): number {
+  let n = 0;
+  for (const t of s.tops) n += 64 + 2 * t.length;
+  for (const m of s.mons.values()) n += m.bytes;
+  return n;
+}
+function watchBytes(watch: Watch[]): number {
+  let n = 128;
+  for (const w of watch) { n += 64 + 2 * w.top.length; for (const k of w.keys ?? []) n += 32 + 2 * k.length; }
+  return n;
+}
+const noRoom = () => new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up');
 
 /** What a hub needs from a transport connection. */
 export interface HubSocket {
@@ -24,6 +50,17 @@ export interface HubSocket {
    */
   pause?(): void;
   resume?(): void;
+  /**
+   * Optional: the estimated bytes of the events held for this subscriber while its push or catch-up is
+   * under way (told every LEDGER_MAX_EVENTS_PER_UPDATE events, 0 once they are sent). False: no room for
+   * them (a memory budget refused), the hub lets the subscriber go (1013).
+   */
+  pending?(bytes: number): boolean;
+  /**
+   * Optional: the estimated bytes of this connection's topics and monitors, told whenever they change.
+   * False: no room for them (a memory budget refused); the request that would add them fails RATE_LIMITED.
+   */
+  hold?(bytes: number): boolean;
 }
 
 /** A connection as the hub sees it; the transport feeds it frames and tells it when it closed. */
@@ -49,7 +86,7 @@ export interface HubOptions {
   status?: () => Promise<Status>;
 }
 
-interface Monitor { id: number; watch: Watch[]; buf: Sig[] }
+interface Monitor { id: number; watch: Watch[]; buf: Sig[]; bytes: number }
 interface Sub {
   conn: HubSocket;
   id: number;
@@ -451,11 +488,25 @@ export class Hub {
     });
   }
 
+  /** Forget a subscriber whose pending events passed LEDGER_MAX_PENDING_EVENTS (or its memory budget) and close it (1013). */
+  private tooSlow(s: Sub): void {
+    s.gone = true;
+    s.buf = [];
+    this.subs.delete(s.id);
+    this.dirty.delete(s);
+    s.conn.close(1013, 'too slow: events are piling up');
+  }
+
   /** Buffer an event for every subscriber of its topic (but `except`) and mark watching monitors. */
   private show(e: Event, except?: number): void {
     for (const s of this.subs.values()) {
       let hit = false;
-      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) { s.buf.push(e); hit = true; }
+      if (s.id !== except && (s.tops.has(e.top) || s.tops.has(ALL))) {
+        // a subscriber that does not read keeps its push in flight: past LEDGER_MAX_PENDING_EVENTS it is let go (it catches up on reconnect)
+        if (s.buf.length >= LEDGER_MAX_PENDING_EVENTS) { this.tooSlow(s); continue; }
+        s.buf.push(e); hit = true;
+        if (s.buf.length % LEDGER_MAX_EVENTS_PER_UPDATE === 0 && s.conn.pending && !s.conn.pending(pendingBytes(s.buf))) { this.tooSlow(s); continue; }
+      }
       for (const m of s.mons.values()) {
         for (const w of m.watch) {
           if (w.top !== e.top) continue;
@@ -520,6 +571,7 @@ export class Hub {
   }
 
   private flush(s: Sub, rev: Rev, cache?: Map<string, string>, done?: () => void): void {
+    if (s.buf.length >= LEDGER_MAX_EVENTS_PER_UPDATE) s.conn.pending?.(0); // what was told pending leaves now
     if (!isSorted(s.buf)) sortEvents(s.buf);
     if (s.buf.length > LEDGER_MAX_EVENTS_PER_UPDATE) {
       // a burst bigger than one update: send the older events first, in chunks
@@ -563,7 +615,9 @@ export class Hub {
     if (!replaceAll && fresh.length === 0) throw new PlexusError('BAD_REQUEST', 'no new subscriptions');
     if (s.tops.size + fresh.length > LEDGER_MAX_TOPICS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_TOPICS_PER_CONN} topics`);
     await this.readLedger(); // see appends that bypassed the hub (an embedding app, a missed NOTIFY)
-    for (const t of fresh) s.tops.add(t);
+    const added = fresh.filter((t) => !s.tops.has(t));
+    for (const t of added) s.tops.add(t);
+    if (s.conn.hold && !s.conn.hold(subBytes(s))) { for (const t of added) s.tops.delete(t); throw noRoom(); }
     const upto = this.cursor;
     // events buffered before (other topics) merge into the catch-up by id
     const old = sortEvents(s.buf.slice());
@@ -650,6 +704,7 @@ export class Hub {
   private unsub(s: Sub, tops: string[]): boolean {
     const known = s.tops.size > 0 || s.mons.size > 0;
     if (tops.length === 0) s.tops.clear(); else for (const t of tops) s.tops.delete(t);
+    s.conn.hold?.(subBytes(s));
     s.buf = s.buf.filter((e) => s.tops.has(e.top) || s.tops.has(ALL));
     return known;
   }
@@ -658,12 +713,15 @@ export class Hub {
     this.checkTopics(watch.map((w) => w.top));
     if (s.mons.size >= LEDGER_MAX_MONITORS_PER_CONN) throw new PlexusError('TOO_LARGE', `more than ${LEDGER_MAX_MONITORS_PER_CONN} monitors`);
     const id = ++s.monSeq;
-    s.mons.set(id, { id, watch, buf: [] });
+    s.mons.set(id, { id, watch, buf: [], bytes: watchBytes(watch) });
+    if (s.conn.hold && !s.conn.hold(subBytes(s))) { s.mons.delete(id); throw noRoom(); }
     return id;
   }
 
   private unmon(s: Sub, id: number): boolean {
-    return s.mons.delete(id);
+    const had = s.mons.delete(id);
+    if (had) s.conn.hold?.(subBytes(s));
+    return had;
   }
 
   /** evt.sat: publish each pending transaction (idempotent by tid), report each result, then (re)subscribe. */

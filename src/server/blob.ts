@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PlexusError } from '../errors.js';
-import { MAX_BLOB_BYTES, MAX_JSON_BODY_BYTES } from '../limits.js';
+import { BLOB_PART_BYTES, MAX_BLOB_BYTES, MAX_JSON_BODY_BYTES } from '../limits.js';
+import { holdFor } from './budget.js';
 import { parseAnchorName, parseTime, type AnchorEntry } from '../blob/anchor.js';
 import { parseRef, ZERO_REF, type Ref } from '../blob/ref.js';
 import type { Store } from '../blob/store.js';
@@ -49,12 +50,16 @@ function parseHistory(v: unknown): AnchorEntry[] {
  * in parts, and remove the staged file: an upload never sits in memory whole.
  */
 async function putUpload(store: Store, req: IncomingMessage, res: ServerResponse, dir: string, expect?: Ref) {
-  const up = await stageUpload(req, res, dir, MAX_BLOB_BYTES);
+  // an upload holds about one part at a time: charged to the memory budget while it runs
+  const release = holdFor(req, BLOB_PART_BYTES, 'blob uploads');
+  let up;
+  try { up = await stageUpload(req, res, dir, MAX_BLOB_BYTES); } catch (err) { release(); throw err; }
   try {
     if (expect !== undefined && up.ref !== expect) throw new PlexusError('HASH_MISMATCH', `content hashes to ${up.ref}, not ${expect}`, { detail: { ref: expect, actual: up.ref } });
     return await putFileAny(store, up.path, up.ref).catch((err: unknown) => { throw err instanceof PlexusError ? err : storageError(err); });
   } finally {
     up.remove();
+    release();
   }
 }
 
@@ -84,9 +89,13 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
         if (method === 'GET' || method === 'HEAD') {
           // HEAD answers GET's headers; GET streams one part at a time, the last part only after the hash verified (see BlobReader)
           const blob = await openReadAny(store, ref);
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.size, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
-          if (method === 'HEAD') return void res.end(); // the parts are lazy: nothing was read
-          return sendParts(res, blob.parts);
+          // a download holds about two parts (one read ahead, one in the socket): charged while it streams
+          const release = method === 'GET' ? holdFor(req, Math.min(2 * BLOB_PART_BYTES, blob.size), 'blob downloads') : () => {};
+          try {
+            res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.size, etag: `"${ref}"`, 'cache-control': 'public, max-age=31536000, immutable' });
+            if (method === 'HEAD') return void res.end(); // the parts are lazy: nothing was read
+            return await sendParts(res, blob.parts);
+          } finally { release(); }
         }
         if (method === 'PUT') {
           const r = await putUpload(store, req, res, uploadDir, ref);

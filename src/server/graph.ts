@@ -4,7 +4,8 @@ import { PlexusError } from '../errors.js';
 import { soulProblem } from '../graph/value.js';
 import { sendJson } from './reply.js';
 import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
-import { GraphRelay } from '../graph/relay.js';
+import { GraphRelay, type RelayPeer } from '../graph/relay.js';
+import { MemoryBudget, SendQueue } from './budget.js';
 import { RelayPeering } from '../graph/peering.js';
 import { SeaVerifier } from '../graph/sea.js';
 import { NodeSeaCrypto } from '../graph/sea-node.js';
@@ -34,6 +35,7 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
     const peering = ctx.config.peers?.length ? new RelayPeering(relay, ctx.config.peers, { log: ctx.log }) : undefined;
     const wss = new WebSocketServer({ noServer: true, maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false });
     const sockets = new Set<WebSocket>();
+    const budget = ctx.budget ?? new MemoryBudget();
     return {
       name: 'graph',
       upgrade(req, socket, head, url) {
@@ -49,9 +51,14 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
         try { ctx.checkWrite(req); } catch (err) { readOnly = err instanceof PlexusError ? err : true; }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
-          const peer = relay.connect({ send: (t) => ws.send(t), close: (c, r) => ws.close(c, r) }, { readOnly });
-          ws.on('message', (data, isBinary) => { if (!isBinary) peer.receive(data.toString()); });
-          ws.on('close', () => { sockets.delete(ws); peer.closed(); });
+          // replies and forwards waiting in the socket are charged to the memory budget: a reader that does not
+          // read is closed (1013) once its share is full, and forgotten by the relay at once
+          let peer: RelayPeer | undefined;
+          const queue = new SendQueue(budget, ws, 'graph replies', () => peer?.closed());
+          peer = relay.connect({ send: (t) => { queue.send(t); }, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const p = peer;
+          ws.on('message', (data, isBinary) => { if (!isBinary) p.receive(data.toString()); });
+          ws.on('close', () => { sockets.delete(ws); queue.closed(); p.closed(); });
           ws.on('error', (err) => ctx.log('debug', 'graph: socket error', { err: String(err) }));
         });
         return true;

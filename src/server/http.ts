@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { maskSecrets, PlexusError } from '../errors.js';
-import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS } from '../limits.js';
+import { MAX_URL_BYTES, SHUTDOWN_GRACE_MS, WS_CHARGED_FRAME_BYTES } from '../limits.js';
 import { findConfigFile, loadConfigFile, resolveConfig, type ResolvedServerConfig, type ServerConfig } from './config.js';
 import { authFromConfig } from './auth.js';
 import { ServerMetrics, routeOf } from './metrics.js';
@@ -64,14 +64,15 @@ class FrameScanner {
   private readonly hdr = Buffer.alloc(14);
   private hlen = 0;
   private skip = 0;
-  /** Feed received bytes; `onFrame` returns false to stop scanning. */
-  feed(chunk: Buffer, onFrame: (opcode: number, fin: boolean, length: number) => boolean): void {
+  /** Feed received bytes; `onFrame` returns false to stop scanning; `onEnd` runs once a frame's payload arrived whole. */
+  feed(chunk: Buffer, onFrame: (opcode: number, fin: boolean, length: number) => boolean, onEnd?: () => void): void {
     let i = 0;
     while (i < chunk.length) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.length - i);
         this.skip -= n;
         i += n;
+        if (this.skip === 0) onEnd?.();
         continue;
       }
       this.hdr[this.hlen++] = chunk[i++]!;
@@ -83,6 +84,7 @@ class FrameScanner {
       this.hlen = 0;
       this.skip = len;
       if (!onFrame(this.hdr[0]! & 0x0f, (this.hdr[0]! & 0x80) !== 0, len)) return;
+      if (len === 0) onEnd?.();
     }
   }
 }
@@ -118,7 +120,8 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
   const log = createLogger({ level: config.logLevel, format: config.logFormat ?? 'json', sink: (line) => sink(masked(line)) });
   const policy = new OriginPolicy(config, (msg, fields) => log('warn', msg, fields));
   const mounts: Mount[] = [];
-  const metrics = new ServerMetrics(() => mounts);
+  const budget = new MemoryBudget();
+  const metrics = new ServerMetrics(() => mounts, Date.now(), () => budget.stats());
   const deny = (req: IncomingMessage, scope: 'read' | 'write') => {
     const err = auth.denial(req, scope);
     if (err) {
@@ -127,7 +130,6 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
     }
     return err;
   };
-  const budget = new MemoryBudget();
   const ctx: MountContext = {
     config,
     log,
@@ -254,8 +256,17 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       socket.end();
       setTimeout(() => socket.destroy(), 1000).unref();
     };
+    // a big message being received (all its frames) is charged to the memory budget until its last frame arrived
+    let receiving = 0, last = false;
     const onFrame = (opcode: number, fin: boolean, length: number) => {
       if (length > frameLimit) { kill(1009, 'frame', `TOO_LARGE: frame of ${length} bytes is over the limit of ${frameLimit}`); return false; }
+      if (opcode <= 2) {
+        last = fin;
+        if ((length >= WS_CHARGED_FRAME_BYTES || receiving > 0) && length > 0) {
+          if (!budget.reserve(socket, length, 'websocket messages')) { kill(1008, 'memory', 'RATE_LIMITED: server memory budget for incoming messages is used up'); return false; }
+          receiving += length;
+        }
+      }
       if (fin && opcode <= 2) {
         metrics.wsMessage(path);
         if (!msgs.take()) { kill(1008, 'messages', `RATE_LIMITED: more than ${config.wsMessagesPerSecond} messages per second`); return false; }
@@ -266,8 +277,9 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       if (dead) return;
       metrics.wsBytes(path, chunk.length);
       if (!bytes.take(chunk.length)) { kill(1008, 'bytes', `RATE_LIMITED: more than ${config.wsBytesPerSecond} bytes per second`); return; }
-      scanner.feed(chunk, onFrame);
+      scanner.feed(chunk, onFrame, onEnd);
     };
+    const onEnd = () => { if (last && receiving > 0) { budget.release(socket, receiving); receiving = 0; } };
     const attach = () => {
       open = true;
       webSockets.add(socket);
@@ -282,7 +294,7 @@ export async function startServer(opts: StartOptions = {}): Promise<PlexusServer
       const onNew = (ev: string | symbol) => { if (ev === 'data' && !open) { socket.off('newListener', onNew); attach(); } };
       socket.on('newListener', onNew);
     }
-    socket.once('close', () => { webSockets.delete(socket); if (open) metrics.wsClosed(path, socket.bytesWritten - sentAtOpen); });
+    socket.once('close', () => { webSockets.delete(socket); budget.release(socket, receiving); receiving = 0; if (open) metrics.wsClosed(path, socket.bytesWritten - sentAtOpen); });
   };
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const no = refused.get(socket) ?? policy.denial(req);

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
-import { LEDGER_MAX_BUFFERED_BYTES, LEDGER_MAX_FRAME_BYTES } from '../limits.js';
+import { LEDGER_MAX_FRAME_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
+import { MemoryBudget, SendQueue } from './budget.js';
 import { Hub } from '../ledger/hub.js';
 import { ZERO_TIME } from '../ledger/time.js';
 import type { StoreLedger } from '../ledger/ledger.js';
@@ -67,6 +68,7 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
     await hub.refresh();
     const wss = new WebSocketServer({ noServer: true, maxPayload: LEDGER_MAX_FRAME_BYTES, perMessageDeflate: false });
     const sockets = new Set<WebSocket>();
+    const budget = ctx.budget ?? new MemoryBudget();
     return {
       name: 'ledger',
       upgrade(req, socket, head, url) {
@@ -96,32 +98,54 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
             socket.cork();
             process.nextTick(() => { corked = false; socket.uncork(); });
           };
+          // bytes waiting in the socket are charged to the memory budget: past its share the socket closes (1013)
+          let gone = false;
+          const queue = new SendQueue(budget, ws, 'ledger pushes', () => { if (!gone) { gone = true; conn.closed(); } });
           const send = (t: string) => {
-            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); return; }
             cork();
-            ws.send(bytesOf(t), { binary: false });
+            queue.send(bytesOf(t));
           };
           const write = (t: string, done: (err?: Error | null) => void) => {
-            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
             // (not corked: a push is the one frame in flight to its subscriber; replies are what pile up)
-            if (t.length < BIG) { ws.send(bytesOf(t), { binary: false }, done); return; }
+            if (t.length < BIG) { queue.send(bytesOf(t), done); return; }
             const b = take(Buffer.byteLength(t));
             const n = b.write(t);
-            ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
+            queue.send(b.subarray(0, n), (err) => { give(b); done(err); });
           };
           const writeParts = (parts: readonly string[], done: (err?: Error | null) => void) => {
-            if (ws.bufferedAmount > LEDGER_MAX_BUFFERED_BYTES) { ws.close(1013, 'too slow: pushes are piling up'); done(); return; }
             // each piece straight into one pooled buffer (room for 3 UTF-8 bytes per UTF-16 unit)
             let chars = 0;
             for (const p of parts) chars += p.length;
             const b = take(3 * chars);
             let n = 0;
             for (const p of parts) n += b.write(p, n);
-            ws.send(b.subarray(0, n), { binary: false }, (err) => { give(b); done(err); });
+            queue.send(b.subarray(0, n), (err) => { give(b); done(err); });
           };
-          const conn = hub.connect({ send, write, writeParts, close: (c, r) => ws.close(c, r), pause: () => ws.pause(), resume: () => ws.resume() }, { readOnly });
+          const close = (code?: number, reason?: string) => {
+            ws.close(code, reason);
+            if (code === 1013) {
+              // the hub's slow-consumer close (LEDGER_MAX_PENDING_EVENTS, or pending refused): counted once, cut if the peer does not read the close
+              if (!refusedPending) budget.count('ledger pending events');
+              budget.releaseAll(held);
+              setTimeout(() => ws.terminate(), WS_SLOW_CLOSE_GRACE_MS).unref();
+            }
+          };
+          // events the hub holds for this subscriber while its push is in flight: charged too (own share)
+          const held = {};
+          let refusedPending = false;
+          const pending = (bytes: number) => {
+            const now = budget.held(held);
+            if (bytes <= now) { budget.release(held, now - bytes); return true; }
+            if (budget.reserve(held, bytes - now, 'ledger pending events', WS_MAX_QUEUED_BYTES)) return true;
+            refusedPending = true;
+            return false;
+          };
+          // its topics and monitors: long-lived, charged like graph subscriptions
+          const subs = {};
+          const hold = (bytes: number) => budget.hold(subs, bytes, 'ledger subscriptions');
+          const conn = hub.connect({ send, write, writeParts, close, pending, hold, pause: () => ws.pause(), resume: () => ws.resume() }, { readOnly });
           ws.on('message', (data) => conn.receive(data.toString()));
-          ws.on('close', () => { sockets.delete(ws); conn.closed(); });
+          ws.on('close', () => { sockets.delete(ws); queue.closed(); budget.releaseAll(held); budget.releaseAll(subs); if (!gone) { gone = true; conn.closed(); } });
           ws.on('error', (err) => ctx.log('debug', 'ledger: socket error', { err: String(err) }));
         });
         return true;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BudgetStats } from './budget.js';
 import type { Mount } from './mount.js';
 
 /** Route label for an HTTP path: its first segment (bounded cardinality). */
@@ -84,8 +85,17 @@ export class ServerMetrics {
   private readonly window = new RateWindow(10_000);
   private readonly timer: NodeJS.Timeout;
 
-  constructor(mounts: () => readonly Mount[], private readonly started = Date.now()) {
+  constructor(mounts: () => readonly Mount[], private readonly started = Date.now(), memory?: () => BudgetStats) {
     collectDefaultMetrics({ register: this.registry, prefix: 'plexus_' });
+    if (memory) {
+      new Gauge({ name: 'plexus_memory_budget_used_bytes', help: 'Bytes reserved in the server memory budget (subscriptions, request bodies, queued WebSocket replies)', registers: [this.registry], collect(this: Gauge) { this.set(memory().usedBytes); } });
+      new Gauge({ name: 'plexus_memory_budget_queued_bytes', help: 'Bytes waiting in WebSocket send buffers, charged to the memory budget', registers: [this.registry], collect(this: Gauge) { this.set(memory().queuedBytes); } });
+      new Counter({
+        name: 'plexus_memory_budget_refused_total', help: 'Work refused by the memory budget, by what was asked for', labelNames: ['what'] as const, registers: [this.registry],
+        collect(this: Counter<'what'>) { this.reset(); for (const [what, n] of Object.entries(memory().refusedBy)) this.inc({ what }, n); },
+      });
+      new Counter({ name: 'plexus_memory_budget_evicted_total', help: 'WebSockets closed because their send queue was the largest when the memory budget ran out', registers: [this.registry], collect(this: Counter) { this.reset(); const n = memory().evicted; if (n > 0) this.inc(n); } });
+    }
     // One stats() call per module per scrape, shared by every metric below.
     let snapshot: { at: number; value: Promise<Map<string, Record<string, number>>> } | undefined;
     const moduleStats = () => {
