@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PlexusError, isPlexusError } from '../../errors.js';
 import { ANCHOR_UPDATE_RETRIES } from '../../limits.js';
 import { AnchorStore, type Anchor, type AnchorEntry, type VersionedHistory } from '../anchor.js';
-import { refFromBytes, refOf, refToBytes, ZERO_REF, type Ref } from '../ref.js';
+import { parseRef, refFromBytes, refOf, refToBytes, ZERO_REF, type Ref } from '../ref.js';
 import type { BlobStore, PutResult } from '../store.js';
 import { mapEach, mapLookup, mapSet, loadMapNode, buildMap, type NodeStore } from './schema-map.js';
 
@@ -180,6 +180,24 @@ export function anchorPair(name: string, history: readonly AnchorEntry[]): MapPa
 /** Check that `ref` is a stored schema.Map root (BAD_REQUEST if not a map node, NOT_FOUND if absent). */
 export async function checkMapRoot(store: BlobStore, ref: Ref): Promise<void> {
   await loadMapNode(store, ref);
+}
+
+/**
+ * The checks of bs's UpdateAnchorMap on a root handed in from outside (gRPC, another store): both refs
+ * valid, `next` not the zero ref and a stored schema.Map node of `store`.
+ */
+export async function checkRootSwap(store: BlobStore, prev: Ref, next: Ref): Promise<void> {
+  parseRef(prev);
+  parseRef(next);
+  if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
+  await checkMapRoot(store, next);
+}
+
+/** A root pointer as bs's sqlite3 and pg stores keep it (a 32-byte column; the zero ref: no map yet). */
+export function rootFromColumn(bytes: Uint8Array): Ref | undefined {
+  if (bytes.length !== 32) throw new PlexusError('BAD_REQUEST', `anchor_map_ref holds ${bytes.length} bytes, not a 32-byte ref`);
+  const ref = refFromBytes(bytes);
+  return ref === ZERO_REF ? undefined : ref;
 }
 
 export { buildMap };

@@ -1,9 +1,9 @@
 import { PlexusError } from '../../errors.js';
 import { retryOnConflict } from '../anchor.js';
-import { parseRef, ZERO_REF, type Ref } from '../ref.js';
+import { ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult, Store } from '../store.js';
 import { openReadAny, putFileAny, type BlobReader } from '../store/stream.js';
-import { AnchorMapStore, anchorPair, buildMap, checkMapRoot } from './anchor-map.js';
+import { AnchorMapStore, anchorPair, buildMap, checkRootSwap } from './anchor-map.js';
 
 import { ANCHOR_MAP_ROOT_NAME } from './root-name.js';
 
@@ -58,11 +58,8 @@ export class BsStore extends AnchorMapStore {
   }
 
   async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    parseRef(prev);
-    parseRef(next);
-    if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
-    if (this.inner instanceof AnchorMapStore) return this.inner.swapAnchorMap(prev, next);
-    await checkMapRoot(this.inner, next);
+    if (this.inner instanceof AnchorMapStore) return this.inner.swapAnchorMap(prev, next); // which checks them
+    await checkRootSwap(this.inner, prev, next);
     return this.#swap(prev, next);
   }
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
-import { AnchorMapStore, checkMapRoot } from '../bs/anchor-map.js';
+import { AnchorMapStore, checkRootSwap, rootFromColumn } from '../bs/anchor-map.js';
 import { anchorCount } from './bs-layout.js';
 
 const PAGE = 1000;
@@ -104,17 +104,11 @@ export class BsSqliteStore extends AnchorMapStore {
 
   async anchorMapRef(): Promise<Ref | undefined> {
     const row = this.#root.get();
-    if (!row) return undefined;
-    if (row.ref.length !== 32) throw new PlexusError('BAD_REQUEST', `anchor_map_ref holds ${row.ref.length} bytes, not a 32-byte ref`);
-    const ref = refFromBytes(row.ref);
-    return ref === ZERO_REF ? undefined : ref;
+    return row ? rootFromColumn(row.ref) : undefined;
   }
 
   async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    parseRef(prev);
-    parseRef(next);
-    if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
-    await checkMapRoot(this, next);
+    await checkRootSwap(this, prev, next);
     return this.#swap(prev, next);
   }
 

@@ -5,7 +5,7 @@ import { PlexusError } from '../../errors.js';
 import { FILE_STORE_LOCK_WAIT_MS } from '../../limits.js';
 import type { AnchorEntry } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
-import { AnchorMapStore, anchorPair, buildMap, checkMapRoot } from '../bs/anchor-map.js';
+import { AnchorMapStore, anchorPair, buildMap, checkRootSwap } from '../bs/anchor-map.js';
 import { ANCHOR_MAP_ROOT_NAME } from '../bs/root-name.js';
 import type { PutResult } from '../store.js';
 import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
@@ -316,10 +316,7 @@ export class FileStore extends AnchorMapStore implements StreamingBlobStore {
   }
 
   async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    parseRef(prev);
-    parseRef(next);
-    if (next === ZERO_REF) throw new PlexusError('BAD_REQUEST', 'the anchor map root cannot be set to the zero ref');
-    await checkMapRoot(this, next);
+    await checkRootSwap(this, prev, next);
     return this.#swap(prev, next);
   }
 
