@@ -19,8 +19,8 @@ export async function rawSocket(url: string): Promise<{ ws: WebSocket; next(ms?:
 export const EDGE_STRINGS = ['', ' ', '__proto__', 'constructor', 'toString', '\u0000', '\u2028\u2029', '<>&', '"\\', '😀', 'e\u0301', '\ud800', '\udfff', '\ufeff', '\uffff'];
 
 /** A raw WebSocket keeping every text frame: `next(pred)` resolves with the first matching one (seen or still to come). */
-export async function frameSocket(url: string): Promise<{ ws: WebSocket; frames: string[]; closed: Promise<number>; next(pred: (f: string) => boolean, ms?: number): Promise<string> }> {
-  const ws = new WebSocket(url);
+export async function frameSocket(url: string, options: WebSocket.ClientOptions = {}, defaultMs = 3000): Promise<{ ws: WebSocket; frames: string[]; closed: Promise<number>; next(pred: (f: string) => boolean, ms?: number): Promise<string> }> {
+  const ws = new WebSocket(url, options);
   const frames: string[] = [];
   const waiters: { pred: (f: string) => boolean; resolve(f: string): void }[] = [];
   ws.on('message', (m) => {
@@ -32,7 +32,7 @@ export async function frameSocket(url: string): Promise<{ ws: WebSocket; frames:
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
   return {
     ws, frames, closed,
-    next(pred, ms = 3000) {
+    next(pred, ms = defaultMs) {
       const found = frames.find(pred);
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
