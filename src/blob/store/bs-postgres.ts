@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { openPgPool } from './pg-pool.js';
 import { PlexusError } from '../../errors.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
@@ -61,25 +62,9 @@ export class BsPgStore extends AnchorMapStore {
 
   /** Connect and create bs's tables if needed. */
   static async open(url: string, opts: { max?: number } = {}): Promise<BsPgStore> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
-    pool.on('error', () => { /* idle client lost; the pool replaces it */ });
-    try {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-        await c.query(BS_PG_SCHEMA);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw new PlexusError('UNAVAILABLE', `cannot open bs PostgreSQL store: ${(err as Error).message}`, { cause: err });
-    }
+    const pool = await openPgPool(url, opts.max ?? 10, SCHEMA_LOCK, 'bs PostgreSQL store', async (c) => {
+      await c.query(BS_PG_SCHEMA);
+    });
     return new BsPgStore(pool);
   }
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { openPgPool } from './pg-pool.js';
 import { PlexusError } from '../../errors.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
@@ -36,35 +37,18 @@ export class PgStore extends AnchorStore implements StreamingBlobStore {
 
   /** Connect and create the tables if needed. */
   static async open(url: string, opts: { max?: number } = {}): Promise<PgStore> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
-    pool.on('error', () => { /* idle client lost; the pool replaces it */ });
-    try {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
-        await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-        // bs's store/pg has a table `blobs` too (the name plexus's legacy rename looks for): never touch it.
-        if ((await c.query<{ bs: boolean }>("SELECT to_regclass('anchor_map_ref') IS NOT NULL AS bs")).rows[0]!.bs) {
-          throw new PlexusError('BAD_REQUEST', "this database holds bs's store/pg tables (anchor_map_ref): open it with openStore(url) or BsPgStore.open(url)");
-        }
-        await renameLegacyTables(c, LEGACY_TABLES);
-        await c.query(`
-          CREATE TABLE IF NOT EXISTS plexus_blobs (ref BYTEA PRIMARY KEY, data BYTEA NOT NULL);
-          CREATE TABLE IF NOT EXISTS plexus_anchors (name TEXT PRIMARY KEY, version BIGINT NOT NULL, history JSONB NOT NULL);
-          CREATE TABLE IF NOT EXISTS plexus_blob_parts (ref BYTEA NOT NULL, seq INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (ref, seq));
-        `);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
+    const pool = await openPgPool(url, opts.max ?? 10, SCHEMA_LOCK, 'PostgreSQL store', async (c) => {
+      // bs's store/pg has a table `blobs` too (the name plexus's legacy rename looks for): never touch it.
+      if ((await c.query<{ bs: boolean }>("SELECT to_regclass('anchor_map_ref') IS NOT NULL AS bs")).rows[0]!.bs) {
+        throw new PlexusError('BAD_REQUEST', "this database holds bs's store/pg tables (anchor_map_ref): open it with openStore(url) or BsPgStore.open(url)");
       }
-    } catch (err) {
-      await pool.end().catch(() => {});
-      if (err instanceof PlexusError) throw err;
-      throw new PlexusError('UNAVAILABLE', `cannot open PostgreSQL store: ${(err as Error).message}`, { cause: err });
-    }
+      await renameLegacyTables(c, LEGACY_TABLES);
+      await c.query(`
+        CREATE TABLE IF NOT EXISTS plexus_blobs (ref BYTEA PRIMARY KEY, data BYTEA NOT NULL);
+        CREATE TABLE IF NOT EXISTS plexus_anchors (name TEXT PRIMARY KEY, version BIGINT NOT NULL, history JSONB NOT NULL);
+        CREATE TABLE IF NOT EXISTS plexus_blob_parts (ref BYTEA NOT NULL, seq INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (ref, seq));
+      `);
+    });
     return new PgStore(pool);
   }
 
