@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { openPgPool } from './pg-pool.js';
 import { PlexusError } from '../../errors.js';
-import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
 import { AnchorMapStore, checkRootSwap, rootFromColumn } from '../bs/anchor-map.js';
 import { anchorCount } from './bs-layout.js';
+import { pagedRefs } from './paged.js';
 
 const PAGE = 1000;
 /** Advisory lock key serialising schema creation when several processes open one database at once. */
@@ -88,13 +89,7 @@ export class BsPgStore extends AnchorMapStore {
   }
 
   async *refs({ after = ZERO_REF }: { after?: Ref } = {}): AsyncIterable<Ref> {
-    let cursor = refToBytes(parseRef(after));
-    for (;;) {
-      const { rows } = await this.#pool.query<{ ref: Buffer }>('SELECT ref FROM blobs WHERE ref > $1 ORDER BY ref LIMIT $2', [cursor, PAGE]);
-      for (const r of rows) yield refFromBytes(r.ref);
-      if (rows.length < PAGE) return;
-      cursor = rows[rows.length - 1]!.ref;
-    }
+    yield* pagedRefs(after, PAGE, async (cursor, n) => (await this.#pool.query<{ ref: Buffer }>('SELECT ref FROM blobs WHERE ref > $1 ORDER BY ref LIMIT $2', [cursor, n])).rows);
   }
 
   async anchorMapRef(): Promise<Ref | undefined> {

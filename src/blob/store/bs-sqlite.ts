@@ -2,10 +2,11 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
-import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
 import { AnchorMapStore, checkRootSwap, rootFromColumn } from '../bs/anchor-map.js';
 import { anchorCount } from './bs-layout.js';
+import { pagedRefs } from './paged.js';
 
 const PAGE = 1000;
 
@@ -93,13 +94,7 @@ export class BsSqliteStore extends AnchorMapStore {
   }
 
   async *refs({ after = ZERO_REF }: { after?: Ref } = {}): AsyncIterable<Ref> {
-    let cursor = refToBytes(parseRef(after));
-    for (;;) {
-      const rows = this.#list.all(cursor, PAGE);
-      for (const r of rows) yield refFromBytes(r.ref);
-      if (rows.length < PAGE) return;
-      cursor = rows[rows.length - 1]!.ref;
-    }
+    yield* pagedRefs(after, PAGE, (cursor, n) => this.#list.all(cursor, n));
   }
 
   async anchorMapRef(): Promise<Ref | undefined> {

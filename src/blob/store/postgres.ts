@@ -2,13 +2,14 @@ import pg from 'pg';
 import { openPgPool } from './pg-pool.js';
 import { PlexusError } from '../../errors.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
-import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import { createHash } from 'node:crypto';
 import { BLOB_PART_BYTES } from '../../limits.js';
 import type { PutResult } from '../store.js';
 import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
 import { decodeHistory, encodeHistory } from './history-json.js';
 import { renameLegacyTables, type LegacyTable } from '../../pg-tables.js';
+import { pagedRefs } from './paged.js';
 
 const PAGE = 1000;
 /** The ref of the empty blob: the only one whose `plexus_blobs.data` is legitimately empty without parts. */
@@ -137,13 +138,7 @@ export class PgStore extends AnchorStore implements StreamingBlobStore {
   }
 
   async *refs({ after = ZERO_REF }: { after?: Ref } = {}): AsyncIterable<Ref> {
-    let cursor = refToBytes(parseRef(after));
-    for (;;) {
-      const { rows } = await this.#pool.query<{ ref: Buffer }>('SELECT ref FROM plexus_blobs WHERE ref > $1 ORDER BY ref LIMIT $2', [cursor, PAGE]);
-      for (const r of rows) yield refFromBytes(r.ref);
-      if (rows.length < PAGE) return;
-      cursor = rows[rows.length - 1]!.ref;
-    }
+    yield* pagedRefs(after, PAGE, async (cursor, n) => (await this.#pool.query<{ ref: Buffer }>('SELECT ref FROM plexus_blobs WHERE ref > $1 ORDER BY ref LIMIT $2', [cursor, n])).rows);
   }
 
   async readAnchors(name: string): Promise<VersionedHistory> {

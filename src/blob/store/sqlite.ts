@@ -6,10 +6,11 @@ import { PlexusError } from '../../errors.js';
 import { BLOB_PART_BYTES, BLOB_SQLITE_CHECKPOINT_BYTES, BLOB_SQLITE_WAL_MAX_BYTES } from '../../limits.js';
 import { SqliteCheckpointer } from '../../sqlite-checkpointer.js';
 import { AnchorStore, type AnchorEntry, type VersionedHistory } from '../anchor.js';
-import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
+import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
 import { verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
 import { decodeHistory, encodeHistory } from './history-json.js';
+import { pagedRefs } from './paged.js';
 
 const PAGE = 1000;
 /** The ref of the empty blob: the only one whose `blobs.data` is legitimately empty without parts. */
@@ -208,13 +209,7 @@ export class SqliteStore extends AnchorStore implements StreamingBlobStore {
   }
 
   async *refs({ after = ZERO_REF }: { after?: Ref } = {}): AsyncIterable<Ref> {
-    let cursor = refToBytes(parseRef(after));
-    for (;;) {
-      const rows = this.#list.all(cursor, PAGE);
-      for (const r of rows) yield refFromBytes(r.ref);
-      if (rows.length < PAGE) return;
-      cursor = rows[rows.length - 1]!.ref;
-    }
+    yield* pagedRefs(after, PAGE, (cursor, n) => this.#list.all(cursor, n));
   }
 
   async readAnchors(name: string): Promise<VersionedHistory> {
