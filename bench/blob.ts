@@ -24,6 +24,7 @@ import { FileStore } from '../src/blob/store/file.js';
 import { SqliteStore } from '../src/blob/store/sqlite.js';
 import { getStream, putStream } from '../src/blob/split.js';
 import { benchTransports } from './blob-rpc.js';
+import { goal } from './goal.js';
 
 const MiB = 1 << 20;
 const TOTAL_MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -93,6 +94,7 @@ try {
     clearInterval(timer);
     rows.push(`### 0. ${BIG_MIB} MiB putStream through a discarding store`, '', '| MB/s | chunks | nodes | RSS before | peak RSS | RSS growth | heapUsed growth |', '|---|---|---|---|---|---|---|');
     row(f1(mbps(big, s4)), r4!.chunks, r4!.nodes, `${f1(mem0.rss / MiB)} MiB`, `${f1(peakRss / MiB)} MiB`, `**${f1((peakRss - mem0.rss) / MiB)} MiB**`, `${f1((peakHeap - mem0.heapUsed) / MiB)} MiB`);
+    goal('blob', `putStream of ${BIG_MIB} MiB: flat memory (RSS growth < 64 MiB)`, `${f1((peakRss - mem0.rss) / MiB)} MiB`, peakRss - mem0.rss < 64 * MiB);
   }
 
   if (part('1')) {
@@ -166,6 +168,7 @@ try {
       const spread = (ts: number[]) => `${f1(mbps(total, Math.max(...ts)))}-${f1(mbps(total, Math.min(...ts)))}`;
       row(name, `${f1(mbps(total, median(r.put)))} (${spread(r.put)})`, f1(mbps(total, median(base.put))), `**${putRatio.toFixed(2)}x**`,
         `${f1(mbps(total, median(r.get)))}`, f1(mbps(total, median(base.get))), `${getRatio.toFixed(2)}x`);
+      if (name === 'FileStore' || name === 'SqliteStore') goal('blob', `${name} put of 1 MiB blobs >= 0.8x of sha256 + fs.writeFile`, `${putRatio.toFixed(2)}x`, putRatio >= 0.8);
     }
     blobs.length = 0;
   }
@@ -218,6 +221,7 @@ try {
       await fs.writeFile(file, edited);
       const r = await putStream(dstore, createReadStream(file));
       row(name, r.addedBytes, `**${((100 * r.addedBytes) / size).toFixed(3)}%**`, r.addedChunks, r.addedNodes);
+      goal('blob', `dedup: ${name} in the middle of 100 MiB re-stores < 1%`, `${((100 * r.addedBytes) / size).toFixed(3)}%`, r.addedBytes < size / 100);
     }
     await dstore.close();
     await fs.rm(file);
