@@ -90,20 +90,22 @@ describe('graph relay peering (--peer)', () => {
           await roundTrip(live, cp, cg, seenG, `plexus-${i}`);
         }
       };
-      await rounds('dial');
+      /** Until a write on the gun relay reaches plexus: the relay dials plexus on its own after it starts. */
+      const linkUp = (soul: string, what: string) => async () => {
+        let probes = 0;
+        await eventually(async () => {
+          const v = `probe-${probes++}`;
+          void cg.put([`${soul}-${v}`, 'v'], v).catch(() => {});
+          await new Promise((r) => setTimeout(r, 300));
+          return (await value(cp, `${soul}-${v}`)) === v;
+        }, 30_000, what);
+      };
+      await rounds('dial', linkUp('dial', 'a write on the gun relay reaches plexus'));
       // SIGKILL and start again on the same port and data: it redials plexus, and its client redials it (gun's
       // own backoff). gun clients do not renew their live subscriptions with a restarted gun relay (the same
       // with gun alone), so the second rounds subscribe to a new soul once the gun client is back, as an app would after a reconnect.
       await g.restart();
-      await rounds('again', async () => {
-        let probes = 0;
-        await eventually(async () => {
-          const v = `probe-${probes++}`;
-          void cg.put([`again-${v}`, 'v'], v).catch(() => {});
-          await new Promise((r) => setTimeout(r, 300));
-          return (await value(cp, `again-${v}`)) === v;
-        }, 30_000, 'a write on the restarted gun relay reaches plexus');
-      });
+      await rounds('again', linkUp('again', 'a write on the restarted gun relay reaches plexus'));
       t.diagnostic(`slowest of 160 deliveries: ${worst} ms`);
     } finally {
       await Promise.all([cg.close(), cp.close()]);
