@@ -29,18 +29,29 @@ export async function gunPut(url: string, nodes: Record<string, Record<string, u
 }
 
 /** Click a node of the drawn graph where cytoscape rendered it. */
+/**
+ * Click the drawn node of `soul` once the layout has settled, until the view opens it (its name in the
+ * soul panel): a click during a last layout step can land beside the node, so it is measured and tried again.
+ */
 export async function clickNode(page: Page, soul: string): Promise<void> {
   await page.waitForFunction((s) => (window as any).plexusGraph?.getElementById(s).nonempty(), soul);
-  // wait until the layout animation has settled, then click where the node is drawn
-  let pos = { x: NaN, y: NaN };
-  for (let i = 0; i < 40; i++) {
-    const p = await page.evaluate((s) => (window as any).plexusGraph.getElementById(s).renderedPosition() as { x: number; y: number }, soul);
-    if (Math.abs(p.x - pos.x) < 0.5 && Math.abs(p.y - pos.y) < 0.5) break;
-    pos = p;
-    await page.waitForTimeout(150);
+  for (let attempt = 0; ; attempt++) {
+    let pos = { x: NaN, y: NaN };
+    for (let i = 0; i < 40; i++) {
+      const p = await page.evaluate((s) => (window as any).plexusGraph.getElementById(s).renderedPosition() as { x: number; y: number }, soul);
+      if (Math.abs(p.x - pos.x) < 0.5 && Math.abs(p.y - pos.y) < 0.5) break;
+      pos = p;
+      await page.waitForTimeout(150);
+    }
+    const box = (await page.getByTestId('graph-canvas').boundingBox())!;
+    await page.mouse.click(box.x + pos.x, box.y + pos.y);
+    try {
+      await page.getByTestId('soul-name').filter({ hasText: soul }).waitFor({ timeout: 3000 });
+      return;
+    } catch (err) {
+      if (attempt === 4) throw err;
+    }
   }
-  const box = (await page.getByTestId('graph-canvas').boundingBox())!;
-  await page.mouse.click(box.x + pos.x, box.y + pos.y);
 }
 
 export const drawn = (page: Page) => page.evaluate(() => {
