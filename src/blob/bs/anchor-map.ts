@@ -193,6 +193,26 @@ export async function checkRootSwap(store: BlobStore, prev: Ref, next: Ref): Pro
   await checkMapRoot(store, next);
 }
 
+/**
+ * An anchor-map store that keeps bs's root pointer itself (bs's file, sqlite3 and pg layouts): a root
+ * from outside gets UpdateAnchorMap's checks, one this instance built does not, and a swap to the same
+ * root only checks that it is still current; `casRoot` is the pointer's own compare-and-swap.
+ */
+export abstract class RootPointerStore extends AnchorMapStore {
+  /** Make `next` the root if it is still `prev` (ZERO_REF: none), else CONFLICT; `prev !== next`, both checked. */
+  protected abstract casRoot(prev: Ref, next: Ref): Promise<void>;
+
+  async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    await checkRootSwap(this, prev, next);
+    return this.swapOwnAnchorMap(prev, next);
+  }
+
+  protected override async swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
+    if (prev !== next) return this.casRoot(prev, next);
+    if ((await this.anchorMapRef() ?? ZERO_REF) !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
+  }
+}
+
 /** A root pointer as bs's sqlite3 and pg stores keep it (a 32-byte column; the zero ref: no map yet). */
 export function rootFromColumn(bytes: Uint8Array): Ref | undefined {
   if (bytes.length !== 32) throw new PlexusError('BAD_REQUEST', `anchor_map_ref holds ${bytes.length} bytes, not a 32-byte ref`);

@@ -3,7 +3,7 @@ import { openPgPool } from './pg-pool.js';
 import { PlexusError } from '../../errors.js';
 import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
-import { AnchorMapStore, checkRootSwap, rootFromColumn } from '../bs/anchor-map.js';
+import { RootPointerStore, rootFromColumn } from '../bs/anchor-map.js';
 import { anchorCount } from './bs-layout.js';
 import { pagedRefs } from './paged.js';
 
@@ -53,7 +53,7 @@ export async function pgHoldsBsTables(url: string): Promise<boolean> {
  * or the insert of the one row), the same check bs's own store makes, so several plexus servers and
  * Go programs sharing the database lose no anchor. `openStore` picks this adapter for a database bs wrote.
  */
-export class BsPgStore extends AnchorMapStore {
+export class BsPgStore extends RootPointerStore {
   #pool: pg.Pool;
 
   private constructor(pool: pg.Pool) {
@@ -97,20 +97,7 @@ export class BsPgStore extends AnchorMapStore {
     return rows[0] ? rootFromColumn(rows[0].ref) : undefined;
   }
 
-  async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    await checkRootSwap(this, prev, next);
-    return this.#swap(prev, next);
-  }
-
-  protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    return this.#swap(prev, next);
-  }
-
-  async #swap(prev: Ref, next: Ref): Promise<void> {
-    if (prev === next) {
-      if ((await this.anchorMapRef() ?? ZERO_REF) !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
-      return;
-    }
+  protected async casRoot(prev: Ref, next: Ref): Promise<void> {
     const n = refToBytes(next);
     const upd = (old: Ref) => this.#pool.query('UPDATE anchor_map_ref SET ref = $1 WHERE ref = $2', [n, refToBytes(old)]);
     let changed: number;

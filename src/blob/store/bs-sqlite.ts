@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
 import { parseRef, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
 import type { PutResult } from '../store.js';
-import { AnchorMapStore, checkRootSwap, rootFromColumn } from '../bs/anchor-map.js';
+import { RootPointerStore, rootFromColumn } from '../bs/anchor-map.js';
 import { anchorCount } from './bs-layout.js';
 import { pagedRefs } from './paged.js';
 
@@ -48,7 +48,7 @@ export function isBsSqlite(path: string): boolean {
  * plexus and bs writers never lose each other's anchors. The journal mode is left as the file has it
  * (bs's is SQLite's default rollback journal). `openStore` picks this adapter for a file bs wrote.
  */
-export class BsSqliteStore extends AnchorMapStore {
+export class BsSqliteStore extends RootPointerStore {
   readonly path: string;
   #db: Database.Database;
   #get: Database.Statement<[Buffer], { data: Buffer }>;
@@ -102,20 +102,7 @@ export class BsSqliteStore extends AnchorMapStore {
     return row ? rootFromColumn(row.ref) : undefined;
   }
 
-  async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    await checkRootSwap(this, prev, next);
-    return this.#swap(prev, next);
-  }
-
-  protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    return this.#swap(prev, next);
-  }
-
-  async #swap(prev: Ref, next: Ref): Promise<void> {
-    if (prev === next) {
-      if ((await this.anchorMapRef() ?? ZERO_REF) !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
-      return;
-    }
+  protected async casRoot(prev: Ref, next: Ref): Promise<void> {
     const n = refToBytes(next);
     // "No map yet" is no row (bs) or, should a writer have left one, a row holding the zero ref.
     const changed = prev === ZERO_REF ? this.#insRoot.run(n).changes || this.#updRoot.run(n, refToBytes(ZERO_REF)).changes : this.#updRoot.run(n, refToBytes(prev)).changes;

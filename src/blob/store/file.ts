@@ -5,7 +5,7 @@ import { PlexusError } from '../../errors.js';
 import { FILE_STORE_LOCK_WAIT_MS } from '../../limits.js';
 import type { AnchorEntry } from '../anchor.js';
 import { parseRef, refFromBytes, refOf, refToBytes, verifyRef, ZERO_REF, type Ref } from '../ref.js';
-import { AnchorMapStore, anchorPair, buildMap, checkRootSwap } from '../bs/anchor-map.js';
+import { RootPointerStore, anchorPair, buildMap } from '../bs/anchor-map.js';
 import { ANCHOR_MAP_ROOT_NAME } from '../bs/root-name.js';
 import type { PutResult } from '../store.js';
 import { fileParts, verifiedParts, type BlobReader, type StreamingBlobStore } from './stream.js';
@@ -52,7 +52,7 @@ export interface FileStoreOptions {
  * replaced atomically and always fsynced. (bs's own writer takes the lock but does not compare, so a bs
  * program writing anchors at the same moment as plexus can still overwrite plexus's change.)
  */
-export class FileStore extends AnchorMapStore implements StreamingBlobStore {
+export class FileStore extends RootPointerStore implements StreamingBlobStore {
   readonly root: string;
   readonly fsync: boolean;
   /** Second-level blob directories known to exist (at most 65536). */
@@ -315,21 +315,11 @@ export class FileStore extends AnchorMapStore implements StreamingBlobStore {
     }
   }
 
-  async swapAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    await checkRootSwap(this, prev, next);
-    return this.#swap(prev, next);
-  }
-
-  protected override swapOwnAnchorMap(prev: Ref, next: Ref): Promise<void> {
-    return this.#swap(prev, next);
-  }
-
-  async #swap(prev: Ref, next: Ref): Promise<void> {
+  protected async casRoot(prev: Ref, next: Ref): Promise<void> {
     await this.#migration();
     await this.#withRootLock(async () => {
       const cur = (await this.#readRoot(true)) ?? ZERO_REF;
       if (cur !== prev) throw new PlexusError('CONFLICT', 'anchor map root changed concurrently');
-      if (cur === next) return;
       await this.#writeRoot(next);
     });
   }
