@@ -107,7 +107,7 @@ export function blobRoutes(store: Store, ctx: Pick<MountContext, 'checkRead' | '
         if (!(await store.has(ref))) throw new PlexusError('NOT_FOUND', `no blob ${ref}`);
         const { getProto, typesOf } = await import('../blob/bs/proto-types.js');
         const types = await typesOf(store, ref);
-        return sendJson(res, 200, types.length ? { ref, types, ...(await getProto(store, ref)) } : { ref, types });
+        return sendJson(res, 200, types.length ? { ref, types, ...(await getProto(store, ref, types)) } : { ref, types });
       }
     } else if (parts[0] === 'anchor') {
       if (parts.length === 1) {

@@ -123,8 +123,8 @@ export interface DecodedProto {
  * first descriptor that decodes it wins. NOT_FOUND if the blob has no recorded type. Field types
  * defined outside the message itself cannot be resolved from one DescriptorProto (as in bs).
  */
-export async function getProto(store: Store, ref: Ref): Promise<DecodedProto> {
-  const types = await typesOf(store, ref);
+export async function getProto(store: Store, ref: Ref, types?: readonly Ref[]): Promise<DecodedProto> {
+  types ??= await typesOf(store, ref); // a caller that already listed them passes them
   if (types.length === 0) throw new PlexusError('NOT_FOUND', `blob ${ref} has no recorded protobuf type`);
   const bytes = await store.get(ref);
   let last: unknown;
