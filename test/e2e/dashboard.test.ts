@@ -106,6 +106,8 @@ describe('dashboard in a real browser (chromium): views, health, graph', () => {
     await page.getByTestId('delete-friend').click();
     await page.getByTestId('confirm-delete').click();
     await page.getByTestId('value-friend').filter({ hasText: 'null (deleted)' }).waitFor();
+    // the drawing follows the table asynchronously: give it time to drop the edge, then check it did
+    await page.waitForFunction(() => !(window as any).plexusGraph.edges().map((e: any) => e.data('label')).includes('friend')).catch(() => {});
     const probe = await page.evaluate(() => (window as any).plexusGraph.edges().map((e: any) => e.data('label')) as string[]);
     assert.ok(!probe.includes('friend'), `friend edge removed: ${probe}`);
     // another app writes: the field table and the drawing update live, the new node fades in
