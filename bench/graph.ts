@@ -1,6 +1,7 @@
 // plexus graph relay vs gun's own relay (gun 0.2020.1241), same gun clients, one machine, loopback.
 //   node --import tsx bench/graph.ts
 //   env: CLIENTS=4 INFLIGHT=16,256,1024 ROUND_MS=3000 ROUNDS=3 SIZE=64 SHAPE=node|field NODES=100000 PHASE_MS=20000 READ_WAIT=1
+//        PHASES=puts,reads,mixed,signed (a subset runs only those; reads and mixed write their nodes first)
 // 1. acked puts/s: CLIENTS real gun clients (child processes) per relay, closed loop: each keeps INFLIGHT puts
 //    unacked at most for ROUND_MS, then drains. Each put is a new node {text: SIZE chars, n, by} (SHAPE=field:
 //    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
@@ -44,6 +45,7 @@ const PHASE_MS = Number(process.env.PHASE_MS ?? 20_000);
 const READ_WAIT = Number(process.env.READ_WAIT ?? 1); // cap of the node-writing phase per relay, to keep the run short
 const SIGNED_PUTS = Number(process.env.SIGNED_PUTS ?? 20_000);
 const SIGNED_INFLIGHT = Number(process.env.SIGNED_INFLIGHT ?? 64);
+const PHASES = new Set((process.env.PHASES ?? 'puts,reads,mixed,signed').split(','));
 
 type Relay = { name: string; url: string; pid: number; close(): Promise<void> };
 
@@ -184,7 +186,7 @@ async function signedPuts(): Promise<void> {
   goal('graph', 'a SEA-signed put costs the relay <= 2x an unsigned one (CPU per acked put)', `${q.toFixed(2)}x (${f0(median(rows.signed))} vs ${f0(median(rows.unsigned))} us)`, q <= 2);
 }
 
-if (process.env.ONLY === 'signed') {
+if (process.env.ONLY === 'signed' || (PHASES.size === 1 && PHASES.has('signed'))) {
   console.log(`graph bench (signed puts only): ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} SIGNED_PUTS=${SIGNED_PUTS} SIGNED_INFLIGHT=${SIGNED_INFLIGHT} ROUNDS=${ROUNDS}`);
   await signedPuts();
   process.exit(0);
@@ -206,12 +208,13 @@ async function mixed(relay: Relay, pools: number[][], offset: number) {
 
 const started = Date.now();
 console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READ_WAIT=${READ_WAIT}`);
+const summary: { inflight: number; p: Round; g: Round }[] = [];
+if (PHASES.has('puts')) {
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
 const clients = new Map(relays.map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
 await Promise.all([...clients.values()].flat().map((c) => c.ready()));
 // warm-up (JIT, SQLite/radisk files, sockets): one short round at the highest level, not counted
 for (const r of relays) await putRound(r, clients.get(r)!, 'warm', Math.max(...INFLIGHT), 1500);
-const summary: { inflight: number; p: Round; g: Round }[] = [];
 for (const inflight of INFLIGHT) {
   const rounds = new Map<Relay, Round[]>(relays.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
@@ -228,17 +231,23 @@ for (const inflight of INFLIGHT) {
 }
 for (const c of [...clients.values()].flat()) await c.close();
 for (const r of relays) await r.close();
+}
 // memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
-const fresh = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
-const mem = new Map<Relay, Awaited<ReturnType<typeof memory>>>();
-for (const r of fresh) mem.set(r, await memory(r));
-const [p, g] = [mem.get(fresh[0]!)!, mem.get(fresh[1]!)!];
-// reads: reader i of either relay reads only nodes writer i got acked by BOTH relays (the same souls on both)
-const pools = p.acked.map((xs, i) => { const inG = new Set(g.acked[i]); return xs.filter((n) => inG.has(n)); });
-console.log(`reads: pools of ${pools.map((x) => x.length).join(', ')} nodes per reader (acked on both relays); fresh reader processes every round`);
-let offset = 0;
-{ const rd = await freshReaders(fresh); for (const r of fresh) await readRound(r, rd.get(r)!, pools, offset, Math.max(...INFLIGHT), 1500); for (const c of [...rd.values()].flat()) await c.close(); }
+type Mem = Awaited<ReturnType<typeof memory>>;
 const readSummary: { inflight: number; p: ReadRound; g: ReadRound }[] = [];
+let mix: Awaited<ReturnType<typeof mixed>> | undefined, p: Mem | undefined, g: Mem | undefined;
+const perNode = (x: Mem) => x.rssGrowth / Math.max(1, x.nodes);
+if (PHASES.has('reads') || PHASES.has('mixed')) {
+const fresh = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
+const mem = new Map<Relay, Mem>();
+for (const r of fresh) mem.set(r, await memory(r));
+[p, g] = [mem.get(fresh[0]!)!, mem.get(fresh[1]!)!];
+// reads: reader i of either relay reads only nodes writer i got acked by BOTH relays (the same souls on both)
+const pools = p.acked.map((xs, i) => { const inG = new Set(g!.acked[i]); return xs.filter((n) => inG.has(n)); });
+let offset = 0;
+if (PHASES.has('reads')) {
+console.log(`reads: pools of ${pools.map((x) => x.length).join(', ')} nodes per reader (acked on both relays); fresh reader processes every round`);
+{ const rd = await freshReaders(fresh); for (const r of fresh) await readRound(r, rd.get(r)!, pools, offset, Math.max(...INFLIGHT), 1500); for (const c of [...rd.values()].flat()) await c.close(); }
 for (const inflight of INFLIGHT) {
   const rounds = new Map<Relay, ReadRound[]>(fresh.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
@@ -256,8 +265,12 @@ for (const inflight of INFLIGHT) {
   }
   readSummary.push({ inflight, p: med.get(fresh[0]!)!, g: med.get(fresh[1]!)! });
 }
-const mix = await mixed(fresh[0]!, p.acked, offset + 20011); // plexus only: every node it acked
+}
+if (PHASES.has('mixed')) mix = await mixed(fresh[0]!, p.acked, offset + 20011); // plexus only: every node it acked
 for (const r of fresh) await r.close();
+console.log(`relay RSS growth per 100k nodes: plexus ${(perNode(p) * 1e5).toFixed(0)} MB, gun ${(perNode(g) * 1e5).toFixed(0)} MB`);
+console.log(`memory per node plexus/gun: ${(perNode(p) / perNode(g)).toFixed(2)}x (goal <= 0.5x); RSS after: plexus ${p.rssAfter.toFixed(0)} MB (${p.nodes} nodes), gun ${g.rssAfter.toFixed(0)} MB (${g.nodes} nodes)`);
+}
 for (const s of summary) {
   // if the box were CPU-saturated by clients + relay, puts/s would be proportional to 1 / (client + relay CPU per put)
   const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
@@ -267,18 +280,15 @@ for (const s of readSummary) {
   const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
   console.log(`ratio plexus/gun at ${s.inflight} in flight x ${CLIENTS}: reads/s ${(s.p.rate / s.g.rate).toFixed(2)}x (goal >= 2x); relay CPU per read gun/plexus ${(s.g.relayUs / s.p.relayUs).toFixed(2)}x; CPU-saturation bound of the reads/s ratio with these clients ${bound.toFixed(2)}x`);
 }
-const perNode = (x: typeof p) => x.rssGrowth / Math.max(1, x.nodes);
-console.log(`relay RSS growth per 100k nodes: plexus ${(perNode(p) * 1e5).toFixed(0)} MB, gun ${(perNode(g) * 1e5).toFixed(0)} MB`);
-console.log(`memory per node plexus/gun: ${(perNode(p) / perNode(g)).toFixed(2)}x (goal <= 0.5x); RSS after: plexus ${p.rssAfter.toFixed(0)} MB (${p.nodes} nodes), gun ${g.rssAfter.toFixed(0)} MB (${g.nodes} nodes)`);
-await signedPuts();
+if (PHASES.has('signed')) await signedPuts();
 const ok = (...xs: number[]) => xs.every((x) => Number.isFinite(x) && x > 0); // a run that measured nothing meets no goal
 const at16 = summary.find((s) => s.inflight === 16);
 if (at16) goal('graph', `ack p50 <= 5 ms at 16 in flight x ${CLIENTS} clients (durable acks)`, `${at16.p.p50.toFixed(1)} ms`, ok(at16.p.p50) && at16.p.p50 <= 5);
-goal('graph', `reads' p99 while ${CLIENTS} clients stream puts <= 2x of reads' p99 alone`, `${(mix.withPuts.p99 / mix.alone.p99).toFixed(2)}x (${mix.withPuts.p99.toFixed(1)} vs ${mix.alone.p99.toFixed(1)} ms)`, ok(mix.withPuts.p99, mix.alone.p99) && mix.withPuts.p99 <= 2 * mix.alone.p99);
+if (mix) goal('graph', `reads' p99 while ${CLIENTS} clients stream puts <= 2x of reads' p99 alone`, `${(mix.withPuts.p99 / mix.alone.p99).toFixed(2)}x (${mix.withPuts.p99.toFixed(1)} vs ${mix.alone.p99.toFixed(1)} ms)`, ok(mix.withPuts.p99, mix.alone.p99) && mix.withPuts.p99 <= 2 * mix.alone.p99);
 for (const s of summary) goal('graph', `acked puts/s >= 2x gun's relay at ${s.inflight} in flight`, `${(s.p.rate / s.g.rate).toFixed(2)}x`, ok(s.p.rate, s.g.rate) && s.p.rate >= 2 * s.g.rate);
 for (const s of readSummary) if (s.inflight === 16) goal('graph', `reads/s >= 2x gun's relay at ${s.inflight} in flight`, `${(s.p.rate / s.g.rate).toFixed(2)}x`, ok(s.p.rate, s.g.rate) && s.p.rate >= 2 * s.g.rate);
 for (const s of summary) if (s.inflight > 16) goal('graph', `relay CPU per acked put <= 0.25x gun's at ${s.inflight} in flight`, `${(s.p.relayUs / s.g.relayUs).toFixed(2)}x`, ok(s.p.relayUs, s.g.relayUs) && s.p.relayUs <= 0.25 * s.g.relayUs);
 for (const s of readSummary) if (s.inflight > 16) goal('graph', `relay CPU per read <= 0.25x gun's at ${s.inflight} in flight`, `${(s.p.relayUs / s.g.relayUs).toFixed(2)}x`, ok(s.p.relayUs, s.g.relayUs) && s.p.relayUs <= 0.25 * s.g.relayUs);
-goal('graph', 'relay RSS per node <= 0.5x gun\'s', `${(perNode(p) / perNode(g)).toFixed(2)}x`, ok(perNode(p), perNode(g)) && p.nodes > 0 && g.nodes > 0 && perNode(p) <= 0.5 * perNode(g));
+if (p && g) goal('graph', 'relay RSS per node <= 0.5x gun\'s', `${(perNode(p) / perNode(g)).toFixed(2)}x`, ok(perNode(p), perNode(g)) && p.nodes > 0 && g.nodes > 0 && perNode(p) <= 0.5 * perNode(g));
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 process.exit(0);
