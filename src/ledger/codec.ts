@@ -20,6 +20,18 @@ export function goEscape(json: string): string {
 /** An event with its wire JSON already encoded (before Go's escapes), as a store can build it from stored JSON text. */
 export type EncodedEvent = Event & { json?: string };
 
+/**
+ * Consecutive events as one text (a long catch-up's page, built by the store without one object per
+ * event): their wire JSON joined by commas (eventText of each, before Go's escapes), how many, and the
+ * id and revision of the last.
+ */
+export interface TextPage { json: string; count: number; lastId: number; lastRev: Rev }
+
+/** The `evt.update` frame of a text page as pieces (Go's escapes applied): its revision is the last event's. */
+export function textPageFrameParts(p: TextPage): string[] {
+  return ['evt.update\n{"rev":"' + formatTime(p.lastRev) + '","evs":[', goEscape(p.json), ']}\n'];
+}
+
 /** The wire JSON of one event, eventJson's field order, written as text (before Go's escapes). */
 export function eventText(e: EncodedEvent): string {
   if (e.json !== undefined) return e.json;

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_PENDING_EVENTS, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
+import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, textPageFrameParts, updateFrameParts, updateJson, updateText, type TextPage } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -630,9 +630,23 @@ export class Hub {
     let ended = !it;
     /** A ledger event read but not yet placed (its chunk filled up with older buffered events first). */
     let held: Event | undefined;
+    /** The id of the last ledger event placed in a chunk. */
+    let lastId = 0;
+    /**
+     * Where the rest of the catch-up continues as text pages (the ledger builds a page without an object
+     * per event): once the old buffer is placed, after the first chunk, when the ledger can.
+     */
+    let textFrom: number | undefined;
+    const pages = this.ledger.eventsTextPage;
     /** The next chunk of up to LEDGER_MAX_EVENTS_PER_UPDATE events (ledger and old buffer merged by id). */
     const nextChunk = async (): Promise<Event[]> => {
       const out: Event[] = [];
+      if (pages && lastId > 0 && !ended && !held && oi >= old.length) {
+        textFrom = lastId;
+        ended = true;
+        void it!.return?.();
+        return out;
+      }
       while (out.length < LEDGER_MAX_EVENTS_PER_UPDATE) {
         if (ended && !held) { while (oi < old.length && out.length < LEDGER_MAX_EVENTS_PER_UPDATE) out.push(old[oi++]!); break; }
         let e = held;
@@ -646,6 +660,7 @@ export class Hub {
         if (out.length >= LEDGER_MAX_EVENTS_PER_UPDATE) { held = e; break; }
         if (oi < old.length && old[oi]!.id === e.id) oi++;
         out.push(e);
+        lastId = e.id;
       }
       return out;
     };
@@ -656,9 +671,9 @@ export class Hub {
     };
     let cur = await nextChunk();
     let next = cur.length === LEDGER_MAX_EVENTS_PER_UPDATE ? await nextChunk() : [];
-    const first = upd(cur, next.length === 0);
+    const first = upd(cur, next.length === 0 && textFrom === undefined);
     if (s.notes) first.note = this.notes(s);
-    if (next.length === 0) {
+    if (next.length === 0 && textFrom === undefined) {
       if (this.rev > s.rev) s.rev = this.rev;
       return { first };
     }
@@ -683,6 +698,7 @@ export class Hub {
           });
           await sent;
         }
+        if (textFrom !== undefined && pages) await this.streamTextPages(s, textFrom, upto, (after) => pages.call(this.ledger, req.rev, tops, after, upto, LEDGER_MAX_EVENTS_PER_UPDATE));
       } finally {
         s.catching = false;
         this.busy--;
@@ -694,6 +710,19 @@ export class Hub {
       }
     };
     return { first, rest };
+  }
+
+  /** The rest of a catch-up as text pages of ids after `after` (to `upto`): each page read while the previous is on its way. */
+  private async streamTextPages(s: Sub, after: number, upto: number, page: (after: number) => Promise<TextPage | undefined>): Promise<void> {
+    let p = after < upto ? await page(after) : undefined;
+    while (p && !s.gone && !this.closing) {
+      const cur: TextPage = p;
+      this.stats.pushes++;
+      const sent = new Promise<void>((r) => this.sendParts(s, textPageFrameParts(cur), r));
+      if (cur.lastRev > s.rev) s.rev = cur.lastRev;
+      const more = cur.count === LEDGER_MAX_EVENTS_PER_UPDATE && cur.lastId < upto;
+      [, p] = await Promise.all([sent, more ? page(cur.lastId) : undefined]);
+    }
   }
 
   /** Start streaming the rest of a catch-up (after its first update was sent). */

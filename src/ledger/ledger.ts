@@ -1,7 +1,7 @@
 import { PlexusError } from '../errors.js';
 import { applyAction, nextRev, sigKey, type Action, type Arg, type Audit, type Event, type Rec, type Sig, type Trans, type TransInput } from './event.js';
 import { now, ZERO_TIME, type Rev, type Time } from './time.js';
-import type { EncodedEvent } from './codec.js';
+import type { EncodedEvent, TextPage } from './codec.js';
 
 /** Result of a publish: the transaction's revision and its events (with ids), in action order. */
 export interface PublishResult { rev: Rev; evs: Event[] }
@@ -17,6 +17,11 @@ export interface Ledger {
   events(since: Rev, tops?: readonly string[]): AsyncIterable<Event>;
   /** Optional: events() for a wire, each possibly with its JSON pre-encoded and no `arg` (see StoreLedger.eventsEncoded). */
   eventsEncoded?(since: Rev, tops?: readonly string[]): AsyncIterable<EncodedEvent>;
+  /**
+   * Optional: the events of events(since, tops) with afterId < id <= lastId, up to `limit`, as one text
+   * (undefined when there are none): long catch-ups stream these pages without an object per event.
+   */
+  eventsTextPage?(since: Rev, tops: readonly string[], afterId: number, lastId: number, limit: number): Promise<TextPage | undefined>;
   /** Up to `limit` events with id > afterId, ordered by id (hubs catch up with this). */
   eventsAfterId(afterId: number, limit?: number): Promise<Event[]>;
   /** The highest event id (0 when empty). */
@@ -120,6 +125,8 @@ export interface LedgerStore {
    * codec.eventText) instead of a parsed `arg` (the events carry no `arg`): catch-ups stream them as is.
    */
   eventsPageEncoded?(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<EncodedEvent[]>;
+  /** Optional: Ledger.eventsTextPage. */
+  eventsTextPage?(since: Rev, tops: readonly string[], afterId: number, lastId: number, limit: number): Promise<TextPage | undefined>;
   lastEventId(): Promise<number>;
   eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]>;
   listRecs(top: string): Promise<Rec[]>;
@@ -285,9 +292,11 @@ export class StoreLedger implements Publisher, LocalPublisher {
     if (opts.topics) { this.topics = [...opts.topics]; this.topicSet = new Set(opts.topics); }
     this.clock = opts.clock ?? now;
     if (store.onAppend) this.onAppend = (fn) => store.onAppend!(fn);
+    if (store.eventsTextPage) this.eventsTextPage = (since, tops, afterId, lastId, limit) => store.eventsTextPage!(since, tops, afterId, lastId, limit);
   }
 
   onAppend?(fn: () => void): () => void;
+  eventsTextPage?(since: Rev, tops: readonly string[], afterId: number, lastId: number, limit: number): Promise<TextPage | undefined>;
 
   /** One operation at a time per process (the store adds a cross-process lock where needed). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -5,7 +5,7 @@ import { SqliteCheckpointer } from '../sqlite-checkpointer.js';
 import type { Arg, Event, Rec } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { formatTime, ZERO_TIME, type Rev } from './time.js';
-import type { EncodedEvent } from './codec.js';
+import type { EncodedEvent, TextPage } from './codec.js';
 
 // The audit fields of a published transaction live on its first event row (created is NOT NULL exactly
 // there): one b-tree less to write per publish than a separate audit table. Replicated hub events carry
@@ -18,6 +18,15 @@ CREATE TABLE IF NOT EXISTS evt_record (top TEXT NOT NULL, key TEXT NOT NULL, rev
 CREATE TABLE IF NOT EXISTS evt_local (id INTEGER PRIMARY KEY AUTOINCREMENT, trans TEXT NOT NULL, undo TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
+
+/**
+ * An event row's wire JSON (codec.eventText) in SQL: NULL when its revision is not whole milliseconds
+ * within years 0001-9999 (formatTime's range). `rev` is ms since 1970; the fraction is Go's (trailing zeros trimmed).
+ */
+const EVENT_JSON_SQL = `CASE WHEN typeof(rev) = 'integer' AND rev BETWEEN -62135596800000 AND 253402300799999 THEN
+  '{"id":' || id || ',"rev":"' || strftime('%Y-%m-%dT%H:%M:%S', (rev - (rev % 1000 + 1000) % 1000) / 1000, 'unixepoch')
+  || CASE WHEN (rev % 1000 + 1000) % 1000 = 0 THEN 'Z' ELSE rtrim(printf('.%03d', (rev % 1000 + 1000) % 1000), '0') || 'Z' END
+  || '","top":' || json_quote(top) || ',"key":' || json_quote(key) || ',"cmd":' || json_quote(cmd) || coalesce(',"arg":' || arg, '') || '}' END`;
 /** Created after the migration below (a file from before has evt_event without the tid column). */
 const TID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS evt_event_tid ON evt_event (tid) WHERE tid IS NOT NULL';
 const AUDIT_COLUMNS = ['created REAL', 'arrived REAL', 'usr TEXT', 'extra TEXT', 'tid TEXT'];
@@ -284,18 +293,19 @@ class SqliteStore implements LedgerStore {
     return this.scan(from, Infinity, tops, limit);
   }
 
+  /** firstIdAfterRev, remembered: the pages of one catch-up share `since`, so its first id is searched once. */
+  private firstIdAfter(since: Rev): number {
+    if (since === this.firstAfter.rev) return this.firstAfter.id;
+    const first = this.firstIdAfterRev(since);
+    if (first <= ((this.q.maxId.get() as { m: number | null }).m ?? 0)) this.firstAfter = { rev: since, id: first };
+    return first;
+  }
+
   /** The last firstIdAfterRev answer that found an event (stable: later events have later ids and revisions). */
   private firstAfter = { rev: NaN, id: 0 };
 
   async eventsPageEncoded(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<EncodedEvent[]> {
-    // the pages of one catch-up share `since`: search its first id once
-    let first: number;
-    if (since === this.firstAfter.rev) first = this.firstAfter.id;
-    else {
-      first = this.firstIdAfterRev(since);
-      if (first <= ((this.q.maxId.get() as { m: number | null }).m ?? 0)) this.firstAfter = { rev: since, id: first };
-    }
-    const from = Math.max(afterId, first - 1);
+    const from = Math.max(afterId, this.firstIdAfter(since) - 1);
     // the stored arg is JSON.stringify output, which encoding the parsed value again reproduces exactly;
     // rows as arrays (raw): half the cost of row objects for a long catch-up
     const rows = this.statement(tops.length, true).all(from, Number.MAX_SAFE_INTEGER, ...tops, limit) as Array<[number, number, string, string, string, string | null]>;
@@ -306,6 +316,28 @@ class SqliteStore implements LedgerStore {
         + ',"cmd":' + JSON.stringify(cmd) + (arg === null ? '' : ',"arg":' + arg) + '}' };
     }
     return out;
+  }
+
+  /** The page statements of eventsTextPage by number of topics. */
+  private readonly textScans = new Map<number, Database.Statement>();
+
+  async eventsTextPage(since: Rev, tops: readonly string[], afterId: number, lastId: number, limit: number): Promise<TextPage | undefined> {
+    const from = Math.max(afterId, this.firstIdAfter(since) - 1);
+    const n = tops.length;
+    let st = this.textScans.get(n);
+    if (!st) {
+      const topCond = n ? ` AND +top IN (${Array.from({ length: n }, () => '?').join(',')})` : '';
+      // each event's wire JSON built by SQLite, as eventsPageEncoded builds it (a property test holds the
+      // two equal); a revision formatTime would write differently (not whole ms in 0001-9999) gives NULL
+      st = this.db.prepare(`SELECT group_concat(j, ',' ORDER BY id), count(j), count(*), max(id), rev FROM (SELECT id, rev, ${EVENT_JSON_SQL} AS j FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?)`).raw(true);
+      if (n <= 8) this.textScans.set(n, st);
+    }
+    const [json, built, count, last, lastRev] = st.get(from, lastId, ...tops, limit) as [string | null, number, number, number | null, number | null];
+    if (count === 0 || last === null || lastRev === null) return undefined;
+    if (built === count) return { json: json!, count, lastId: last, lastRev };
+    // a revision SQL does not format: the same page built event by event
+    const evs = await this.eventsPageEncoded(since, tops, from, count);
+    return { json: evs.map((e) => e.json!).join(','), count, lastId: last, lastRev };
   }
 
   async eventsUpTo(rev: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {

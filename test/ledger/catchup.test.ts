@@ -76,4 +76,46 @@ describe('hub: streaming catch-up', () => {
       ws.close(); pub.close();
     } finally { await srv.close(); d.rm(); }
   });
+
+  it('events buffered for a subscriber before it adds a topic merge into that topic\'s catch-up by id, and the rest streams as text pages', async () => {
+    const d = tmpDir();
+    const ledger = new SqliteLedger(join(d.path, 'ledger.db'));
+    // a fixed push window: the events of topic a wait in the subscriber's buffer when it adds topic b
+    const srv = await startServer({ port: 0, dataDir: d.path, logLevel: 'silent', mounts: [createLedgerMount({ ledger, batchMs: 500 })] });
+    try {
+      const url = srv.url.replace('http', 'ws') + '/evt';
+      const ws = new WebSocket(url), pub = new WebSocket(url);
+      await Promise.all([ws, pub].map((s) => new Promise((r, j) => { s.once('open', r); s.once('error', j); })));
+      const frames: string[] = [];
+      let waiting: ((f: string) => void) | undefined;
+      ws.on('message', (data) => { const f = data.toString(); frames.push(f); waiting?.(f); });
+      const reply = (prefix: string) => new Promise<string>((r) => { waiting = (f) => { if (f.startsWith(prefix)) { waiting = undefined; r(f); } }; });
+      let got = reply('evt.sub#1');
+      ws.send('evt.sub#1\n{"rev":"0001-01-01T00:00:00Z","tops":["a"]}');
+      await got;
+      const acked = new Promise((r) => { let n = 0; pub.on('message', () => { if (++n === 3) r(undefined); }); });
+      for (let i = 0; i < 3; i++) pub.send(`evt.pub#${i}\n{"acts":[{"top":"a","key":"a${i}","cmd":"new"}]}`);
+      await acked;
+      // written by the embedding app (not through the hub): the hub reads them when b is added
+      for (let t = 0; t < 25; t++) await ledger.publish({ acts: Array.from({ length: 100 }, (_, i) => ({ top: 'b', key: `b-${t}-${i}`, cmd: 'new' as const, arg: { t, i } })) });
+      const from = frames.length;
+      got = reply('evt.sub#2');
+      ws.send('evt.sub#2\n{"rev":"0001-01-01T00:00:00Z","tops":["b"]}');
+      await got;
+      const ids: number[] = [];
+      const t0 = Date.now();
+      while (ids.length < 2503 && Date.now() - t0 < 10_000) {
+        ids.length = 0;
+        for (const f of frames.slice(from)) {
+          if (!f.startsWith('evt.sub#2') && !f.startsWith('evt.update')) continue;
+          const u = JSON.parse(f.slice(f.indexOf('\n') + 1)) as { res?: { evs?: Array<{ id: number }> }; evs?: Array<{ id: number }> };
+          for (const e of (u.res ?? u).evs ?? []) ids.push(e.id);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(ids, Array.from({ length: 2503 }, (_, i) => i + 1), 'a\'s buffered events and b\'s catch-up, each once, by id');
+      assert.ok(frames.slice(from).filter((f) => f.startsWith('evt.update')).length >= 2, 'the rest came as pushes');
+      ws.close(); pub.close();
+    } finally { await srv.close(); d.rm(); }
+  });
 });
