@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -89,6 +89,8 @@ describe('cross-origin defence in a real browser (chromium): foreign pages are r
   let localPages: Server;
   let localPagePort: number;
   let rebinder: TcpServer | undefined;
+  /** The rebinding proxy's sockets (both sides), destroyed at the end. */
+  const proxied = new Set<Socket>();
   let pagePort: number;
   let browser: Browser;
   let page: Page;
@@ -144,6 +146,9 @@ describe('cross-origin defence in a real browser (chromium): foreign pages are r
     await server?.close();
     await new Promise<void>((r) => pages ? pages.close(() => r()) : r());
     await new Promise<void>((r) => localPages ? localPages.close(() => r()) : r());
+    // the proxy's own sockets: a piped pair can sit paused after both ends went away, and a paused socket
+    // keeps neither the server's close nor the event loop going
+    for (const s of proxied) s.destroy();
     await new Promise<void>((r) => rebinder ? rebinder.close(() => r()) : r());
     d.rm();
   });
@@ -200,12 +205,16 @@ describe('cross-origin defence in a real browser (chromium): foreign pages are r
     // attacker's page, then the same name reaches plexus. The attacker's machine serves /attack.html and
     // hands every other connection, bytes unchanged (Host: evil.test:PORT), to plexus on 127.0.0.1:PORT.
     rebinder = createTcpServer((sock) => {
+      proxied.add(sock);
+      sock.once('close', () => proxied.delete(sock));
       sock.once('data', (first: Buffer) => {
         if (first.toString('latin1').startsWith('GET /attack.html ')) {
           sock.end(`HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(PAGE)}\r\nConnection: close\r\n\r\n${PAGE}`);
           return;
         }
         const up = connect(server.port, '127.0.0.1', () => { up.write(first); sock.pipe(up).pipe(sock); });
+        proxied.add(up);
+        up.once('close', () => proxied.delete(up));
         up.on('error', () => sock.destroy());
         sock.on('error', () => up.destroy());
       });
