@@ -172,8 +172,20 @@ export function decodeActs(v: unknown, pre = false): Action[] {
 
 /** Decode an untrusted Trans (an `evt.pub` body or an element of `evt.sat` trans). */
 export function decodeTrans(v: unknown): TransInput & { rev?: Rev } {
+  return transOf(v, false);
+}
+
+/** An `evt.pub` body: parsed and text-checked once (decodeBody), then decoded as a Trans. */
+export function decodePubBody(body: string | undefined): TransInput & { rev?: Rev } {
+  const v = parseBody(body);
+  const quick = quickTextOk(body!);
+  return transOf(quick ? v : checkText(v, 'body'), quick);
+}
+
+/** decodeTrans; `textChecked`: the body's text passed quickTextOk (no per-action text walk and size measure). */
+function transOf(v: unknown, textChecked: boolean): TransInput & { rev?: Rev } {
   if (!isObj(v)) bad('transaction: want an object');
-  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), quickChecked.has(v)) };
+  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), textChecked) };
   const base = revField(v, 'base');
   if (base !== ZERO_TIME) t.base = base;
   const created = parseTimeField(field(v, 'created'), 'created');
@@ -217,9 +229,6 @@ export function decodeWatch(v: unknown): Watch[] {
  */
 const QUICK_BODY_CHARS = 4096;
 
-/** Parsed bodies that passed quickTextOk (decodeTrans skips their per-action text walk and size measure). */
-const quickChecked = new WeakSet<object>();
-
 /**
  * True when a short JSON text certainly passes checkText once parsed: well-formed, no U+0000, no `\u`
  * escape (which could spell a lone surrogate or U+0000), and at most MAX_NESTING_DEPTH `[` / `{`
@@ -235,12 +244,17 @@ function quickTextOk(text: string): boolean {
 
 /** Body of evt.sub / evt.sat / evt.mon etc.: must be a JSON object (missing body → Go's message). */
 export function decodeBody(body: string | undefined): Record<string, unknown> {
+  const v = parseBody(body);
+  return quickTextOk(body!) ? v : checkText(v, 'body');
+}
+
+/** A body parsed as a JSON object, not yet text-checked. */
+function parseBody(body: string | undefined): Record<string, unknown> {
   if (body === undefined || body.trim() === '') throw new PlexusError('BAD_REQUEST', 'unexpected end of JSON input');
   let v: unknown;
   try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
   if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
-  if (quickTextOk(body)) { quickChecked.add(v); return v; }
-  return checkText(v, 'body');
+  return v;
 }
 
 export function decodeSub(o: Record<string, unknown>): { rev: Rev; tops: string[] } {

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_PENDING_EVENTS, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
+import { decodeBody, decodeMonId, decodePubBody, decodeSat, decodeSub, decodeTops, decodeWatch, goJson, jsonField, statusJson, updateFrameParts, updateJson, updateText } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -449,7 +449,7 @@ export class Hub {
   private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
     sub.pubs++;
     this.inFlight(sub);
-    return this.ordered(sub, () => this.doPublish(sub, decodeTrans(decodeBody(body))), (r, err) => {
+    return this.ordered(sub, () => this.doPublish(sub, decodePubBody(body)), (r, err) => {
       sub.pubs--;
       this.answered(sub);
       if (r) {
@@ -461,7 +461,7 @@ export class Hub {
 
   /** A publish through the hook (a satellite's local hub): events come back through the ledger or pushLocal. */
   private async pubHooked(sub: Sub, token: string, body: string | undefined): Promise<void> {
-    const t = decodeTrans(decodeBody(body));
+    const t = decodePubBody(body);
     const r = await this.doPublish(sub, t);
     this.stats.published++;
     const before = this.rev;
