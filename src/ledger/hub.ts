@@ -315,7 +315,7 @@ export class Hub {
       switch (subject) {
         case 'evt.pub':
           if (this.opts.publish) return await this.pubHooked(sub, token, body);
-          return await this.pubFast(sub, token, body);
+          return await this.pubFast(sub, token, body, true);
         case 'evt.sub': {
           const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
           this.replyText(sub, subject, token, updateText(r.first));
@@ -360,14 +360,18 @@ export class Hub {
    */
   private ordered(sub: Sub, start: () => Promise<PublishResult>, after: Job['after'], flushSender = true): Promise<void> {
     return new Promise<void>((resolve) => {
-      const job: Job = { sub, settled: false, flushSender, after: (r, err) => { try { after(r, err); } finally { resolve(); } } };
-      this.jobs.push(job);
-      this.jobSeq++;
-      let p: Promise<PublishResult>;
-      try { p = start(); } catch (err) { p = Promise.reject(err); }
-      p.then((r) => { job.r = r; }, (err: unknown) => { job.err = err ?? new Error('publish failed'); })
-        .finally(() => { job.settled = true; this.pump(); });
+      this.order(sub, start, (r, err) => { try { after(r, err); } finally { resolve(); } }, flushSender);
     });
+  }
+
+  /** ordered() without the promise (the fast path's publishes: nothing waits for them but their reply). */
+  private order(sub: Sub, start: () => Promise<PublishResult>, after: Job['after'], flushSender = true): void {
+    const job: Job = { sub, settled: false, flushSender, after };
+    this.jobs.push(job);
+    this.jobSeq++;
+    let p: Promise<PublishResult>;
+    try { p = start(); } catch (err) { p = Promise.reject(err); }
+    p.then((r) => { job.r = r; job.settled = true; this.pump(); }, (err: unknown) => { job.err = err ?? new Error('publish failed'); job.settled = true; this.pump(); });
   }
 
   /** Distribute settled jobs at the head of the queue; read the ledger for ids others wrote in between. */
@@ -446,17 +450,22 @@ export class Hub {
     }
   }
 
-  private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
+  private pubFast(sub: Sub, token: string, body: string | undefined, wait: true): Promise<void>;
+  private pubFast(sub: Sub, token: string, body: string | undefined): void;
+  private pubFast(sub: Sub, token: string, body: string | undefined, wait = false): Promise<void> | void {
     sub.pubs++;
     this.inFlight(sub);
-    return this.ordered(sub, () => this.doPublish(sub, decodePubBody(body)), (r, err) => {
+    const start = () => this.doPublish(sub, decodePubBody(body));
+    const after = (r: PublishResult | undefined, err: unknown) => {
       sub.pubs--;
       this.answered(sub);
       if (r) {
         this.stats.published++;
         this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
       } else this.replyErr(sub, 'evt.pub', token, err);
-    });
+    };
+    if (wait) return this.ordered(sub, start, after);
+    this.order(sub, start, after);
   }
 
   /** A publish through the hook (a satellite's local hub): events come back through the ledger or pushLocal. */
