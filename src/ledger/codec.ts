@@ -109,7 +109,8 @@ function isObj(v: unknown): v is Record<string, unknown> {
 /** Go's JSON decoder matches field names case-insensitively; so do we (first exact, then folded). */
 function field(o: Record<string, unknown>, name: string): unknown {
   if (Object.hasOwn(o, name)) return o[name];
-  for (const k of Object.keys(o)) if (k.toLowerCase() === name) return o[k];
+  // only a key of the same length can fold to one of our (ASCII) names: toLowerCase only lengthens İ, to i + U+0307
+  for (const k in o) if (k.length === name.length && Object.hasOwn(o, k) && k.toLowerCase() === name) return o[k];
   return undefined;
 }
 
