@@ -49,13 +49,28 @@ export function updateFrameParts(u: Update & { evs?: EncodedEvent[] }): string[]
  */
 export function updateText(u: Update & { evs?: EncodedEvent[] }): string {
   if (u.note && u.note.length) return goJson(updateJson(u));
+  // Go's escapes piece by piece (a formatted time has nothing to escape): no copy of the whole text
   let out = '{"rev":"' + formatTime(u.rev) + '"';
   if (u.evs && u.evs.length) {
     out += ',"evs":[';
-    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventText(u.evs[i]!);
+    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventTextEscaped(u.evs[i]!);
     out += ']';
   }
-  return goEscape(out + '}');
+  return out + '}';
+}
+
+const GO_ESCAPED = /[<>&\u2028\u2029]/;
+
+/** goEscape of a piece of JSON text, which mostly has nothing to escape (then it is returned as is). */
+function goEscapePiece(json: string): string {
+  return GO_ESCAPED.test(json) ? goEscape(json) : json;
+}
+
+/** eventText with Go's escapes applied. */
+function eventTextEscaped(e: EncodedEvent): string {
+  if (e.json !== undefined) return goEscapePiece(e.json);
+  return '{"id":' + e.id + ',"rev":"' + formatTime(e.rev) + '","top":' + goEscapePiece(JSON.stringify(e.top)) + ',"key":' + goEscapePiece(JSON.stringify(e.key))
+    + ',"cmd":' + goEscapePiece(JSON.stringify(e.cmd)) + (e.arg === undefined ? '' : ',"arg":' + goEscapePiece(JSON.stringify(e.arg))) + '}';
 }
 
 // ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------
