@@ -126,6 +126,9 @@ interface Job {
   after: (r: PublishResult | undefined, err: unknown) => void;
 }
 
+/** A publish decoded from the wire: nothing else holds its values, and the hub never changes the events it gets back. */
+const OWNED: PublishOptions = Object.freeze({ owned: true });
+
 /** The topic `*` subscribes to every topic (plexus extension). */
 export const ALL = '*';
 
@@ -455,7 +458,7 @@ export class Hub {
   private pubFast(sub: Sub, token: string, body: string | undefined, wait = false): Promise<void> | void {
     sub.pubs++;
     this.inFlight(sub);
-    const start = () => this.doPublish(sub, decodePubBody(body));
+    const start = () => this.doPublish(sub, decodePubBody(body), OWNED);
     const after = (r: PublishResult | undefined, err: unknown) => {
       sub.pubs--;
       this.answered(sub);

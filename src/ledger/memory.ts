@@ -85,12 +85,14 @@ export class MemoryStore implements LedgerStore {
   private apply(b: WriteBatch): Event[] {
     const out: Event[] = [];
     const evs = this.evs;
+    // an owned batch's values are the store's: kept as they are, and its events returned as stored
+    const own = b.owned === true;
     let last = evs.length ? evs[evs.length - 1]!.id : 0;
     const first = evs.length;
     for (const e of b.events ?? []) {
       // a copy: the caller keeps its objects, the store never hands out its own
       const ev: Event = { id: e.id ?? ++last, rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
-      if (e.arg !== undefined) ev.arg = clone(e.arg);
+      if (e.arg !== undefined) ev.arg = own ? e.arg : clone(e.arg);
       if (ev.id > last) last = ev.id;
       out.push(ev);
       evs.push(ev);
@@ -103,7 +105,7 @@ export class MemoryStore implements LedgerStore {
     for (let i = Math.max(first, 1); i < evs.length && sorted; i++) if (evs[i]!.id < evs[i - 1]!.id) sorted = false;
     if (!sorted) evs.sort((a, c) => a.id - c.id);
     if (b.audit) {
-      const a = clone(b.audit);
+      const a = own ? b.audit : clone(b.audit);
       const n = this.audits.length;
       if (n === 0 || this.audits[n - 1]!.rev < a.rev) this.audits.push(a);
       else { const i = this.auditAt(a.rev); if (this.audits[i]?.rev === a.rev) this.audits[i] = a; else this.audits.splice(i, 0, a); }
@@ -111,7 +113,10 @@ export class MemoryStore implements LedgerStore {
     }
     for (const [k, v] of b.recs ?? []) {
       const st = this.sigs.get(k);
-      if ('gone' in v) { if (st) delete st.rec; } else if (st) st.rec = clone(v); else this.sigs.set(k, { revs: [], rec: clone(v) });
+      if ('gone' in v) { if (st) delete st.rec; } else {
+        const rec = own ? v : clone(v);
+        if (st) st.rec = rec; else this.sigs.set(k, { revs: [], rec });
+      }
     }
     if (b.dropLocals?.length) { const d = new Set(b.dropLocals); this.localRows = this.localRows.filter((l) => !d.has(l.id)); }
     for (const u of b.updateLocals ?? []) {
@@ -124,7 +129,7 @@ export class MemoryStore implements LedgerStore {
       this.localRows.push(clone({ ...b.addLocal, id, trans: { ...b.addLocal.trans, id } }));
     }
     if (b.hubRev !== undefined && b.hubRev > this.replicated) this.replicated = b.hubRev;
-    return out.map((e) => clone(e));
+    return own ? out : out.map((e) => clone(e));
   }
 
   async eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
