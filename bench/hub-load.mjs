@@ -51,11 +51,13 @@ if (mode === 'pub') {
   const all = Array.from({ length: C }, (_, c) => one(c));
   await new Promise((r) => setTimeout(r, 200)); // every connection open
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   go();
   setTimeout(() => { stop = true; }, MS);
   await Promise.all(all);
-  const cpu = process.cpuUsage();
-  out({ published, errors, ms: performance.now() - t0, perClient, clientCpuMs: (cpu.user + cpu.system) / 1000 });
+  const cpu = process.cpuUsage(), run = process.cpuUsage(c0);
+  // clientCpuMs: the whole process (start-up included); runCpuMs: from the start signal to the last reply
+  out({ published, errors, ms: performance.now() - t0, perClient, clientCpuMs: (cpu.user + cpu.system) / 1000, runCpuMs: (run.user + run.system) / 1000 });
 } else if (mode === 'lat') {
   const [subs, rate, ms] = args.map(Number);
   const lat = [];

@@ -230,11 +230,11 @@ async function hubThroughput(): Promise<void> {
       await loadChild(['pub', url, 1, 64, 500, 'warm']);
       for (const clients of [1, 8]) {
         const c0 = process.cpuUsage();
-        const r = await loadChild<{ published: number; errors: number; ms: number; perClient: number[] }>(['pub', url, clients, 64, HUB_MS, `c${clients}`]);
+        const r = await loadChild<{ published: number; errors: number; ms: number; perClient: number[]; runCpuMs: number }>(['pub', url, clients, 64, HUB_MS, `c${clients}`]);
         const cpu = process.cpuUsage(c0);
         const rate = r.published / (r.ms / 1000);
         const perCpu = r.published / ((cpu.user + cpu.system) / 1e6);
-        console.log(`hub         ${name}: ${clients} client${clients > 1 ? 's' : ' '} x 64 in flight over WebSocket ${k(rate).padStart(7)} publishes/s (${r.errors} errors; hub process ${k(perCpu)} publishes per CPU second) | evt's Go hub, memory ledger, 1 client: ${EVT_REFERENCE}: ratio ${(rate / 36_000).toFixed(2)}x of its midpoint  (${await load()})`);
+        console.log(`hub         ${name}: ${clients} client${clients > 1 ? 's' : ' '} x 64 in flight over WebSocket ${k(rate).padStart(7)} publishes/s (${r.errors} errors; hub process ${k(perCpu)} publishes per CPU second = ${(1e6 / perCpu).toFixed(1)} µs each, client process ${(r.runCpuMs * 1000 / r.published).toFixed(1)} µs) | evt's Go hub, memory ledger, 1 client: ${EVT_REFERENCE}: ratio ${(rate / 36_000).toFixed(2)}x of its midpoint  (${await load()})`);
         goal('ledger', `hub ${kind}, ${clients} client${clients > 1 ? 's' : ''} x 64 in flight >= ${k(want)} publishes/s`, `${k(rate)}/s`, rate >= want && r.errors === 0);
       }
     } finally { await server.close(); dir.rm(); }

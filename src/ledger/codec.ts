@@ -61,13 +61,28 @@ export function updateFrameParts(u: Update & { evs?: EncodedEvent[] }): string[]
  */
 export function updateText(u: Update & { evs?: EncodedEvent[] }): string {
   if (u.note && u.note.length) return goJson(updateJson(u));
+  // Go's escapes piece by piece (a formatted time has nothing to escape): no copy of the whole text
   let out = '{"rev":"' + formatTime(u.rev) + '"';
   if (u.evs && u.evs.length) {
     out += ',"evs":[';
-    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventText(u.evs[i]!);
+    for (let i = 0; i < u.evs.length; i++) out += (i ? ',' : '') + eventTextEscaped(u.evs[i]!);
     out += ']';
   }
-  return goEscape(out + '}');
+  return out + '}';
+}
+
+const GO_ESCAPED = /[<>&\u2028\u2029]/;
+
+/** goEscape of a piece of JSON text, which mostly has nothing to escape (then it is returned as is). */
+function goEscapePiece(json: string): string {
+  return GO_ESCAPED.test(json) ? goEscape(json) : json;
+}
+
+/** eventText with Go's escapes applied. */
+function eventTextEscaped(e: EncodedEvent): string {
+  if (e.json !== undefined) return goEscapePiece(e.json);
+  return '{"id":' + e.id + ',"rev":"' + formatTime(e.rev) + '","top":' + goEscapePiece(JSON.stringify(e.top)) + ',"key":' + goEscapePiece(JSON.stringify(e.key))
+    + ',"cmd":' + goEscapePiece(JSON.stringify(e.cmd)) + (e.arg === undefined ? '' : ',"arg":' + goEscapePiece(JSON.stringify(e.arg))) + '}';
 }
 
 // ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------
@@ -121,7 +136,8 @@ function isObj(v: unknown): v is Record<string, unknown> {
 /** Go's JSON decoder matches field names case-insensitively; so do we (first exact, then folded). */
 function field(o: Record<string, unknown>, name: string): unknown {
   if (Object.hasOwn(o, name)) return o[name];
-  for (const k of Object.keys(o)) if (k.toLowerCase() === name) return o[k];
+  // only a key of the same length can fold to one of our (ASCII) names: toLowerCase only lengthens İ, to i + U+0307
+  for (const k in o) if (k.length === name.length && Object.hasOwn(o, k) && k.toLowerCase() === name) return o[k];
   return undefined;
 }
 
@@ -184,8 +200,20 @@ export function decodeActs(v: unknown, pre = false): Action[] {
 
 /** Decode an untrusted Trans (an `evt.pub` body or an element of `evt.sat` trans). */
 export function decodeTrans(v: unknown): TransInput & { rev?: Rev } {
+  return transOf(v, false);
+}
+
+/** An `evt.pub` body: parsed and text-checked once (decodeBody), then decoded as a Trans. */
+export function decodePubBody(body: string | undefined): TransInput & { rev?: Rev } {
+  const v = parseBody(body);
+  const quick = quickTextOk(body!);
+  return transOf(quick ? v : checkText(v, 'body'), quick);
+}
+
+/** decodeTrans; `textChecked`: the body's text passed quickTextOk (no per-action text walk and size measure). */
+function transOf(v: unknown, textChecked: boolean): TransInput & { rev?: Rev } {
   if (!isObj(v)) bad('transaction: want an object');
-  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), quickChecked.has(v)) };
+  const t: TransInput & { rev?: Rev } = { acts: decodeActs(field(v, 'acts'), textChecked) };
   const base = revField(v, 'base');
   if (base !== ZERO_TIME) t.base = base;
   const created = parseTimeField(field(v, 'created'), 'created');
@@ -229,9 +257,6 @@ export function decodeWatch(v: unknown): Watch[] {
  */
 const QUICK_BODY_CHARS = 4096;
 
-/** Parsed bodies that passed quickTextOk (decodeTrans skips their per-action text walk and size measure). */
-const quickChecked = new WeakSet<object>();
-
 /**
  * True when a short JSON text certainly passes checkText once parsed: well-formed, no U+0000, no `\u`
  * escape (which could spell a lone surrogate or U+0000), and at most MAX_NESTING_DEPTH `[` / `{`
@@ -247,12 +272,17 @@ function quickTextOk(text: string): boolean {
 
 /** Body of evt.sub / evt.sat / evt.mon etc.: must be a JSON object (missing body → Go's message). */
 export function decodeBody(body: string | undefined): Record<string, unknown> {
+  const v = parseBody(body);
+  return quickTextOk(body!) ? v : checkText(v, 'body');
+}
+
+/** A body parsed as a JSON object, not yet text-checked. */
+function parseBody(body: string | undefined): Record<string, unknown> {
   if (body === undefined || body.trim() === '') throw new PlexusError('BAD_REQUEST', 'unexpected end of JSON input');
   let v: unknown;
   try { v = JSON.parse(body); } catch (err) { throw new PlexusError('BAD_REQUEST', `invalid JSON: ${(err as Error).message}`); }
   if (!isObj(v)) throw new PlexusError('BAD_REQUEST', 'body: want a JSON object');
-  if (quickTextOk(body)) { quickChecked.add(v); return v; }
-  return checkText(v, 'body');
+  return v;
 }
 
 export function decodeSub(o: Record<string, unknown>): { rev: Rev; tops: string[] } {

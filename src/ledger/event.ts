@@ -64,9 +64,11 @@ export function mergeDeltas(a: Arg | undefined, b: Arg | undefined): Arg {
 /** Apply a flat delta to a record: `k` sets a field, `k-` deletes field k. Returns a fresh object. */
 export function applyDelta(data: Arg, delta: Arg | undefined): Arg {
   const out: Arg = { ...data };
-  for (const [k, v] of Object.entries(delta ?? {})) {
+  if (delta == null) return out;
+  for (const k in delta) {
+    if (!Object.hasOwn(delta, k)) continue;
     if (k.length > 1 && k.endsWith('-')) delete out[k.slice(0, -1)];
-    else out[k] = v;
+    else out[k] = delta[k];
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { PlexusError, toPlexusError } from '../errors.js';
 import { LEDGER_MAX_EVENTS_PER_UPDATE, LEDGER_MAX_MONITORS_PER_CONN, LEDGER_MAX_PENDING_EVENTS, LEDGER_MAX_REQUESTS_IN_FLIGHT, LEDGER_MAX_TOPICS_PER_CONN } from '../limits.js';
-import { decodeBody, decodeMonId, decodeSat, decodeSub, decodeTops, decodeTrans, decodeWatch, goJson, jsonField, statusJson, textPageFrameParts, updateFrameParts, updateJson, updateText, type TextPage } from './codec.js';
+import { decodeBody, decodeMonId, decodePubBody, decodeSat, decodeSub, decodeTops, decodeWatch, goJson, jsonField, statusJson, textPageFrameParts, updateFrameParts, updateJson, updateText, type TextPage } from './codec.js';
 import { sortEvents, type Event, type Note, type Sig, type Status, type TransInput, type Update, type Watch } from './event.js';
 import { formatFrame, parseFrame } from './frame.js';
 import type { Ledger, Publisher, PublishOptions, PublishResult } from './ledger.js';
@@ -125,6 +125,9 @@ interface Job {
   /** Runs once the job's events were distributed (or it failed): reply to the sender. */
   after: (r: PublishResult | undefined, err: unknown) => void;
 }
+
+/** A publish decoded from the wire: nothing else holds its values, and the hub never changes the events it gets back. */
+const OWNED: PublishOptions = Object.freeze({ owned: true });
 
 /** The topic `*` subscribes to every topic (plexus extension). */
 export const ALL = '*';
@@ -315,7 +318,7 @@ export class Hub {
       switch (subject) {
         case 'evt.pub':
           if (this.opts.publish) return await this.pubHooked(sub, token, body);
-          return await this.pubFast(sub, token, body);
+          return await this.pubFast(sub, token, body, true);
         case 'evt.sub': {
           const r = await this.sub(sub, decodeSub(decodeBody(body)), false);
           this.replyText(sub, subject, token, updateText(r.first));
@@ -360,14 +363,18 @@ export class Hub {
    */
   private ordered(sub: Sub, start: () => Promise<PublishResult>, after: Job['after'], flushSender = true): Promise<void> {
     return new Promise<void>((resolve) => {
-      const job: Job = { sub, settled: false, flushSender, after: (r, err) => { try { after(r, err); } finally { resolve(); } } };
-      this.jobs.push(job);
-      this.jobSeq++;
-      let p: Promise<PublishResult>;
-      try { p = start(); } catch (err) { p = Promise.reject(err); }
-      p.then((r) => { job.r = r; }, (err: unknown) => { job.err = err ?? new Error('publish failed'); })
-        .finally(() => { job.settled = true; this.pump(); });
+      this.order(sub, start, (r, err) => { try { after(r, err); } finally { resolve(); } }, flushSender);
     });
+  }
+
+  /** ordered() without the promise (the fast path's publishes: nothing waits for them but their reply). */
+  private order(sub: Sub, start: () => Promise<PublishResult>, after: Job['after'], flushSender = true): void {
+    const job: Job = { sub, settled: false, flushSender, after };
+    this.jobs.push(job);
+    this.jobSeq++;
+    let p: Promise<PublishResult>;
+    try { p = start(); } catch (err) { p = Promise.reject(err); }
+    p.then((r) => { job.r = r; job.settled = true; this.pump(); }, (err: unknown) => { job.err = err ?? new Error('publish failed'); job.settled = true; this.pump(); });
   }
 
   /** Distribute settled jobs at the head of the queue; read the ledger for ids others wrote in between. */
@@ -446,22 +453,27 @@ export class Hub {
     }
   }
 
-  private pubFast(sub: Sub, token: string, body: string | undefined): Promise<void> {
+  private pubFast(sub: Sub, token: string, body: string | undefined, wait: true): Promise<void>;
+  private pubFast(sub: Sub, token: string, body: string | undefined): void;
+  private pubFast(sub: Sub, token: string, body: string | undefined, wait = false): Promise<void> | void {
     sub.pubs++;
     this.inFlight(sub);
-    return this.ordered(sub, () => this.doPublish(sub, decodeTrans(decodeBody(body))), (r, err) => {
+    const start = () => this.doPublish(sub, decodePubBody(body), OWNED);
+    const after = (r: PublishResult | undefined, err: unknown) => {
       sub.pubs--;
       this.answered(sub);
       if (r) {
         this.stats.published++;
         this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
       } else this.replyErr(sub, 'evt.pub', token, err);
-    });
+    };
+    if (wait) return this.ordered(sub, start, after);
+    this.order(sub, start, after);
   }
 
   /** A publish through the hook (a satellite's local hub): events come back through the ledger or pushLocal. */
   private async pubHooked(sub: Sub, token: string, body: string | undefined): Promise<void> {
-    const t = decodeTrans(decodeBody(body));
+    const t = decodePubBody(body);
     const r = await this.doPublish(sub, t);
     this.stats.published++;
     const before = this.rev;

@@ -50,6 +50,12 @@ export interface Publisher extends Ledger {
 export interface PublishOptions {
   /** Revisions whose events do not count as conflicts (a satellite's own earlier transactions of one batch). */
   ignoreRevs?: readonly Rev[];
+  /**
+   * The transaction's values are the ledger's from now on, and the caller will not change the events it
+   * gets back either (the hub, for transactions it decoded from the wire): an in-memory store keeps
+   * them as they are instead of copying them in and out.
+   */
+  owned?: boolean;
 }
 
 /** How a replicate call settles pending local transactions. */
@@ -90,6 +96,8 @@ export interface WriteBatch {
   dropLocals?: number[];
   updateLocals?: LocalRow[];
   hubRev?: Rev;
+  /** Its values belong to the store now (PublishOptions.owned): stored and returned as they are, not copied. */
+  owned?: boolean;
 }
 
 /** Reads a store answers inside (or outside) a write transaction. */
@@ -558,7 +566,9 @@ export class StoreLedger implements Publisher, LocalPublisher {
     if (input.usr) audit.usr = input.usr;
     if (input.extra !== undefined) audit.extra = input.extra;
     if (input.tid !== undefined) audit.tid = input.tid;
-    return { rev, batch: { events, audit, recs, hubRev: rev } };
+    const batch: WriteBatch = { events, audit, recs, hubRev: rev };
+    if (opts.owned) batch.owned = true;
+    return { rev, batch };
   }
 
   replicate(rev: Rev, evs: readonly Event[], settled: readonly string[] = []): Promise<ReplicateResult> {

@@ -13,12 +13,13 @@ function clone<T>(v: T): T {
 
 /** In-memory storage (browser-safe). Writes of one operation are applied at once, so a failure leaves nothing. */
 export class MemoryStore implements LedgerStore {
+  /** Every event, in id order. */
   private evs: Event[] = [];
-  private ids = new Set<number>();
-  private bySig = new Map<string, Rev[]>();
-  private audits = new Map<Rev, AuditRow>();
+  /** Per (top, key): the revisions of its events (conflict checks) and its current record. One map, so a publish looks a signature up once. */
+  private sigs = new Map<string, { revs: Rev[]; rec?: Rec }>();
+  /** Audit rows in revision order (publishes append: revisions only grow). */
+  private audits: AuditRow[] = [];
   private tids = new Map<string, Rev>();
-  private recs = new Map<string, Rec>();
   private localRows: LocalRow[] = [];
   private nextLocal = 1;
   private lastRev: Rev = ZERO_TIME;
@@ -27,9 +28,9 @@ export class MemoryStore implements LedgerStore {
   private readonly r: StoreReader = {
     maxRev: async () => this.lastRev,
     auditByTid: async (tid) => this.tids.get(tid),
-    changedSince: async (sig: Sig, base, ignore) => (this.bySig.get(sigKey(sig)) ?? []).some((rv) => rv > base && !ignore.includes(rv)),
-    getRec: async (top, key) => clone(this.recs.get(sigKey({ top, key }))),
-    hasEvent: async (id) => this.ids.has(id),
+    changedSince: async (sig: Sig, base, ignore) => this.changed(sig, base, ignore),
+    getRec: async (top, key) => clone(this.sigs.get(sigKey({ top, key }))?.rec),
+    hasEvent: async (id) => this.indexOfId(id) >= 0,
     locals: async () => this.localRows.map((l) => clone(l)),
     hubRev: async () => (this.replicated > this.lastRev ? this.replicated : this.lastRev),
   };
@@ -41,9 +42,28 @@ export class MemoryStore implements LedgerStore {
   private readonly s: PublishReader = {
     maxRev: () => this.lastRev,
     auditByTid: (tid) => this.tids.get(tid),
-    changedSince: (sig, base, ignore) => (this.bySig.get(sigKey(sig)) ?? []).some((rv) => rv > base && !ignore.includes(rv)),
-    getRec: (top, key) => this.recs.get(sigKey({ top, key })),
+    changedSince: (sig, base, ignore) => this.changed(sig, base, ignore),
+    getRec: (top, key) => this.sigs.get(sigKey({ top, key }))?.rec,
   };
+
+  private changed(sig: Sig, base: Rev, ignore: readonly Rev[]): boolean {
+    const revs = this.sigs.get(sigKey(sig))?.revs;
+    return revs !== undefined && revs.some((rv) => rv > base && !ignore.includes(rv));
+  }
+
+  /** Position of the event with this id in evs (sorted by id), or -1. */
+  private indexOfId(id: number): number {
+    let lo = 0, hi = this.evs.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.evs[mid]!.id < id) lo = mid + 1; else hi = mid; }
+    return lo < this.evs.length && this.evs[lo]!.id === id ? lo : -1;
+  }
+
+  /** Position of the audit row of this revision in audits (sorted by rev), or where it goes. */
+  private auditAt(rev: Rev): number {
+    let lo = 0, hi = this.audits.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.audits[mid]!.rev < rev) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
 
   reader(): StoreReader { return this.r; }
 
@@ -64,29 +84,39 @@ export class MemoryStore implements LedgerStore {
 
   private apply(b: WriteBatch): Event[] {
     const out: Event[] = [];
-    let last = this.evs.length ? this.evs[this.evs.length - 1]!.id : 0;
+    const evs = this.evs;
+    // an owned batch's values are the store's: kept as they are, and its events returned as stored
+    const own = b.owned === true;
+    let last = evs.length ? evs[evs.length - 1]!.id : 0;
+    const first = evs.length;
     for (const e of b.events ?? []) {
-      const ev = clone({ ...e, id: e.id ?? ++last }) as Event;
+      // a copy: the caller keeps its objects, the store never hands out its own
+      const ev: Event = { id: e.id ?? ++last, rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
+      if (e.arg !== undefined) ev.arg = own ? e.arg : clone(e.arg);
       if (ev.id > last) last = ev.id;
       out.push(ev);
-    }
-    for (const ev of out) {
-      this.evs.push(ev);
-      this.ids.add(ev.id);
+      evs.push(ev);
       const k = sigKey(ev);
-      const l = this.bySig.get(k);
-      if (l) l.push(ev.rev); else this.bySig.set(k, [ev.rev]);
+      const st = this.sigs.get(k);
+      if (st) st.revs.push(ev.rev); else this.sigs.set(k, { revs: [ev.rev] });
       if (ev.rev > this.lastRev) this.lastRev = ev.rev;
     }
-    if (out.some((e, i) => i > 0 && e.id < out[i - 1]!.id) || (this.evs.length > out.length && out.length && out[0]!.id < this.evs[this.evs.length - out.length - 1]!.id)) {
-      this.evs.sort((a, c) => a.id - c.id);
-    }
+    let sorted = true;
+    for (let i = Math.max(first, 1); i < evs.length && sorted; i++) if (evs[i]!.id < evs[i - 1]!.id) sorted = false;
+    if (!sorted) evs.sort((a, c) => a.id - c.id);
     if (b.audit) {
-      this.audits.set(b.audit.rev, clone(b.audit));
-      if (b.audit.tid !== undefined) this.tids.set(b.audit.tid, b.audit.rev);
+      const a = own ? b.audit : clone(b.audit);
+      const n = this.audits.length;
+      if (n === 0 || this.audits[n - 1]!.rev < a.rev) this.audits.push(a);
+      else { const i = this.auditAt(a.rev); if (this.audits[i]?.rev === a.rev) this.audits[i] = a; else this.audits.splice(i, 0, a); }
+      if (a.tid !== undefined) this.tids.set(a.tid, a.rev);
     }
     for (const [k, v] of b.recs ?? []) {
-      if ('gone' in v) this.recs.delete(k); else this.recs.set(k, clone(v));
+      const st = this.sigs.get(k);
+      if ('gone' in v) { if (st) delete st.rec; } else {
+        const rec = own ? v : clone(v);
+        if (st) st.rec = rec; else this.sigs.set(k, { revs: [], rec });
+      }
     }
     if (b.dropLocals?.length) { const d = new Set(b.dropLocals); this.localRows = this.localRows.filter((l) => !d.has(l.id)); }
     for (const u of b.updateLocals ?? []) {
@@ -99,7 +129,7 @@ export class MemoryStore implements LedgerStore {
       this.localRows.push(clone({ ...b.addLocal, id, trans: { ...b.addLocal.trans, id } }));
     }
     if (b.hubRev !== undefined && b.hubRev > this.replicated) this.replicated = b.hubRev;
-    return out.map((e) => clone(e));
+    return own ? out : out.map((e) => clone(e));
   }
 
   async eventsPage(since: Rev, tops: readonly string[], afterId: number, limit: number): Promise<Event[]> {
@@ -125,10 +155,15 @@ export class MemoryStore implements LedgerStore {
   async lastEventId(): Promise<number> { return this.evs.length ? this.evs[this.evs.length - 1]!.id : 0; }
 
   async listRecs(top: string): Promise<Rec[]> {
-    return [...this.recs.values()].filter((r) => r.top === top).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(clone);
+    const out: Rec[] = [];
+    for (const st of this.sigs.values()) if (st.rec !== undefined && st.rec.top === top) out.push(st.rec);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(clone);
   }
 
-  async audit(rev: Rev): Promise<AuditRow | undefined> { return clone(this.audits.get(rev)); }
+  async audit(rev: Rev): Promise<AuditRow | undefined> {
+    const a = this.audits[this.auditAt(rev)];
+    return a?.rev === rev ? clone(a) : undefined;
+  }
   async close(): Promise<void> {}
 }
 

@@ -146,7 +146,13 @@ class SqliteStore implements LedgerStore {
     };
     const q = this.q;
     const s: PublishReader = this.s = {
-      maxRev: () => (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME,
+      // inside the write transaction nobody else writes: read once, then kept by write
+      maxRev: () => {
+        if (this.txRev !== undefined) return this.txRev;
+        const r = (q.maxRev.get() as { r: number } | undefined)?.r ?? ZERO_TIME;
+        if (this.db.inTransaction) this.txRev = r;
+        return r;
+      },
       auditByTid: (tid) => ((q.tid.get(tid) ?? q.legacyTid?.get(tid)) as { rev: number } | undefined)?.rev,
       changedSince: (sig, base, ignore) => (q.changed.all(sig.top, sig.key, base) as Array<{ rev: number }>).some((x) => !ignore.includes(x.rev)),
       getRec: (top, key) => {
@@ -203,15 +209,21 @@ class SqliteStore implements LedgerStore {
   private begin(): void {
     this.q.begin.run();
     this.pages = 0;
+    this.txRev = undefined;
   }
+
+  /** The latest event's revision while a write transaction is open (see the publish reader's maxRev); undefined: read it. */
+  private txRev: Rev | undefined;
 
   /** COMMIT, then tell the checkpointer what went into the WAL. */
   private commit(): void {
+    this.txRev = undefined;
     this.q.commit.run();
     this.ckpt?.wrote(this.pages);
   }
 
   private abort(): void {
+    this.txRev = undefined;
     if (this.db.inTransaction) this.q.rollback.run();
   }
 
@@ -222,6 +234,7 @@ class SqliteStore implements LedgerStore {
       this.q.release.run();
       return out;
     } catch (err) {
+      this.txRev = undefined;
       this.q.undo.run();
       this.q.release.run();
       throw err;
@@ -235,6 +248,7 @@ class SqliteStore implements LedgerStore {
       this.q.release.run();
       return out;
     } catch (err) {
+      this.txRev = undefined;
       this.q.undo.run();
       this.q.release.run();
       throw err;
@@ -261,6 +275,8 @@ class SqliteStore implements LedgerStore {
       if (e.arg !== undefined) ev.arg = e.arg;
       out.push(ev);
     }
+    // events with new ids are the last rows now; one with an id of its own may not be (read maxRev again)
+    if (evs.length) this.txRev = evs.some((e) => e.id !== undefined) ? undefined : evs[evs.length - 1]!.rev;
     for (const v of (b.recs ?? new Map()).values()) {
       if ('gone' in v) q.delRec.run(v.top, v.key);
       else q.putRec.run(v.top, v.key, v.rev, JSON.stringify(v.data));

@@ -3,39 +3,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { PlexusError } from '../errors.js';
 import { LEDGER_MAX_FRAME_BYTES, WS_MAX_QUEUED_BYTES, WS_SLOW_CLOSE_GRACE_MS } from '../limits.js';
 import { MemoryBudget, SendQueue } from './budget.js';
+import { rawSocket, TextFrameWriter } from './ws-text.js';
 import { Hub } from '../ledger/hub.js';
 import { ZERO_TIME } from '../ledger/time.js';
 import type { StoreLedger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite.js';
 import { PgLedger } from '../ledger/postgres.js';
 import type { Mount, MountContext, MountFactory } from './mount.js';
-
-/**
- * The hub sends one encoded push to every subscriber with the same pending events, one after another:
- * its bytes are encoded once and shared by those sends (ws writes a Buffer as is).
- */
-let lastText = '';
-let lastBytes: Buffer = Buffer.alloc(0);
-function bytesOf(t: string): Buffer {
-  if (t !== lastText) { lastText = t; lastBytes = Buffer.from(t); }
-  return lastBytes;
-}
-
-/**
- * Big frames sent with `write` (catch-up pages, bursts) are encoded into buffers taken from this pool and
- * given back once written: at most one such write is in flight per connection, and reusing the memory
- * keeps a long catch-up from piling up freed-but-not-yet-collected buffers outside V8's heap.
- */
-const BIG = 16 * 1024;
-const pool: Buffer[] = [];
-function take(n: number): Buffer {
-  const i = pool.findIndex((b) => b.length >= n);
-  if (i >= 0) return pool.splice(i, 1)[0]!;
-  return Buffer.allocUnsafeSlow(Math.max(n, 256 * 1024));
-}
-function give(b: Buffer): void {
-  if (pool.length < 16 && b.length <= LEDGER_MAX_FRAME_BYTES * 4) pool.push(b);
-}
 
 /** Options for the ledger mount beyond the server config (tests, embedding). */
 export interface LedgerMountOptions {
@@ -90,38 +64,16 @@ export function createLedgerMount(opts: LedgerMountOptions = {}): MountFactory {
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
           sockets.add(ws);
-          // frames sent in one turn of the event loop leave in one write (many replies to a pipelining client)
-          let corked = false;
-          const cork = () => {
-            if (corked) return;
-            corked = true;
-            socket.cork();
-            process.nextTick(() => { corked = false; socket.uncork(); });
-          };
           // bytes waiting in the socket are charged to the memory budget: past its share the socket closes (1013)
           let gone = false;
-          const queue = new SendQueue(budget, ws, 'ledger pushes', () => { if (!gone) { gone = true; conn.closed(); } });
-          const send = (t: string) => {
-            cork();
-            queue.send(bytesOf(t));
-          };
-          const write = (t: string, done: (err?: Error | null) => void) => {
-            // (not corked: a push is the one frame in flight to its subscriber; replies are what pile up)
-            if (t.length < BIG) { queue.send(bytesOf(t), done); return; }
-            const b = take(Buffer.byteLength(t));
-            const n = b.write(t);
-            queue.send(b.subarray(0, n), (err) => { give(b); done(err); });
-          };
-          const writeParts = (parts: readonly string[], done: (err?: Error | null) => void) => {
-            // each piece straight into one pooled buffer (room for 3 UTF-8 bytes per UTF-16 unit)
-            let chars = 0;
-            for (const p of parts) chars += p.length;
-            const b = take(3 * chars);
-            let n = 0;
-            for (const p of parts) n += b.write(p, n);
-            queue.send(b.subarray(0, n), (err) => { give(b); done(err); });
-          };
+          const queue = new SendQueue(budget, rawSocket(ws, socket), 'ledger pushes', () => { if (!gone) { gone = true; conn.closed(); } });
+          // frames sent in one turn of the event loop leave in one write (many replies to a pipelining client), in order
+          const out = new TextFrameWriter(queue, LEDGER_MAX_FRAME_BYTES * 4);
+          const send = (t: string) => out.send(t);
+          const write = (t: string, done: (err?: Error | null) => void) => out.send(t, done);
+          const writeParts = (parts: readonly string[], done: (err?: Error | null) => void) => out.send(parts, done);
           const close = (code?: number, reason?: string) => {
+            out.flush(); // what was sent before the close goes first
             ws.close(code, reason);
             if (code === 1013) {
               // the hub's slow-consumer close (LEDGER_MAX_PENDING_EVENTS, or pending refused): counted once, cut if the peer does not read the close
