@@ -57,8 +57,14 @@ export function nextRev(last: Rev, t: Time): Rev {
 /** Intended evt MergeDeltas: every key of b overwrites a's; a's keys keep their order, new keys are appended. */
 export function mergeDeltas(a: Arg | undefined, b: Arg | undefined): Arg {
   const out: Arg = { ...(a ?? {}) };
-  for (const [k, v] of Object.entries(b ?? {})) out[k] = v;
+  for (const [k, v] of Object.entries(b ?? {})) setField(out, k, v);
   return out;
+}
+
+/** o[k] = v, where a key `__proto__` (JSON.parse makes it an own key) stays a field instead of setting o's prototype. */
+export function setField(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /** Apply a flat delta to a record: `k` sets a field, `k-` deletes field k. Returns a fresh object. */
@@ -68,7 +74,7 @@ export function applyDelta(data: Arg, delta: Arg | undefined): Arg {
   for (const k in delta) {
     if (!Object.hasOwn(delta, k)) continue;
     if (k.length > 1 && k.endsWith('-')) delete out[k.slice(0, -1)];
-    else out[k] = delta[k];
+    else setField(out, k, delta[k]);
   }
   return out;
 }

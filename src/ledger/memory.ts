@@ -1,4 +1,4 @@
-import { sigKey, type Event, type Rec, type Sig } from './event.js';
+import { setField, sigKey, type Event, type Rec, type Sig } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
@@ -7,7 +7,7 @@ function clone<T>(v: T): T {
   if (typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) return v.map(clone) as T;
   const o: Record<string, unknown> = {};
-  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) o[k] = clone((v as Record<string, unknown>)[k]);
+  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) setField(o, k, clone((v as Record<string, unknown>)[k]));
   return o as T;
 }
 

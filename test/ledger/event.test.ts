@@ -124,3 +124,23 @@ describe('collect', () => {
     assert.deepEqual(sortEvents([evs[3]!, evs[1]!, evs[2]!, evs[0]!]).map((e) => e.id), [1, 2, 3, 4]);
   });
 });
+
+describe('a field named __proto__', () => {
+  it('is stored as a field by new and mod, on every ledger, never as the record\'s prototype', async () => {
+    const { MemoryLedger } = await import('../../src/ledger/memory.js');
+    const { SqliteLedger } = await import('../../src/ledger/sqlite.js');
+    for (const l of [new MemoryLedger(), new SqliteLedger(':memory:')]) {
+      try {
+        await l.publish({ acts: [{ top: 't', key: 'k', cmd: 'new', arg: JSON.parse('{"a":1,"__proto__":{"x":1}}') as Arg }] });
+        await l.publish({ acts: [{ top: 't', key: 'k', cmd: 'mod', arg: JSON.parse('{"__proto__":{"y":2}}') as Arg }] });
+        const rec = await l.get('t', 'k');
+        assert.equal(JSON.stringify(rec!.data), '{"a":1,"__proto__":{"y":2}}');
+        assert.equal(Object.getPrototypeOf(rec!.data), Object.prototype);
+        await l.publish({ acts: [{ top: 't', key: 'k', cmd: 'mod', arg: JSON.parse('{"__proto__-":null}') as Arg }] });
+        assert.equal(JSON.stringify((await l.get('t', 'k'))!.data), '{"a":1}');
+      } finally { await l.close(); }
+    }
+    const m = mergeDeltas(JSON.parse('{"a":1}') as Arg, JSON.parse('{"__proto__":{"z":3}}') as Arg);
+    assert.equal(JSON.stringify(m), '{"a":1,"__proto__":{"z":3}}');
+  });
+});
