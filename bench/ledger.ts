@@ -7,7 +7,7 @@
  * - append (PostgreSQL, concurrent): PG_INFLIGHT (16) appends in flight to different records, plexus
  *   (group commit) vs emmett (`@event-driven-io/emmett-postgresql`, one stream per record), alternating.
  * - hub: publishes/s through `plexus serve`'s /evt hub over WebSocket, 1 client and 8 clients with 64 in
- *   flight each, memory and SQLite ledger (durable, group commit), beside evt's Go hub reference figure.
+ *   flight each, memory and SQLite ledger (WAL, synchronous=NORMAL as plexus serve runs it: acks survive a process crash; group commit), beside evt's Go hub reference figure.
  * - latency: publish -> subscriber push, 10 subscribers at 100 publishes/s and 1,000 subscribers.
  * - catchup (in a process of its own when other parts run): a subscriber asking for everything since zero on a SQLite ledger of CATCHUP_N events
  *   (default 1,000,000) while live publishes go on: events/s, the hub's RSS growth, order and gaps.
@@ -225,7 +225,7 @@ async function hubThroughput(): Promise<void> {
     const dir = tmpDir();
     const { server, url } = await hubServer(dir.path, kind === 'memory' ? new MemoryLedger() : undefined);
     const want = kind === 'memory' ? 60_000 : 30_000;
-    const name = kind === 'memory' ? 'memory ledger' : 'SQLite ledger (durable, group commit)';
+    const name = kind === 'memory' ? 'memory ledger' : 'SQLite ledger (WAL, synchronous=NORMAL, group commit)';
     try {
       await loadChild(['pub', url, 1, 64, 500, 'warm']);
       for (const clients of [1, 8]) {
