@@ -68,6 +68,12 @@ function toEvent(r: EventRow): Event {
 
 /** SqliteLedger tuning (tests, benchmarks); the defaults are the limits in src/limits.ts. */
 export interface SqliteLedgerOptions extends LedgerOptions {
+  /**
+   * SQLite's synchronous setting. NORMAL (default): a committed publish survives a crash of the process,
+   * a power loss may undo the last ones. FULL: the WAL is fsynced at every commit (one per group), so an
+   * acknowledged publish survives a power loss too.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
   /** Pages committed after which a background WAL checkpoint starts (LEDGER_SQLITE_CHECKPOINT_PAGES). */
   checkpointPages?: number;
   /** WAL pages after which publishes wait for a checkpoint (LEDGER_SQLITE_WAL_MAX_PAGES). */
@@ -102,7 +108,7 @@ class SqliteStore implements LedgerStore {
   constructor(path: string, opts: SqliteLedgerOptions = {}) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 10000');
     if (path !== ':memory:' && path !== '') {
       this.db.pragma('wal_autocheckpoint = 0');

@@ -46,6 +46,21 @@ describe('sqlite ledger storage', () => {
     check.close();
   });
 
+  it('synchronous: FULL fsyncs every commit (the connection says 2), NORMAL is the default (1), and both keep what they acked', async () => {
+    for (const synchronous of [undefined, 'FULL'] as const) {
+      const file = join(d.path, `sync-${synchronous ?? 'default'}.db`);
+      const l = new SqliteLedger(file, synchronous ? { synchronous } : {});
+      const setting = (l as unknown as { store: { db: Database.Database } }).store.db.pragma('synchronous', { simple: true });
+      assert.equal(setting, synchronous === 'FULL' ? 2 : 1);
+      const r = await Promise.all(Array.from({ length: 10 }, (_, i) => l.publish({ acts: [{ top: 't', key: `k${i}`, cmd: 'new', arg: { i } }] })));
+      await l.close();
+      const again = new SqliteLedger(file);
+      assert.equal((await again.list('t')).length, 10);
+      assert.equal(await again.rev(), Math.max(...r.map((x) => x.rev)));
+      await again.close();
+    }
+  });
+
   it('commits every publish of a burst larger than one group', async () => {
     const l = new SqliteLedger(join(d.path, 'burst.db'));
     try {
