@@ -134,7 +134,7 @@ export class AskAround<P extends AskablePeer> {
         if (p !== from && !p.mesh && !p.readOnly && p.greeted && !targets.includes(p) && this.#due(p, soul, now, false)) targets.push(p);
       }
     }
-    if (!from.readOnly && from.greeted && now - from.since < GRAPH_ASK_BACK_MS && !from.asked.has(soul) && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER) {
+    if (!from.readOnly && from.greeted && now - from.since < GRAPH_ASK_BACK_MS && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER && !from.asked.has(soul)) {
       from.asked.add(soul);
       targets.push(from);
     }

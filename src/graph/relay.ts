@@ -116,7 +116,9 @@ function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: num
 
 /** chunkFields over fields read as text (the same estimate: a value's JSON text is what JSON.stringify gave). */
 function chunkText(soul: string, fields: readonly StoredFieldText[], maxBytes: number): (readonly StoredFieldText[])[] {
-  if (fields.length === 1) return [fields];
+  let total = soul.length * 2 + 80;
+  for (const e of fields) total += e[0].length * 2 + e[1].length + 30;
+  if (total <= maxBytes || fields.length === 1) return [fields]; // the common case: one reply
   const chunks: StoredFieldText[][] = [];
   let cur: StoredFieldText[] = [], size = soul.length * 2 + 80;
   for (const e of fields) {
