@@ -143,6 +143,13 @@ function nodeText(key: string, fields: readonly StoredFieldText[]): string {
   return '{"_":{"#":' + key + ',">":{' + states + '}}' + values + '}';
 }
 
+/** `[m1,m2,...]` built by one join, so the frame is one flat string (not a rope the socket write flattens again). */
+function frameText(parts: string[]): string {
+  parts[0] = '[' + parts[0]!;
+  parts[parts.length - 1] += ']';
+  return parts.join(',');
+}
+
 /**
  * A gun-compatible relay over any GraphStore: dedups by `#`, answers every get from the store
  * (data or not-found, split into ≤ 32 KB replies), acks each put once it is durable (also when HAM
@@ -244,10 +251,10 @@ export class GraphRelay {
     let parts: string[] = [], size = 2;
     for (const m of msgs) {
       const s = typeof m === 'string' ? m : JSON.stringify(m);
-      if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, '[' + parts.join(',') + ']'); parts = []; size = 2; }
+      if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, frameText(parts)); parts = []; size = 2; }
       parts.push(s); size += s.length + 1;
     }
-    if (parts.length) this.#raw(peer, parts.length === 1 ? parts[0]! : '[' + parts.join(',') + ']');
+    if (parts.length) this.#raw(peer, parts.length === 1 ? parts[0]! : frameText(parts));
   }
 
   #drop(peer: Peer): void {
