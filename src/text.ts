@@ -32,24 +32,42 @@ const KEY_PROBLEM = 'object key is not well-formed Unicode (lone UTF-16 surrogat
  * Walks iteratively, so hostile depth cannot overflow the stack. Byte arrays are opaque.
  */
 export function textProblem(v: unknown, { maxDepth = MAX_NESTING_DEPTH, allowNul = false }: TextOptions = {}): string | undefined {
-  const ok = (x: string) => isWellFormedText(x, allowNul);
-  if (typeof v === 'string') return ok(v) ? undefined : STRING_PROBLEM;
+  if (typeof v === 'string') return isWellFormedText(v, allowNul) ? undefined : STRING_PROBLEM;
   if (v === null || typeof v !== 'object') return undefined;
-  const stack: Array<[unknown, number]> = [[v, 1]];
+  // two parallel stacks and no entry arrays: every message a relay or hub receives is walked (allocation matters)
+  const stack: unknown[] = [v], depths: number[] = [1];
   while (stack.length > 0) {
-    const [x, depth] = stack.pop()!;
+    const x = stack.pop() as object, depth = depths.pop()!;
     if (depth > maxDepth) return `value nested deeper than ${maxDepth} levels`;
     if (ArrayBuffer.isView(x) || x instanceof ArrayBuffer) continue;
-    const entries: Iterable<[unknown, unknown]> = x instanceof Map ? x : Array.isArray(x) ? [] : Object.entries(x as object);
-    const items: Iterable<unknown> = Array.isArray(x) ? x : x instanceof Set ? x : [];
-    for (const [k, y] of entries) {
-      if (typeof k === 'string' && !ok(k)) return KEY_PROBLEM;
-      if (typeof y === 'string') { if (!ok(y)) return STRING_PROBLEM; }
-      else if (y !== null && typeof y === 'object') stack.push([y, depth + 1]);
+    if (Array.isArray(x)) {
+      for (const y of x) {
+        if (typeof y === 'string') { if (!isWellFormedText(y, allowNul)) return STRING_PROBLEM; }
+        else if (y !== null && typeof y === 'object') { stack.push(y); depths.push(depth + 1); }
+      }
+      continue;
     }
-    for (const y of items) {
-      if (typeof y === 'string') { if (!ok(y)) return STRING_PROBLEM; }
-      else if (y !== null && typeof y === 'object') stack.push([y, depth + 1]);
+    if (x instanceof Map) {
+      for (const [k, y] of x) {
+        if (typeof k === 'string' && !isWellFormedText(k, allowNul)) return KEY_PROBLEM;
+        if (typeof y === 'string') { if (!isWellFormedText(y, allowNul)) return STRING_PROBLEM; }
+        else if (y !== null && typeof y === 'object') { stack.push(y); depths.push(depth + 1); }
+      }
+      continue;
+    }
+    // own enumerable string keys in Object.entries order (for-in lists them first, then inherited ones)
+    for (const k in x) {
+      if (!Object.hasOwn(x, k)) continue;
+      if (!isWellFormedText(k, allowNul)) return KEY_PROBLEM;
+      const y: unknown = (x as Record<string, unknown>)[k];
+      if (typeof y === 'string') { if (!isWellFormedText(y, allowNul)) return STRING_PROBLEM; }
+      else if (y !== null && typeof y === 'object') { stack.push(y); depths.push(depth + 1); }
+    }
+    if (x instanceof Set) {
+      for (const y of x) {
+        if (typeof y === 'string') { if (!isWellFormedText(y, allowNul)) return STRING_PROBLEM; }
+        else if (y !== null && typeof y === 'object') { stack.push(y); depths.push(depth + 1); }
+      }
     }
   }
   return undefined;

@@ -18,10 +18,10 @@ export interface AskablePeer {
 export interface AskAroundHooks<P> {
   /** Mark a message id as ours, so an echo is dropped as a duplicate. */
   remember(id: string): void;
-  /** Queue a message for a connection (flushed by the relay with the rest of the batch). */
-  send(peer: P, msg: Record<string, unknown>): void;
-  /** Connections subscribed to a whole soul. */
-  subscribersOf(soul: string): Iterable<P> | undefined;
+  /** Queue a message, already serialised, for a connection (flushed by the relay with the rest of the batch). */
+  send(peer: P, text: string): void;
+  /** Whether a connection is subscribed to a whole soul. */
+  subscribed(peer: P, soul: string): boolean;
   /** The relay peers (the set is live). */
   mesh: Iterable<P>;
   /** Every connection (the set is live). */
@@ -49,6 +49,8 @@ export class AskAround<P extends AskablePeer> {
   readonly #started = Date.now();
   /** Connections that dialed us and showed they relay for others (gun's `><`); removed by `closed`. */
   readonly #dialers = new Set<P>();
+  /** soul → the open connections that wrote it (each peer's `wrote`, indexed by soul): a get looks up only its soul's writers. */
+  readonly #writers = new Map<string, Set<P>>();
 
   constructor(hooks: AskAroundHooks<P>) {
     this.#hooks = hooks;
@@ -68,6 +70,10 @@ export class AskAround<P extends AskablePeer> {
   /** A connection closed. */
   closed(peer: P): void {
     if (this.#dialers.delete(peer)) this.#dialerLost = Date.now();
+    for (const soul of peer.wrote) {
+      const w = this.#writers.get(soul);
+      if (w?.delete(peer) && w.size === 0) this.#writers.delete(soul);
+    }
   }
 
   /** A connection said hello: shortly after a restart (or a dialer's loss), ask it for the souls changed last and those others read (it is flushed by the caller). */
@@ -103,7 +109,12 @@ export class AskAround<P extends AskablePeer> {
 
   /** Remember that `peer` wrote `soul` (bounded). */
   wrote(peer: P, soul: string): void {
-    if (peer.wrote.size < GRAPH_ASK_MAX_SOULS_PER_PEER) peer.wrote.add(soul);
+    // a put acked after its connection closed is not indexed: `closed` already ran
+    if (!peer.open || peer.wrote.size >= GRAPH_ASK_MAX_SOULS_PER_PEER || peer.wrote.has(soul)) return;
+    peer.wrote.add(soul);
+    let w = this.#writers.get(soul);
+    if (!w) this.#writers.set(soul, (w = new Set()));
+    w.add(peer);
   }
 
   /** After `from`'s get of `soul` (or one field of it) was answered from the store: ask the others; the peers asked are added to `touched`. */
@@ -113,17 +124,17 @@ export class AskAround<P extends AskablePeer> {
     if (!from.mesh) {
       for (const p of this.#hooks.mesh) if (p !== from && targets.length < GRAPH_GET_FANOUT) targets.push(p);
       for (const p of this.#dialers) if (p !== from && targets.length < GRAPH_GET_FANOUT) targets.push(p);
-      const subs = this.#hooks.subscribersOf(soul);
-      if (subs) for (const p of subs) {
+      const writers = this.#writers.get(soul);
+      if (writers) for (const p of writers) {
         if (targets.length >= GRAPH_GET_FANOUT) break;
-        if (p !== from && !p.mesh && !p.readOnly && p.greeted && p.wrote.has(soul) && !targets.includes(p)) targets.push(p);
+        if (p !== from && !p.mesh && !p.readOnly && p.greeted && !targets.includes(p) && this.#hooks.subscribed(p, soul)) targets.push(p);
       }
       if (this.#afterStart(now)) for (const p of this.#hooks.peers) {
         if (targets.length >= GRAPH_GET_FANOUT) break;
         if (p !== from && !p.mesh && !p.readOnly && p.greeted && !targets.includes(p) && this.#due(p, soul, now, false)) targets.push(p);
       }
     }
-    if (!from.readOnly && from.greeted && now - from.since < GRAPH_ASK_BACK_MS && !from.asked.has(soul) && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER) {
+    if (!from.readOnly && from.greeted && now - from.since < GRAPH_ASK_BACK_MS && from.asked.size < GRAPH_ASK_MAX_SOULS_PER_PEER && !from.asked.has(soul)) {
       from.asked.add(soul);
       targets.push(from);
     }
@@ -134,7 +145,8 @@ export class AskAround<P extends AskablePeer> {
     if (!p.open || !this.#due(p, field === undefined ? soul : `${soul}\u0000${field}`, now)) return;
     const id = messageId();
     this.#hooks.remember(id);
-    this.#hooks.send(p, { '#': id, get: field === undefined ? { '#': soul } : { '#': soul, '.': field } });
+    // as JSON.stringify({ '#': id, get: { '#': soul, '.': field } }) gives it (messageId is alphanumeric)
+    this.#hooks.send(p, `{"#":"${id}","get":{"#":${JSON.stringify(soul)}${field === undefined ? '' : ',".":' + JSON.stringify(field)}}}`);
     touched?.add(p);
   }
 

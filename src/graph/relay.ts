@@ -6,7 +6,7 @@ import {
 import { AskAround } from './ask-around.js';
 import { Dedup } from './dedup.js';
 import { createStateClock, isUpdate, type ConflictResolution } from './ham.js';
-import type { FieldRef, GraphStore } from './store.js';
+import type { FieldRef, GraphStore, StoredFieldText } from './store.js';
 import { selectFields, selectSouls } from './lex.js';
 import { needsSea, SeaVerifier, type SeaFieldInfo } from './sea.js';
 import { setKey, toGraphData, toGraphNode, type FieldState, type FieldWrite } from './value.js';
@@ -114,6 +114,42 @@ function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: num
   return chunks;
 }
 
+/** chunkFields over fields read as text (the same estimate: a value's JSON text is what JSON.stringify gave). */
+function chunkText(soul: string, fields: readonly StoredFieldText[], maxBytes: number): (readonly StoredFieldText[])[] {
+  let total = soul.length * 2 + 80;
+  for (const e of fields) total += e[0].length * 2 + e[1].length + 30;
+  if (total <= maxBytes || fields.length === 1) return [fields]; // the common case: one reply
+  const chunks: StoredFieldText[][] = [];
+  let cur: StoredFieldText[] = [], size = soul.length * 2 + 80;
+  for (const e of fields) {
+    const n = e[0].length * 2 + e[1].length + 30;
+    if (cur.length && size + n > maxBytes) { chunks.push(cur); cur = []; size = soul.length * 2 + 80; }
+    cur.push(e); size += n;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
+/** The wire node `{"_":{"#":soul,">":{states}},fields}` as text; `key` is the JSON-quoted soul (what toGraphNode + JSON.stringify give). */
+function nodeText(key: string, fields: readonly StoredFieldText[]): string {
+  let states = '', values = '', last = NaN, lastText = '';
+  for (const [f, json, state] of fields) {
+    const k = JSON.stringify(f);
+    // a finite number prints as JSON.stringify prints it; the fields of one put share their state, printed once
+    if (state !== last) { last = state; lastText = String(state); }
+    states += (states ? ',' : '') + k + ':' + lastText;
+    values += ',' + k + ':' + json;
+  }
+  return '{"_":{"#":' + key + ',">":{' + states + '}}' + values + '}';
+}
+
+/** `[m1,m2,...]` built by one join, so the frame is one flat string (not a rope the socket write flattens again). */
+function frameText(parts: string[]): string {
+  parts[0] = '[' + parts[0]!;
+  parts[parts.length - 1] += ']';
+  return parts.join(',');
+}
+
 /**
  * A gun-compatible relay over any GraphStore: dedups by `#`, answers every get from the store
  * (data or not-found, split into ≤ 32 KB replies), acks each put once it is durable (also when HAM
@@ -154,7 +190,7 @@ export class GraphRelay {
     this.#ask = new AskAround<Peer>({
       remember: (id) => void this.#remember(id),
       send: (p, msg) => this.#queueOut(p, msg),
-      subscribersOf: (soul) => this.#subs.get(subKey(soul)),
+      subscribed: (p, soul) => p.subs.has(subKey(soul)),
       mesh: this.#mesh,
       peers: this.#peers,
       subscribedSouls: () => this.#subscribedSouls(),
@@ -215,10 +251,10 @@ export class GraphRelay {
     let parts: string[] = [], size = 2;
     for (const m of msgs) {
       const s = typeof m === 'string' ? m : JSON.stringify(m);
-      if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, '[' + parts.join(',') + ']'); parts = []; size = 2; }
+      if (parts.length && size + s.length + 1 > GRAPH_MAX_REPLY_FRAME_BYTES) { this.#raw(peer, frameText(parts)); parts = []; size = 2; }
       parts.push(s); size += s.length + 1;
     }
-    if (parts.length) this.#raw(peer, parts.length === 1 ? parts[0]! : '[' + parts.join(',') + ']');
+    if (parts.length) this.#raw(peer, parts.length === 1 ? parts[0]! : frameText(parts));
   }
 
   #drop(peer: Peer): void {
@@ -336,19 +372,7 @@ export class GraphRelay {
       const touched = new Set<Peer>();
       const puts = await this.#vet(work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put'), touched);
       if (puts.length) await this.#applyPuts(puts, touched);
-      for (const w of work) {
-        if (w.kind !== 'get') continue;
-        touched.add(w.peer);
-        try {
-          // ask around before answering: a client asked back for a soul it does not hold yet (a fresh
-          // reader) stays silent, while one that holds it (a reconnecting client, maybe with offline
-          // edits) answers; asked after our answer, every reader would echo the answer back
-          if (!w.get.souls) this.#ask.around(w.peer, w.get.soul, w.get.field, touched);
-          await this.#answer(w.peer, w.msg, w.get);
-        } catch (err) {
-          this.#error(w.peer, w.msg.id, err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)));
-        }
-      }
+      await this.#answerGets(work, touched);
       for (const w of work) w.peer.pending--;
       for (const p of touched) this.#flushOut(p);
     }
@@ -502,6 +526,61 @@ export class GraphRelay {
     }
     emit();
     return out;
+  }
+
+  /**
+   * Answer the gets of a batch. Whole-node and field gets are answered at once from the store's text when
+   * it has `readText` (one read for all of them, values never parsed); lexical gets, soul queries and
+   * stores without it are answered one by one after them.
+   */
+  async #answerGets(work: Work[], touched: Set<Peer>): Promise<void> {
+    let plain: Extract<Work, { kind: 'get' }>[] | undefined, rest: Extract<Work, { kind: 'get' }>[] = [];
+    for (const w of work) {
+      if (w.kind !== 'get') continue;
+      if (this.#store.readText && !w.get.souls && !w.get.lex) (plain ??= []).push(w);
+      else rest.push(w);
+    }
+    if (plain) this.#answerText(plain, touched);
+    for (const w of rest) {
+      touched.add(w.peer);
+      try {
+        // ask around before answering: a client asked back for a soul it does not hold yet (a fresh
+        // reader) stays silent, while one that holds it (a reconnecting client, maybe with offline
+        // edits) answers; asked after our answer, every reader would echo the answer back
+        if (!w.get.souls) this.#ask.around(w.peer, w.get.soul, w.get.field, touched);
+        await this.#answer(w.peer, w.msg, w.get);
+      } catch (err) {
+        this.#error(w.peer, w.msg.id, err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err)));
+      }
+    }
+  }
+
+  /** Whole-node and field gets answered from `readText`, in order, each asked around first (see #answerGets). */
+  #answerText(gets: Extract<Work, { kind: 'get' }>[], touched: Set<Peer>): void {
+    let found: (StoredFieldText[] | undefined)[] | undefined, failed: PlexusError | undefined;
+    try {
+      found = this.#store.readText!(gets.map((w) => w.get));
+    } catch (err) {
+      failed = err instanceof PlexusError ? err : new PlexusError('INTERNAL', String(err));
+    }
+    for (let i = 0; i < gets.length; i++) {
+      const { peer, msg, get } = gets[i]!;
+      touched.add(peer);
+      // asked around before the answer is queued (see #answerGets)
+      this.#ask.around(peer, get.soul, get.field, touched);
+      if (failed) { this.#error(peer, msg.id, failed); continue; }
+      if (!this.#subscribe(peer, get.soul, get.field) && this.#budget && peer.subs.size < GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) {
+        this.#stats.dropped++;
+        this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
+        continue;
+      }
+      const fields = found![i];
+      if (!fields) { this.#queueOut(peer, `{"#":"${messageId()}","@":${JSON.stringify(msg.id)}}`); continue; }
+      const at = JSON.stringify(msg.id), key = JSON.stringify(get.soul);
+      for (const chunk of chunkText(get.soul, fields, GRAPH_MAX_REPLY_FRAME_BYTES - 200)) {
+        this.#queueOut(peer, `{"#":"${messageId()}","@":${at},"put":{${key}:${nodeText(key, chunk)}}}`);
+      }
+    }
   }
 
   async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {

@@ -35,6 +35,12 @@ export interface OutboxStorage {
   all(): Promise<{ key: number; writes: FieldWrite[] }[]>;
 }
 
+/** One stored field as a reply carries it: its name, its value as JSON text (as stored), its state. */
+export type StoredFieldText = readonly [field: string, json: string, state: number];
+
+/** What `GraphStore.readText` reads: a whole node, or one field of it. */
+export interface TextRead { soul: string; field?: string }
+
 export interface GraphStore {
   /** Where a client keeps its unacked writes across reloads (stores that persist in a browser). */
   readonly outbox?: OutboxStorage;
@@ -44,6 +50,12 @@ export interface GraphStore {
   get(soul: string): Promise<NodeFields | undefined>;
   /** One stored field, or undefined. */
   getField(soul: string, field: string): Promise<FieldState | undefined>;
+  /**
+   * Optional, synchronous (stores that keep values as JSON text and read without I/O waits): what `get` or
+   * `getField` would return for each read, values left as JSON text, all read in one snapshot; undefined
+   * where nothing is stored. A relay answers reads from it without parsing and re-serialising values.
+   */
+  readText?(reads: readonly TextRead[]): (StoredFieldText[] | undefined)[];
   /** Resolve and store a batch of writes in order; one resolution per write. */
   put(writes: readonly FieldWrite[], machineState: number): Promise<ConflictResolution[]>;
   /** Apply deferred writes whose state ≤ machineState; returns those that changed the graph. */

@@ -48,8 +48,19 @@ export interface ParseOptions {
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+const P4 = 62 ** 4, P5 = 62 ** 5;
+
 /** A random message id like gun's (9 alphanumerics; Math.random is enough: ids only need to be unlikely to collide). */
 export function messageId(len = 9): string {
+  if (len === 9) {
+    // one string built at once rather than nine growing ones (two ids per read on a relay), its nine
+    // base-62 digits taken from two random numbers (uniform below 62^5 and 62^4: each digit is uniform)
+    let a = Math.floor(Math.random() * P5), b = Math.floor(Math.random() * P4);
+    const a0 = a % 62; a = (a - a0) / 62; const a1 = a % 62; a = (a - a1) / 62; const a2 = a % 62; a = (a - a2) / 62; const a3 = a % 62; const a4 = (a - a3) / 62;
+    const b0 = b % 62; b = (b - b0) / 62; const b1 = b % 62; b = (b - b1) / 62; const b2 = b % 62; const b3 = (b - b2) / 62;
+    return String.fromCharCode(CODES[a0]!, CODES[a1]!, CODES[a2]!, CODES[a3]!, CODES[a4]!, CODES[b0]!, CODES[b1]!, CODES[b2]!, CODES[b3]!);
+  }
   let s = '';
   for (let i = 0; i < len; i++) s += ALPHABET[Math.floor(Math.random() * 62)]!;
   return s;

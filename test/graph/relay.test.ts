@@ -84,6 +84,23 @@ describe('graph relay over raw WebSocket', () => {
     }
   });
 
+  it('answers (built as text from the stored JSON) carry awkward souls, fields, values and states exactly', async () => {
+    const p = await probe();
+    const soul = 'aw"k\\ü😀\u2028</script>';
+    const t = Date.now() - 1000 + 0.017;
+    const fields = { plain: 'x "q" \\ \u2028 😀', __proto__x: 1e21, 'q"uote\n': null, rel: { '#': 'other' }, no: false, neg: -0.5 };
+    const sent = node(soul, fields, t);
+    // a `__proto__` field too: JSON.parse makes it an own key, as the reply's JSON.parse does
+    const put = JSON.parse(JSON.stringify({ [soul]: sent }).replace('"__proto__x"', '"__proto__"').replace('"__proto__x"', '"__proto__"'));
+    p.send(JSON.stringify({ '#': 'aw1', put }));
+    assert.equal((await p.reply('aw1')).ok, true);
+    const r = await probe();
+    r.send([{ '#': 'aw2', get: { '#': soul } }, { '#': 'aw3', get: { '#': soul, '.': 'q"uote\n' } }, { '#': 'aw4', get: { '#': soul, '.': '__proto__' } }]);
+    assert.deepEqual((await r.reply('aw2')).put, put);
+    assert.deepEqual((await r.reply('aw3')).put, { [soul]: { _: { '#': soul, '>': { 'q"uote\n': t } }, 'q"uote\n': null } });
+    assert.deepEqual((await r.reply('aw4')).put, JSON.parse(`{${JSON.stringify(soul)}:{"_":{"#":${JSON.stringify(soul)},">":{"__proto__":${t}}},"__proto__":1e21}}`));
+  });
+
   it('a batch that writes new and existing nodes resolves each field against what is stored', async () => {
     const p = await probe();
     const t = Date.now() - 1000;
