@@ -48,7 +48,7 @@ const SIGNED_INFLIGHT = Number(process.env.SIGNED_INFLIGHT ?? 64);
 const PHASES = new Set((process.env.PHASES ?? 'puts,reads,mixed,signed').split(','));
 
 /** The relay's event-loop delay (ms) since the last call (plexus only: test/graph/helpers/serve.ts with PLEXUS_SERVE_ELD=1). */
-type Eld = { p50: number; p99: number; max: number; mean: number };
+type Eld = { p50: number; p99: number; max: number; mean: number; gcs: number; gcMs: number; gcMaxMs: number };
 type Relay = { name: string; url: string; pid: number; close(): Promise<void>; eld?(): Promise<Eld> };
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -231,7 +231,7 @@ async function mixed(relay: Relay, pools: number[][], offset: number) {
   const [withPuts, puts] = m.r;
   for (const c of [...rd.get(relay)!, ...writers]) await c.close();
   console.log(`mixed   reads 16 in flight x ${CLIENTS}: alone p50 ${alone.p50.toFixed(1)} ms p99 ${alone.p99.toFixed(1)} ms (${f0(alone.rate)}/s) | with ${CLIENTS} clients x 16 puts in flight: p50 ${withPuts.p50.toFixed(1)} ms p99 ${withPuts.p99.toFixed(1)} ms (${f0(withPuts.rate)}/s; puts ${f0(puts.rate)}/s acked, ack p50 ${puts.p50.toFixed(1)} ms p99 ${puts.p99.toFixed(1)} ms): p99 ratio ${(withPuts.p99 / alone.p99).toFixed(2)}x  (${await load()})`);
-  const where = (w: Omit<typeof a, 'r'>, reads: ReadRound) => `relay event-loop delay p50 ${w.eld?.p50.toFixed(1)} p99 ${w.eld?.p99.toFixed(1)} max ${w.eld?.max.toFixed(1)} ms; cores busy ${w.cores.toFixed(2)}; readers waited for a core ${((w.readerWaitMs / Math.max(1, reads.answered)) * 1000).toFixed(0)} us/read (${((w.readerWaitMs / w.ms / CLIENTS) * 100).toFixed(0)}% of their time), relay ${((w.relayWaitMs / w.ms) * 100).toFixed(0)}%`;
+  const where = (w: Omit<typeof a, 'r'>, reads: ReadRound) => `relay event-loop delay p50 ${w.eld?.p50.toFixed(1)} p99 ${w.eld?.p99.toFixed(1)} max ${w.eld?.max.toFixed(1)} ms, GC pauses ${w.eld?.gcs} (${w.eld?.gcMs.toFixed(0)} ms, longest ${w.eld?.gcMaxMs.toFixed(1)} ms); cores busy ${w.cores.toFixed(2)}; readers waited for a core ${((w.readerWaitMs / Math.max(1, reads.answered)) * 1000).toFixed(0)} us/read (${((w.readerWaitMs / w.ms / CLIENTS) * 100).toFixed(0)}% of their time), relay ${((w.relayWaitMs / w.ms) * 100).toFixed(0)}%`;
   console.log(`mixed   alone: ${where(a, alone)} | with puts: ${where(m, withPuts)}`);
   return { alone, withPuts, puts };
 }
