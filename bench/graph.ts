@@ -47,9 +47,13 @@ const SIGNED_PUTS = Number(process.env.SIGNED_PUTS ?? 20_000);
 const SIGNED_INFLIGHT = Number(process.env.SIGNED_INFLIGHT ?? 64);
 const PHASES = new Set((process.env.PHASES ?? 'puts,reads,mixed,signed').split(','));
 
-type Relay = { name: string; url: string; pid: number; close(): Promise<void> };
+/** The relay's event-loop delay (ms) since the last call (plexus only: test/graph/helpers/serve.ts with PLEXUS_SERVE_ELD=1). */
+type Eld = { p50: number; p99: number; max: number; mean: number; gcs: number; gcMs: number; gcMaxMs: number };
+type Relay = { name: string; url: string; pid: number; close(): Promise<void>; eld?(): Promise<Eld> };
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+/** Time a process's main thread spent waiting for a CPU (run queue) so far, in ms (/proc/<pid>/schedstat). */
+const waitMs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
 /** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
 const cpuMs = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -60,12 +64,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function startPlexus(): Promise<Relay> {
   const d = tmpDir('plexus-bench-');
-  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/graph/helpers/serve.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/graph/helpers/serve.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PLEXUS_SERVE_ELD: '1' } });
+  const eld: ((e: Eld) => void)[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"url"')) resolve(JSON.parse(l).url); });
+    createInterface({ input: p.stdout! }).on('line', (l) => {
+      if (l.startsWith('{"url"')) resolve(JSON.parse(l).url);
+      else if (l.startsWith('{"eld"')) eld.shift()?.(JSON.parse(l).eld);
+    });
     p.once('exit', (c) => reject(new Error(`plexus exited ${c}`)));
   });
-  return { name: 'plexus', url: `${url}/gun`, pid: p.pid!, async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; d.rm(); } };
+  return {
+    name: 'plexus', url: `${url}/gun`, pid: p.pid!,
+    async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; d.rm(); },
+    eld: () => new Promise<Eld>((r) => { eld.push(r); p.kill('SIGUSR2'); }),
+  };
 }
 
 interface Round { rate: number; acked: number; errs: number; lost: number; relayUs: number; clientUs: number; p50: number; p99: number }
@@ -192,17 +204,35 @@ if (process.env.ONLY === 'signed' || (PHASES.size === 1 && PHASES.has('signed'))
   process.exit(0);
 }
 
+/**
+ * Where the time of a mixed-phase window went: the relay's event-loop delay, the cores busy (CPU of the relay and
+ * every client / wall), and the time the readers' and the relay's main threads waited in the run queue for a core.
+ */
+async function window<T>(relay: Relay, readers: GunPeer[], others: GunPeer[], run: () => Promise<T>): Promise<{ r: T; eld: Eld | undefined; cores: number; readerWaitMs: number; relayWaitMs: number; ms: number }> {
+  await relay.eld?.();
+  const all = [relay.pid, ...[...readers, ...others].map((c) => c.pid!)];
+  const c0 = all.map(cpuMs), w0 = readers.map((c) => waitMs(c.pid!)), rw0 = waitMs(relay.pid), t0 = Date.now();
+  const r = await run();
+  const ms = Date.now() - t0;
+  const cores = all.reduce((s, pid, i) => s + cpuMs(pid) - c0[i]!, 0) / ms;
+  return { r, eld: await relay.eld?.(), cores, readerWaitMs: readers.reduce((s, c, i) => s + waitMs(c.pid!) - w0[i]!, 0), relayWaitMs: waitMs(relay.pid) - rw0, ms };
+}
+
 /** Reads alone, then the same reads while CLIENTS writers stream puts (16 in flight each), on one relay. */
 async function mixed(relay: Relay, pools: number[][], offset: number) {
   let rd = await freshReaders([relay]);
-  const alone = await readRound(relay, rd.get(relay)!, pools, offset, 16, ROUND_MS);
+  const a = await window(relay, rd.get(relay)!, [], () => readRound(relay, rd.get(relay)!, pools, offset, 16, ROUND_MS));
+  const alone = a.r;
   for (const c of rd.get(relay)!) await c.close();
   rd = await freshReaders([relay]);
   const writers = Array.from({ length: CLIENTS }, () => new GunPeer(relay.url));
   await Promise.all(writers.map((c) => c.ready()));
-  const [withPuts, puts] = await Promise.all([readRound(relay, rd.get(relay)!, pools, offset + 5003, 16, ROUND_MS), putRound(relay, writers, 'mix', 16, ROUND_MS)]);
+  const m = await window(relay, rd.get(relay)!, writers, () => Promise.all([readRound(relay, rd.get(relay)!, pools, offset + 5003, 16, ROUND_MS), putRound(relay, writers, 'mix', 16, ROUND_MS)]));
+  const [withPuts, puts] = m.r;
   for (const c of [...rd.get(relay)!, ...writers]) await c.close();
   console.log(`mixed   reads 16 in flight x ${CLIENTS}: alone p50 ${alone.p50.toFixed(1)} ms p99 ${alone.p99.toFixed(1)} ms (${f0(alone.rate)}/s) | with ${CLIENTS} clients x 16 puts in flight: p50 ${withPuts.p50.toFixed(1)} ms p99 ${withPuts.p99.toFixed(1)} ms (${f0(withPuts.rate)}/s; puts ${f0(puts.rate)}/s acked, ack p50 ${puts.p50.toFixed(1)} ms p99 ${puts.p99.toFixed(1)} ms): p99 ratio ${(withPuts.p99 / alone.p99).toFixed(2)}x  (${await load()})`);
+  const where = (w: Omit<typeof a, 'r'>, reads: ReadRound) => `relay event-loop delay p50 ${w.eld?.p50.toFixed(1)} p99 ${w.eld?.p99.toFixed(1)} max ${w.eld?.max.toFixed(1)} ms, GC pauses ${w.eld?.gcs} (${w.eld?.gcMs.toFixed(0)} ms, longest ${w.eld?.gcMaxMs.toFixed(1)} ms); cores busy ${w.cores.toFixed(2)}; readers waited for a core ${((w.readerWaitMs / Math.max(1, reads.answered)) * 1000).toFixed(0)} us/read (${((w.readerWaitMs / w.ms / CLIENTS) * 100).toFixed(0)}% of their time), relay ${((w.relayWaitMs / w.ms) * 100).toFixed(0)}%`;
+  console.log(`mixed   alone: ${where(a, alone)} | with puts: ${where(m, withPuts)}`);
   return { alone, withPuts, puts };
 }
 

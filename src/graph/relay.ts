@@ -173,6 +173,9 @@ export class GraphRelay {
   #queue: Work[] = [];
   #flushing: Promise<void> | undefined;
   #scheduled = false;
+  /** Peers with replies queued by commit completions, flushed once the completions of one commit ran. */
+  #dirty = new Set<Peer>();
+  #dirtyQueued = false;
   #nextPeer = 1;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #dueTimer: ReturnType<typeof setTimeout> | undefined;
@@ -276,9 +279,8 @@ export class GraphRelay {
     return this.#seen.remember(id);
   }
 
-  /** Subscribe `peer`; false when its limit or the memory budget refused it. */
-  #subscribe(peer: Peer, soul: string, field?: string): boolean {
-    const k = subKey(soul, field);
+  /** Subscribe `peer` (`k`: the subscription key, when the caller has it already); false when its limit or the memory budget refused it. */
+  #subscribe(peer: Peer, soul: string, field?: string, k = subKey(soul, field)): boolean {
     if (peer.subs.has(k)) return true;
     if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
     if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions', undefined, true)) return false;
@@ -370,9 +372,23 @@ export class GraphRelay {
       const work = this.#queue;
       this.#queue = [];
       const touched = new Set<Peer>();
-      const puts = await this.#vet(work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put'), touched);
+      const vetting = work.filter((w): w is Extract<Work, { kind: 'put' }> => w.kind === 'put');
+      let gets = work.filter((w): w is Extract<Work, { kind: 'get' }> => w.kind === 'get');
+      if (vetting.length && gets.length) {
+        // reads first: gets are answered (and sent) before this tick's puts are checked and applied, except
+        // those of a soul one of these puts writes (and soul queries): they wait and see the puts, as before
+        const written = new Set<string>();
+        for (const p of vetting) for (const w of p.writes) written.add(w.soul);
+        const early: typeof gets = [], late: typeof gets = [];
+        for (const g of gets) (g.get.souls || written.has(g.get.soul) ? late : early).push(g);
+        await this.#answerGets(early, touched);
+        for (const p of touched) this.#flushOut(p);
+        touched.clear();
+        gets = late;
+      }
+      const puts = await this.#vet(vetting, touched);
       if (puts.length) await this.#applyPuts(puts, touched);
-      await this.#answerGets(work, touched);
+      await this.#answerGets(gets, touched);
       for (const w of work) w.peer.pending--;
       for (const p of touched) this.#flushOut(p);
     }
@@ -412,7 +428,7 @@ export class GraphRelay {
           for (const p of puts) p.peer.pending--;
           const t = new Set<Peer>();
           await fn(t);
-          for (const p of t) this.#flushOut(p);
+          this.#flushSoon(t);
         };
         void accepted.durable.then(later((t) => this.#afterPuts(puts, all, source, accepted.resolutions, t)), (err: unknown) => later((t) => failed(err, t))());
         return;
@@ -425,31 +441,56 @@ export class GraphRelay {
     await this.#afterPuts(puts, all, source, resolutions, touched);
   }
 
+  /**
+   * Replies queued by the completion of a commit go out on the next tick: a group commit resolves
+   * several batches at once, and each peer gets one frame for all of them (not one per batch).
+   */
+  #flushSoon(peers: Set<Peer>): void {
+    for (const p of peers) this.#dirty.add(p);
+    if (this.#dirtyQueued || this.#dirty.size === 0) return;
+    this.#dirtyQueued = true;
+    process.nextTick(() => {
+      this.#dirtyQueued = false;
+      const dirty = this.#dirty;
+      this.#dirty = new Set();
+      for (const p of dirty) this.#flushOut(p);
+    });
+  }
+
   /** Acks, subscriptions and forwards of a stored batch of puts. */
   async #afterPuts(puts: Extract<Work, { kind: 'put' }>[], all: FieldWrite[], source: Peer[], resolutions: ConflictResolution[], touched: Set<Peer>): Promise<void> {
-    // writers become subscribers of what they wrote (gun Q1)
-    for (const p of puts) for (const w of p.writes) {
-      this.#subscribe(p.peer, w.soul, w.field);
-      if (p.ack) this.#ask.wrote(p.peer, w.soul); // a real write, not an answer to a get
-    }
     for (const p of puts) {
       touched.add(p.peer);
       // the ack is built as text: messageId() is alphanumeric, the id is JSON-quoted
       if (p.ack) { this.#stats.acks++; this.#queueOut(p.peer, `{"#":"${messageId()}","@":${JSON.stringify(p.msg.id)},"ok":true}`); }
     }
-    const changed = new Map<string, { w: FieldWrite; from: Peer | undefined }>();
-    let deferred = false;
-    resolutions.forEach((r, i) => {
-      const w = all[i]!;
-      if (isUpdate(r)) changed.set(subKey(w.soul, w.field), { w, from: source[i] });
+    // writers become subscribers of what they wrote (gun Q1); each field's key is built once, here
+    const keys: string[] = new Array<string>(all.length);
+    let i = 0;
+    for (const p of puts) {
+      let soul: string | undefined;
+      for (const w of p.writes) {
+        const k = (keys[i++] = subKey(w.soul, w.field));
+        this.#subscribe(p.peer, w.soul, w.field, k);
+        if (p.ack && w.soul !== soul) this.#ask.wrote(p.peer, (soul = w.soul)); // a real write, not an answer to a get
+      }
+    }
+    const changed = new Map<string, { w: FieldWrite; from: Peer | undefined; k: string }>();
+    let deferred = false, lostAny = false;
+    for (let j = 0; j < resolutions.length; j++) {
+      const r = resolutions[j]!;
+      if (isUpdate(r)) changed.set(keys[j]!, { w: all[j]!, from: source[j], k: keys[j]! });
       else if (r === 'too-future-deferred') { deferred = true; this.#stats.deferred++; }
-    });
+      else if (r === 'older-historical' || r === 'same-keep') lostAny = true;
+    }
     this.#forward([...changed.values()], touched);
+    if (deferred) void this.#scheduleDue();
+    if (!lostAny) return;
     // a writer whose write lost (older state, or a tie it lost) learns the winning value, so it converges
     const lost = new Map<Peer, Map<string, FieldRef>>();
     resolutions.forEach((r, i) => {
       if (r !== 'older-historical' && r !== 'same-keep') return;
-      const w = all[i]!, p = source[i]!, k = subKey(w.soul, w.field);
+      const w = all[i]!, p = source[i]!, k = keys[i]!;
       if (changed.has(k) && changed.get(k)!.from === p) return;
       let m = lost.get(p);
       if (!m) lost.set(p, (m = new Map()));
@@ -469,11 +510,10 @@ export class GraphRelay {
       this.#stats.forwards += frames.length;
       touched.add(p);
     }
-    if (deferred) void this.#scheduleDue();
   }
 
-  /** Send changed fields to every subscribed peer except the one they came from. */
-  #forward(changes: { w: FieldWrite; from: Peer | undefined }[], touched: Set<Peer>): void {
+  /** Send changed fields to every subscribed peer except the one they came from (`k`: the field's subscription key, when known). */
+  #forward(changes: { w: FieldWrite; from: Peer | undefined; k?: string }[], touched: Set<Peer>): void {
     if (changes.length === 0 || (this.#subs.size === 0 && this.#mesh.size === 0)) return;
     const per = new Map<Peer, FieldWrite[]>();
     if (this.#mesh.size) for (const { w, from } of changes) for (const p of this.#mesh) {
@@ -482,17 +522,21 @@ export class GraphRelay {
       if (!l) per.set(p, (l = []));
       l.push(w);
     }
-    for (const { w, from } of changes) {
-      for (const k of [subKey(w.soul), subKey(w.soul, w.field)]) {
-        const s = this.#subs.get(k);
-        if (!s) continue;
-        for (const p of s) {
-          if (p === from) continue;
-          let l = per.get(p);
-          if (!l) per.set(p, (l = []));
-          if (!l.includes(w)) l.push(w);
-        }
+    const add = (s: Set<Peer>, w: FieldWrite, from: Peer | undefined) => {
+      for (const p of s) {
+        if (p === from) continue;
+        let l = per.get(p);
+        if (!l) per.set(p, (l = []));
+        if (!l.includes(w)) l.push(w);
       }
+    };
+    // the fields of one node come one after another: its whole-node subscribers are looked up once
+    let soul: string | undefined, whole: Set<Peer> | undefined;
+    for (const { w, from, k } of changes) {
+      if (w.soul !== soul) whole = this.#subs.get(subKey((soul = w.soul)));
+      if (whole) add(whole, w, from);
+      const s = this.#subs.get(k ?? subKey(w.soul, w.field));
+      if (s) add(s, w, from);
     }
     // Peers that get the same writes (all subscribers of one soul, the common case) share one frame:
     // serialized once, under one message id, as gun's own relay sends one message to all its peers.

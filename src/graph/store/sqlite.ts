@@ -22,7 +22,7 @@ export class SqliteGraphStore implements GraphStore {
   #getNode: Database.Statement<[string], Row>;
   #recent: Database.Statement<[number, number], string>;
   #getField: Database.Statement<[string, string], { value: string; state: number }>;
-  #hasSoul: Database.Statement<[string], { x: number }>;
+  #hasSoul: Database.Statement<[string], number>;
   #upsert: Database.Statement<[string, string, string, number]>;
   #defer: Database.Statement<[string, string, string, number]>;
   #due: Database.Statement<[number], { id: number; soul: string; field: string; value: string; state: number }>;
@@ -33,6 +33,8 @@ export class SqliteGraphStore implements GraphStore {
   #fieldText: Database.Statement<[string, string], [string, number]>;
   #readTextTx: (reads: readonly TextRead[]) => (StoredFieldText[] | undefined)[];
   #putTx: (writes: readonly FieldWrite[], m: number) => ConflictResolution[];
+  /** resolveBatch inside one read transaction: the store probes of a batch share one snapshot (one WAL read lock, not one per probe). */
+  #resolveTx: (writes: readonly FieldWrite[], m: number, lookup: (s: string, f: string) => FieldState | undefined) => ReturnType<typeof resolveBatch>;
   #closed = false;
   /** Commits off the event loop (file stores; `worker: false` or ':memory:' commit inline). */
   #writer: SqliteGraphWriter | undefined;
@@ -54,7 +56,7 @@ export class SqliteGraphStore implements GraphStore {
     this.#recent = this.#db.prepare('SELECT soul FROM (SELECT soul, state FROM graph_fields ORDER BY state DESC LIMIT ?) GROUP BY soul ORDER BY max(state) DESC LIMIT ?').pluck() as Database.Statement<[number, number], string>;
     this.#getNode = this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?');
     this.#getField = this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?');
-    this.#hasSoul = this.#db.prepare('SELECT 1 AS x FROM graph_fields WHERE soul = ? LIMIT 1');
+    this.#hasSoul = this.#db.prepare('SELECT 1 FROM graph_fields WHERE soul = ? LIMIT 1').pluck() as Database.Statement<[string], number>;
     this.#upsert = this.#db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state');
     this.#defer = this.#db.prepare('INSERT INTO graph_deferred (soul, field, value, state) VALUES (?, ?, ?, ?)');
     this.#due = this.#db.prepare('SELECT id, soul, field, value, state FROM graph_deferred WHERE state <= ? ORDER BY state, id');
@@ -63,6 +65,7 @@ export class SqliteGraphStore implements GraphStore {
     this.#nodeText = (this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?') as Database.Statement<[string], [string, string, number]>).raw(true);
     this.#fieldText = (this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?') as Database.Statement<[string, string], [string, number]>).raw(true);
     this.#readTextTx = this.#db.transaction((reads: readonly TextRead[]) => reads.map((r) => this.#text(r)));
+    this.#resolveTx = this.#db.transaction((writes: readonly FieldWrite[], m: number, lookup: (s: string, f: string) => FieldState | undefined) => resolveBatch(writes, m, lookup));
     if (path !== ':memory:' && path !== '' && opts.worker !== false) this.#writer = new SqliteGraphWriter(path, opts.synchronous ?? 'FULL');
     this.#putTx = this.#db.transaction((writes: readonly FieldWrite[], m: number) => {
       // one index probe per soul first: a soul with no stored field (a new node) needs no per-field reads
@@ -159,7 +162,7 @@ export class SqliteGraphStore implements GraphStore {
       if (has === undefined) known.set(s, (has = this.#pending.has(s) || this.#hasSoul.get(s) !== undefined));
       return has ? this.#read(s, f) : undefined;
     };
-    const { resolutions, updates, deferred } = resolveBatch(writes, machineState, lookup);
+    const { resolutions, updates, deferred } = writes.length > 1 && writes[0]!.soul !== writes[writes.length - 1]!.soul ? this.#resolveTx(writes, machineState, lookup) : resolveBatch(writes, machineState, lookup);
     const rows: GraphRow[] = [];
     const held: Array<[string, string, FieldState]> = [];
     for (const w of updates) {
