@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { serveChild, type ServeChild } from '../helpers/serve-child.js';
 import { RUNTIME_SLACK_MIB, rssPeak, stalledSocket } from '../helpers/stalled.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { SERVER_MEMORY_BUDGET_BYTES, WS_MAX_QUEUED_BYTES } from '../../src/limits.js';
+import { SERVER_MEMORY_BUDGET_BYTES, WS_BYTES_PER_SECOND, WS_MAX_QUEUED_BYTES } from '../../src/limits.js';
 
 const MiB = 1024 * 1024;
 const READERS = 12, VALUE = 'v'.repeat(200 * 1024), PUTS = 600;
@@ -60,12 +60,22 @@ describe('bounded memory: /gun readers that subscribe and never read while a wri
       return c;
     }));
 
-    // the writer floods changes of the soul every reader subscribed to, 8 puts in flight, reading its acks
+    // the writer floods changes of the soul every reader subscribed to, 8 puts in flight, reading its acks,
+    // at half the per-connection byte rate (WS_BYTES_PER_SECOND: a faster writer is itself closed, 1008)
     let acked = 0;
     const t0 = Date.now() - 60_000; // increasing states in the past: applied at once (future ones are deferred)
-    const flood = new Promise<void>((resolve) => {
-      let sent = 0;
-      const more = () => { while (sent < PUTS && sent - acked < 8) { writer.send(putMsg(`w${sent}`, 'hot', 'f', VALUE + sent, t0 + sent)); sent++; } };
+    const flood = new Promise<void>((resolve, reject) => {
+      writer.once('close', (code, why) => reject(new Error(`the writer was closed: ${code} ${String(why)}`)));
+      let sent = 0, paused = false;
+      const started = performance.now();
+      const more = () => {
+        while (sent < PUTS && sent - acked < 8) {
+          const ahead = (sent + 1) * VALUE.length - ((performance.now() - started) / 1000) * (WS_BYTES_PER_SECOND / 2);
+          if (ahead > 0) { if (!paused) { paused = true; setTimeout(() => { paused = false; more(); }, Math.ceil((ahead / (WS_BYTES_PER_SECOND / 2)) * 1000)); } return; }
+          writer.send(putMsg(`w${sent}`, 'hot', 'f', VALUE + sent, t0 + sent));
+          sent++;
+        }
+      };
       writer.on('message', (d) => { for (const m of msgs(d.toString())) if (typeof m['@'] === 'string' && m['@'].startsWith('w') && m['@'] !== 'w-warm') acked++; if (acked >= PUTS) resolve(); else more(); });
       more();
     });
