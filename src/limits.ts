@@ -112,8 +112,8 @@ export const GRAPH_HEARTBEAT_MS = 20_000;
 export const GRAPH_MAX_REPLY_FRAME_BYTES = 32 * KiB;
 /** Messages a relay keeps queued per connection; beyond that they are dropped, counted and answered with an err. */
 export const GRAPH_MAX_PENDING_PER_PEER = 2_000;
-/** Estimated heap bytes one graph subscription holds on a relay (key string, map entries, peer set; about 1.4 KiB measured with 50-byte souls), charged to the budget. */
-export const GRAPH_SUBSCRIPTION_BYTES = 2 * KiB;
+/** Estimated heap bytes one graph subscription holds on a relay besides its key (map entries, peer set: 370-470 B measured in all with 50-character souls, so this errs high), charged to the budget with 2 bytes per key character on top. */
+export const GRAPH_SUBSCRIPTION_BYTES = 768;
 /** Most subscriptions (souls or soul.field) one connection may hold on a relay. */
 export const GRAPH_MAX_SUBSCRIPTIONS_PER_PEER = 50_000;
 /** Most fields one lexical get returns. */

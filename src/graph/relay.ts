@@ -29,7 +29,7 @@ export interface RelayOptions {
   /** Checks SEA user space, aliases, certificates and `#` souls before a put is stored (default: a new SeaVerifier). */
   sea?: SeaVerifier;
   log?(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
-  /** A memory budget shared with the rest of the server: each subscription reserves GRAPH_SUBSCRIPTION_BYTES from its peer's share. */
+  /** A memory budget shared with the rest of the server: each subscription reserves GRAPH_SUBSCRIPTION_BYTES (plus its key) from its peer's share. */
   budget?: RelayBudget;
 }
 
@@ -283,7 +283,7 @@ export class GraphRelay {
   #subscribe(peer: Peer, soul: string, field?: string, k = subKey(soul, field)): boolean {
     if (peer.subs.has(k)) return true;
     if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
-    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES, 'graph subscriptions', undefined, true)) return false;
+    if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES + 2 * k.length, 'graph subscriptions', undefined, true)) return false;
     peer.subs.add(k);
     let s = this.#subs.get(k);
     if (!s) this.#subs.set(k, (s = new Set()));
