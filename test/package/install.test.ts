@@ -129,7 +129,9 @@ describe('the packed package, installed without devDependencies', () => {
     let stderr = '';
     child.stdout.on('data', (c) => { stdout += c; });
     child.stderr.on('data', (c) => { stderr += c; });
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    // 'close': npm has exited and every holder of its pipes too (plexus, npm's child, writes its last
+    // lines after npm itself may have gone)
+    const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     try {
       const url = await new Promise<string>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`no listening line in 30 s:\n${stdout}\n${stderr}`)), 30_000);
