@@ -80,9 +80,7 @@ function goEscapePiece(json: string): string {
 
 /** eventText with Go's escapes applied. */
 function eventTextEscaped(e: EncodedEvent): string {
-  if (e.json !== undefined) return goEscapePiece(e.json);
-  return '{"id":' + e.id + ',"rev":"' + formatTime(e.rev) + '","top":' + goEscapePiece(JSON.stringify(e.top)) + ',"key":' + goEscapePiece(JSON.stringify(e.key))
-    + ',"cmd":' + goEscapePiece(JSON.stringify(e.cmd)) + (e.arg === undefined ? '' : ',"arg":' + goEscapePiece(JSON.stringify(e.arg))) + '}';
+  return goEscapePiece(eventText(e));
 }
 
 // ---- encoding to the wire shapes (field order as Go emits) ----------------------------------------
