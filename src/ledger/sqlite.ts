@@ -27,6 +27,15 @@ const EVENT_JSON_SQL = `CASE WHEN typeof(rev) = 'integer' AND rev BETWEEN -62135
   '{"id":' || id || ',"rev":"' || strftime('%Y-%m-%dT%H:%M:%S', (rev - (rev % 1000 + 1000) % 1000) / 1000, 'unixepoch')
   || CASE WHEN (rev % 1000 + 1000) % 1000 = 0 THEN 'Z' ELSE rtrim(printf('.%03d', (rev % 1000 + 1000) % 1000), '0') || 'Z' END
   || '","top":' || json_quote(top) || ',"key":' || json_quote(key) || ',"cmd":' || json_quote(cmd) || coalesce(',"arg":' || arg, '') || '}' END`;
+/**
+ * A page of events in id order (parameters: after id, up to id, `n` topics, limit). `+top`: walk the ids
+ * (the page order) instead of the (top, key) index, which would sort every matching event of the topic
+ * for each page: a catch-up of a big topic would be quadratic.
+ */
+function pageSql(n: number, columns: string): string {
+  const topCond = n ? ` AND +top IN (${Array.from({ length: n }, () => '?').join(',')})` : '';
+  return `SELECT ${columns} FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?`;
+}
 /** Created after the migration below (a file from before has evt_event without the tid column). */
 const TID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS evt_event_tid ON evt_event (tid) WHERE tid IS NOT NULL';
 const AUDIT_COLUMNS = ['created REAL', 'arrived REAL', 'usr TEXT', 'extra TEXT', 'tid TEXT'];
@@ -348,10 +357,9 @@ class SqliteStore implements LedgerStore {
     const n = tops.length;
     let st = this.textScans.get(n);
     if (!st) {
-      const topCond = n ? ` AND +top IN (${Array.from({ length: n }, () => '?').join(',')})` : '';
       // each event's wire JSON built by SQLite, as eventsPageEncoded builds it (a property test holds the
       // two equal); a revision formatTime would write differently (not whole ms in 0001-9999) gives NULL
-      st = this.db.prepare(`SELECT group_concat(j, ',' ORDER BY id), count(j), count(*), max(id), rev FROM (SELECT id, rev, ${EVENT_JSON_SQL} AS j FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?)`).raw(true);
+      st = this.db.prepare(`SELECT group_concat(j, ',' ORDER BY id), count(j), count(*), max(id), rev FROM (${pageSql(n, `id, rev, ${EVENT_JSON_SQL} AS j`)})`).raw(true);
       if (n <= 8) this.textScans.set(n, st);
     }
     const [json, built, count, last, lastRev] = st.get(from, lastId, ...tops, limit) as [string | null, number, number, number | null, number | null];
@@ -382,10 +390,7 @@ class SqliteStore implements LedgerStore {
     const k = raw ? -1 - n : n;
     let st = this.scans.get(k);
     if (!st) {
-      // `+top`: walk the ids (the page order) instead of the (top, key) index, which would sort every
-      // matching event of the topic for each page: a catch-up of a big topic would be quadratic
-      const topCond = n ? ` AND +top IN (${Array.from({ length: n }, () => '?').join(',')})` : '';
-      st = this.db.prepare(`SELECT id, rev, top, key, cmd, arg FROM evt_event WHERE id > ? AND id <= ?${topCond} ORDER BY id LIMIT ?`);
+      st = this.db.prepare(pageSql(n, 'id, rev, top, key, cmd, arg'));
       if (raw) st.raw(true);
       if (n <= 8) this.scans.set(k, st);
     }
