@@ -103,11 +103,20 @@ const subKey = (soul: string, field?: string) => (field === undefined ? `${soul.
 
 /** Serialised length of a reply holding `fields` of one node (estimate, exact enough for chunking). */
 function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: number): [string, FieldState][][] {
-  const chunks: [string, FieldState][][] = [];
-  let cur: [string, FieldState][] = [], size = soul.length * 2 + 80;
+  return chunkBy(soul, fields, (e) => fieldBytes(e[0], JSON.stringify(e[1].value)), maxBytes);
+}
+
+/** The estimated wire bytes of a reply's node around its fields, and of one field (its value's JSON text given). */
+const nodeBytes = (soul: string) => soul.length * 2 + 80;
+const fieldBytes = (field: string, json: string) => field.length * 2 + json.length + 30;
+
+/** Fields in order, cut into groups whose estimated reply (see nodeBytes, fieldBytes) stays within maxBytes. */
+function chunkBy<T>(soul: string, fields: readonly T[], bytesOf: (e: T) => number, maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let cur: T[] = [], size = nodeBytes(soul);
   for (const e of fields) {
-    const n = e[0].length * 2 + JSON.stringify(e[1].value).length + 30;
-    if (cur.length && size + n > maxBytes) { chunks.push(cur); cur = []; size = soul.length * 2 + 80; }
+    const n = bytesOf(e);
+    if (cur.length && size + n > maxBytes) { chunks.push(cur); cur = []; size = nodeBytes(soul); }
     cur.push(e); size += n;
   }
   if (cur.length) chunks.push(cur);
@@ -116,18 +125,10 @@ function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: num
 
 /** chunkFields over fields read as text (the same estimate: a value's JSON text is what JSON.stringify gave). */
 function chunkText(soul: string, fields: readonly StoredFieldText[], maxBytes: number): (readonly StoredFieldText[])[] {
-  let total = soul.length * 2 + 80;
-  for (const e of fields) total += e[0].length * 2 + e[1].length + 30;
+  let total = nodeBytes(soul);
+  for (const e of fields) total += fieldBytes(e[0], e[1]);
   if (total <= maxBytes || fields.length === 1) return [fields]; // the common case: one reply
-  const chunks: StoredFieldText[][] = [];
-  let cur: StoredFieldText[] = [], size = soul.length * 2 + 80;
-  for (const e of fields) {
-    const n = e[0].length * 2 + e[1].length + 30;
-    if (cur.length && size + n > maxBytes) { chunks.push(cur); cur = []; size = soul.length * 2 + 80; }
-    cur.push(e); size += n;
-  }
-  if (cur.length) chunks.push(cur);
-  return chunks;
+  return chunkBy(soul, fields, (e) => fieldBytes(e[0], e[1]), maxBytes);
 }
 
 /** The wire node `{"_":{"#":soul,">":{states}},fields}` as text; `key` is the JSON-quoted soul (what toGraphNode + JSON.stringify give). */
@@ -613,11 +614,7 @@ export class GraphRelay {
       // asked around before the answer is queued (see #answerGets)
       this.#ask.around(peer, get.soul, get.field, touched);
       if (failed) { this.#error(peer, msg.id, failed); continue; }
-      if (!this.#subscribe(peer, get.soul, get.field) && this.#budget && peer.subs.size < GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) {
-        this.#stats.dropped++;
-        this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
-        continue;
-      }
+      if (!this.#subscribeGet(peer, msg, get)) continue;
       const fields = found![i];
       if (!fields) { this.#queueOut(peer, `{"#":"${messageId()}","@":${JSON.stringify(msg.id)}}`); continue; }
       const at = JSON.stringify(msg.id), key = JSON.stringify(get.soul);
@@ -627,16 +624,24 @@ export class GraphRelay {
     }
   }
 
+  /**
+   * Subscribe the getter to what it asked for; false (the get answered RATE_LIMITED and counted) when the
+   * memory budget refused it. Past GRAPH_MAX_SUBSCRIPTIONS_PER_PEER the get is still answered, unsubscribed.
+   */
+  #subscribeGet(peer: Peer, msg: WireMessage, get: GetRequest): boolean {
+    if (this.#subscribe(peer, get.soul, get.field) || !this.#budget || peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return true;
+    this.#stats.dropped++;
+    this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
+    return false;
+  }
+
   async #answer(peer: Peer, msg: WireMessage, get: GetRequest): Promise<void> {
     const notFound = () => this.#queueOut(peer, { '#': messageId(), '@': msg.id });
     if (get.souls) {
       const found = await selectSouls(this.#store, get.souls, get.budget);
       return found.length ? this.#replyGraph(peer, msg.id, found) : notFound();
     }
-    if (!this.#subscribe(peer, get.soul, get.field) && this.#budget && peer.subs.size < GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) {
-      this.#stats.dropped++;
-      return this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
-    }
+    if (!this.#subscribeGet(peer, msg, get)) return;
     if (get.field !== undefined) {
       const f = await this.#store.getField(get.soul, get.field);
       if (!f) return notFound();
