@@ -18,10 +18,15 @@ function header(b: Buffer, end: number, len: number): number {
   return end - 10;
 }
 
+/** The bytes of the header of a server frame of `len` payload bytes. */
+function headerBytes(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
 /** A whole text frame (header + payload) in one buffer. */
 function frameOf(text: string): Buffer {
   const n = Buffer.byteLength(text);
-  const h = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const h = headerBytes(n);
   const b = Buffer.allocUnsafe(h + n);
   header(b, h, n);
   b.write(text, h);
@@ -101,7 +106,7 @@ export class TextFrameWriter {
         const g = frames[j]!;
         if (typeof g !== 'string' || g.length >= BIG_CHARS) break;
         const n = Buffer.byteLength(g);
-        const size = n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+        const size = n + headerBytes(n);
         if (j > i && bytes + size > RUN_BYTES) break;
         lens.push(n);
         bytes += size;
@@ -113,7 +118,7 @@ export class TextFrameWriter {
       let at = 0;
       for (let k = i; k < j; k++) {
         const n = lens[k - i]!;
-        const h = n < 126 ? 2 : n < 65536 ? 4 : 10;
+        const h = headerBytes(n);
         header(b, at + h, n);
         b.write(frames[k] as string, at + h);
         at += h + n;
