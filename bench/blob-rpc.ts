@@ -7,12 +7,7 @@ import { createCipheriv } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BlobStore } from '../src/blob/store.js';
-import { SqliteStore } from '../src/blob/store/sqlite.js';
-import { HttpStore } from '../src/blob/store/http.js';
-import { RpcStore } from '../src/blob/bs/rpc-store.js';
-import { startServer } from '../src/server/http.js';
-import { blobMount, type BlobMount } from '../src/server/blob.js';
+import { type BlobStore, SqliteStore, HttpStore, RpcStore, startServer, blobMount, type BlobMount } from './plexus.js';
 
 const MiB = 1 << 20;
 

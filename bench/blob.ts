@@ -18,11 +18,7 @@ import { execSync } from 'node:child_process';
 import { createReadStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { refOf, type Ref } from '../src/blob/ref.js';
-import type { BlobStore, PutResult } from '../src/blob/store.js';
-import { FileStore } from '../src/blob/store/file.js';
-import { SqliteStore } from '../src/blob/store/sqlite.js';
-import { getStream, putStream } from '../src/blob/split.js';
+import { refOf, type Ref, type BlobStore, type PutResult, FileStore, SqliteStore, getStream, putStream } from './plexus.js';
 import { benchTransports } from './blob-rpc.js';
 import { goal } from './goal.js';
 

@@ -9,7 +9,7 @@ import amqp from 'amqplib';
 import { goal } from './goal.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Encoder } from 'cbor-x';
-import { connect, memoryNetwork, type Peer } from '../src/bus/index.js';
+import { connect, memoryNetwork, type Peer } from './plexus.js';
 
 const URL = process.env.PLEXUS_TEST_AMQP ?? 'amqp://guest:guest@127.0.0.1:5672';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);

@@ -35,7 +35,7 @@ async function startPlexus(): Promise<Relay> {
   const d = tmpDir('plexus-idle-');
   // the connection limits are raised for this bench only (defaults: 10,000 in total, 2,000 per IP)
   const env = { ...process.env, PLEXUS_MAX_CONNECTIONS: String(CONNS + 100), PLEXUS_MAX_CONNECTIONS_PER_IP: String(CONNS + 100) };
-  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/graph/helpers/serve.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/graph-relay.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: p.stdout! }).on('line', (l) => { if (l.startsWith('{"url"')) resolve(JSON.parse(l).url); });
     p.once('exit', (c) => reject(new Error(`plexus exited ${c}`)));

@@ -20,7 +20,7 @@
 // 5. mixed (plexus only, issue 15): reads at 16 in flight x CLIENTS alone, then the same reads while CLIENTS
 //    writers stream puts at 16 in flight each: reads' p99 with puts must stay within 2x of alone (SQLite
 //    commits run on a worker thread, so reads do not wait for a commit's fsync).
-// Both relays run as a user runs them: plexus = `plexus serve`'s graph mount (SQLite, WAL, synchronous=FULL:
+// Both relays run as a user runs them: plexus = `plexus serve`'s graph mount from dist/ (bench/graph-relay.ts) (SQLite, WAL, synchronous=FULL:
 // an ack means fsync'd); gun = `Gun({ web, file })` (radisk: acks after its 250 ms write batch reaches the
 // file system, without fsync).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,7 +47,7 @@ const SIGNED_PUTS = Number(process.env.SIGNED_PUTS ?? 20_000);
 const SIGNED_INFLIGHT = Number(process.env.SIGNED_INFLIGHT ?? 64);
 const PHASES = new Set((process.env.PHASES ?? 'puts,reads,mixed,signed').split(','));
 
-/** The relay's event-loop delay (ms) since the last call (plexus only: test/graph/helpers/serve.ts with PLEXUS_SERVE_ELD=1). */
+/** The relay's event-loop delay (ms) since the last call (plexus only: bench/graph-relay.ts with PLEXUS_SERVE_ELD=1). */
 type Eld = { p50: number; p99: number; max: number; mean: number; gcs: number; gcMs: number; gcMaxMs: number };
 type Relay = { name: string; url: string; pid: number; close(): Promise<void>; eld?(): Promise<Eld> };
 
@@ -64,7 +64,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function startPlexus(): Promise<Relay> {
   const d = tmpDir('plexus-bench-');
-  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'test/graph/helpers/serve.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PLEXUS_SERVE_ELD: '1' } });
+  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/graph-relay.ts', d.path], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PLEXUS_SERVE_ELD: '1' } });
   const eld: ((e: Eld) => void)[] = [];
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: p.stdout! }).on('line', (l) => {

@@ -1,9 +1,10 @@
 // `npm run bench`: every benchmark in bench/, one after another, each printing plexus vs its baseline and
 // one verdict line per goal (`GOAL <bench> | <goal> | <measured> | met|not met`, see bench/goal.ts).
-// It ends with a summary table generated from those lines, with the date and the load average.
+// It ends with a summary table generated from those lines, with the date, the load average and the time of a
+// fixed CPU workload before and after (bench/cpu-ref.mjs: how fast this machine's cores were during the run).
 // `npm run bench -- blob ledger` runs only those; `--write` also puts the table into bench/RESULTS.md
 // (between its summary markers), so that summary is never edited by hand.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -49,14 +50,23 @@ function runOne(name: string): Promise<void> {
   });
 }
 
+/** bench/cpu-ref.mjs's time for its fixed workload, in ms (lower is faster), or '?' when it failed. */
+function cpuRef(): string {
+  const r = spawnSync(process.execPath, ['bench/cpu-ref.mjs'], { encoding: 'utf8' });
+  try { return String(JSON.parse(r.stdout).cpuRefMs); } catch { return '?'; }
+}
+
 const started = new Date();
 const load0 = load();
+const ref0 = cpuRef();
+console.log(`CPU reference (bench/cpu-ref.mjs, lower is faster): ${ref0} ms`);
 for (const name of pick.length ? pick : all) await runOne(name);
+const ref1 = cpuRef();
 
 const esc = (s: string) => s.replace(/\|/g, '\\|');
 const met = verdicts.filter((v) => v.met).length;
 const lines = [
-  `Run ${started.toISOString().slice(0, 16)}Z to ${new Date().toISOString().slice(11, 16)}Z, Node ${process.version}, ${cpus().length} cores; load average (1, 5, 15 min) ${load0} at the start.`,
+  `Run ${started.toISOString().slice(0, 16)}Z to ${new Date().toISOString().slice(11, 16)}Z, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model.trim()}${cpus()[0]?.speed ? `, ${cpus()[0]!.speed} MHz` : ''}); load average (1, 5, 15 min) ${load0} at the start; CPU reference ${ref0} ms before, ${ref1} ms after (bench/cpu-ref.mjs's fixed workload, lower is faster).`,
   `${met} of ${verdicts.length} goals met.`,
   '',
   '| bench | goal | measured | verdict |',

@@ -13,8 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { connectHub, type HubClient } from '../src/ledger/client.js';
-import { Graph } from '../src/graph/index.js';
+import { connectHub, type HubClient, Graph } from './plexus.js';
 import { goal } from './goal.js';
 
 const CLIENTS = Number(process.env.PLEXUS_BENCH_CLIENTS ?? 500);
@@ -46,7 +45,7 @@ const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
 /** Start `plexus serve` in its own process (so its RSS is what we measure). */
 async function startServer(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--data', dataDir, '--log-level', 'warn', '--token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--port', '0', '--data', dataDir, '--log-level', 'warn', '--token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   p.stderr.on('data', (c) => { err += c; if (err.length > 100_000) err = err.slice(-50_000); });
   const url = await new Promise<string>((resolve, reject) => {
