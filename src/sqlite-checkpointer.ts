@@ -9,7 +9,10 @@
  * the pages it writes here; after `checkpointPages` pages a PASSIVE checkpoint runs on a worker thread
  * with its own connection. A WAL can only restart from its beginning once a checkpoint copied all of it
  * with no write in between, so when it holds `walMaxPages` pages writers await `room()`: the running
- * checkpoint finishes, one more runs while they wait, the WAL restarts on the next write. Durability is
+ * checkpoint finishes, one more runs while they wait, the WAL restarts on the next write. The owner learns
+ * that a checkpoint finished at its next write (a counter shared with the worker), so the next one starts
+ * then even if the writer never lets its event loop run, and the part left for writers to wait on stays
+ * short (what was written during one checkpoint). Durability is
  * unchanged: a checkpoint copies committed pages into the database file; it never makes a commit less
  * durable than the WAL already made it.
  */
@@ -36,10 +39,22 @@ export interface CheckpointResult {
   checkpointed: number;
 }
 
+/**
+ * Slots of the Int32Array shared with the worker: the number of checkpoints it finished, then the last
+ * one's result, then the number it started. The owner reads them at its next write, so it learns of a
+ * finished checkpoint without an event-loop turn (a writer that awaits only its own publishes never gives
+ * its loop one: a reply message would wait for the next pause, and the WAL would grow to its bound behind
+ * a checkpoint done long ago). A commit reported before the asked checkpoint started is in what it measures
+ * (`log`), so only the later ones count as written during it.
+ */
+const DONE = 0, BUSY = 1, LOG = 2, CHECKPOINTED = 3, STARTED = 4;
+const SHARED_SLOTS = 5;
+
 /** The worker: its own connection, so checkpoint writes and fsyncs never run inside a commit. CommonJS (eval). */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
+const shared = new Int32Array(workerData.shared);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 10000');
 db.pragma('synchronous = ' + workerData.synchronous);
@@ -47,6 +62,7 @@ const checkpoint = () => {
   const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
   return { busy: r.busy, log: r.log, checkpointed: r.checkpointed };
 };
+let done = 0;
 parentPort.on('message', (m) => {
   if (m === 'close') {
     try { checkpoint(); } catch {}
@@ -54,11 +70,22 @@ parentPort.on('message', (m) => {
     parentPort.close();
     return;
   }
-  try { parentPort.postMessage(checkpoint()); } catch (err) { parentPort.postMessage({ error: String((err && err.message) || err) }); }
+  let r;
+  Atomics.store(shared, ${STARTED}, done + 1);
+  try { r = checkpoint(); } catch (err) { r = { error: String((err && err.message) || err) }; }
+  done++;
+  // the result slots first, then the count the owner polls (a failure is only in the message)
+  if (!r.error) {
+    Atomics.store(shared, ${BUSY}, r.busy); Atomics.store(shared, ${LOG}, r.log); Atomics.store(shared, ${CHECKPOINTED}, r.checkpointed);
+    Atomics.store(shared, ${DONE}, done);
+  }
+  parentPort.postMessage({ done, ...r });
 });
 `;
 
 type Reply = CheckpointResult | { error: string };
+/** A worker message: the result of its `done`-th checkpoint. */
+type Message = Reply & { done: number };
 
 /**
  * Runs the checkpoints of one SQLite file on a worker thread (started at the first write; idle, it keeps
@@ -71,8 +98,11 @@ export class SqliteCheckpointer {
   readonly #max: number;
   readonly #sync: 'NORMAL' | 'FULL';
   #worker: Worker | undefined;
-  #replies: Array<(r: Reply) => void> = [];
-  #running: Promise<void> | null = null;
+  /** Shared with the current worker (see DONE): its finished checkpoints and the last result. */
+  #shared: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** Checkpoints asked of the current worker; the running one is the #issued-th. */
+  #issued = 0;
+  #running: { done: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null;
   #drain: Promise<void> | null = null;
   #closed = false;
   /** Pages in the WAL since it last restarted (estimated between checkpoints, measured at each). */
@@ -103,8 +133,15 @@ export class SqliteCheckpointer {
     this.#start(); // on the first write, so the thread is up by the time the first checkpoint is due
     this.#walPages += pages;
     this.#sinceStart += pages;
-    if (this.#running) this.#duringRun += pages;
-    else if (this.#sinceStart >= this.#every) void this.checkpoint().catch(() => undefined);
+    if (this.#running) {
+      // counted as written during the run before polling: a commit that raced the checkpoint's end
+      // may keep the WAL from restarting, never the other way round (the next checkpoint measures it)
+      if (Atomics.load(this.#shared, STARTED) === this.#issued) this.#duringRun += pages;
+      this.#poll();
+    }
+    // the pages written during a finished run start the next one at once, so the WAL's unchecked tail
+    // stays about one run's writes long and a catch-up (room) has little left to copy
+    if (!this.#running && this.#sinceStart >= this.#every) void this.checkpoint().catch(() => undefined);
   }
 
   /**
@@ -113,62 +150,83 @@ export class SqliteCheckpointer {
    * Never rejects: a failed checkpoint is kept in `lastError` and the write goes ahead.
    */
   room(): Promise<void> | undefined {
+    if (this.#running) this.#poll();
     if (this.#walPages < this.#waitAt || this.#closed) return undefined;
     return this.#drain ??= this.#catchUp().finally(() => { this.#drain = null; });
   }
 
   async #catchUp(): Promise<void> {
-    if (this.#running) await this.#running.catch(() => undefined);
-    if (this.#walPages >= this.#waitAt) await this.checkpoint().catch(() => undefined);
-    // still full (a reader pins the WAL, or a checkpoint failed): let another walMaxPages be written
-    // before waiting again instead of waiting at every write; the WAL grows meanwhile, as it would
-    // with SQLite's own checkpoints
-    if (this.#walPages >= this.#waitAt) this.#waitAt = this.#walPages + this.#max;
+    if (this.#running) await this.#running.done.catch(() => undefined);
+    // the one that ran meanwhile did not let the WAL restart: one more while the writers wait
+    if (this.#walPages > 0) await this.checkpoint().catch(() => undefined);
+    // still not restarted (a reader pins the WAL, or a checkpoint failed): let another walMaxPages be
+    // written before waiting again instead of waiting at every write; the WAL grows meanwhile, as it
+    // would with SQLite's own checkpoints
+    if (this.#walPages > 0) this.#waitAt = this.#walPages + this.#max;
   }
 
   /** Run one PASSIVE checkpoint on the worker now (or join the running one). */
   checkpoint(): Promise<void> {
-    if (this.#running) return this.#running;
+    if (this.#running) return this.#running.done;
     if (this.#closed) return Promise.resolve();
     this.#sinceStart = 0;
     this.#duringRun = 0;
     const worker = this.#start();
     worker.ref(); // a pending checkpoint keeps the process alive; an idle worker does not
-    this.#running = new Promise<Reply>((resolve) => {
-      this.#replies.push(resolve);
-      worker.postMessage('checkpoint');
-    }).then((r) => {
-      this.#running = null;
-      this.#worker?.unref();
-      this.checkpoints++;
-      if ('error' in r) {
-        this.lastError = r.error;
-        this.#walPages = 0; // re-arm the bound after another walMaxPages instead of stalling every write
-        this.#waitAt = this.#max;
-        throw new Error(`SQLite checkpoint of ${this.path} failed: ${r.error}`);
-      }
-      // all copied and nothing written meanwhile: the next write restarts the WAL from its beginning
-      if (r.log < 0 || (r.busy === 0 && r.log === r.checkpointed && this.#duringRun === 0)) { this.#walPages = 0; this.#waitAt = this.#max; }
-      else this.#walPages = r.log + this.#duringRun;
-    });
-    return this.#running;
+    let resolve!: () => void, reject!: (err: Error) => void;
+    const done = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    this.#running = { done, resolve, reject };
+    this.#issued++;
+    worker.postMessage('checkpoint');
+    return done;
+  }
+
+  /** Take the running checkpoint's result if the worker finished it (no event-loop turn needed). */
+  #poll(): void {
+    const s = this.#shared;
+    if (Atomics.load(s, DONE) === this.#issued) this.#finish({ busy: Atomics.load(s, BUSY), log: Atomics.load(s, LOG), checkpointed: Atomics.load(s, CHECKPOINTED) });
+  }
+
+  /** The running checkpoint ended with `r`: update the WAL estimate, then settle its promise. */
+  #finish(r: Reply): void {
+    const run = this.#running;
+    if (!run) return;
+    this.#running = null;
+    this.#worker?.unref();
+    this.checkpoints++;
+    if ('error' in r) {
+      this.lastError = r.error;
+      this.#walPages = 0; // re-arm the bound after another walMaxPages instead of stalling every write
+      this.#waitAt = this.#max;
+      run.reject(new Error(`SQLite checkpoint of ${this.path} failed: ${r.error}`));
+      return;
+    }
+    // all copied and nothing written meanwhile: the next write restarts the WAL from its beginning
+    if (r.log < 0 || (r.busy === 0 && r.log === r.checkpointed && this.#duringRun === 0)) { this.#walPages = 0; this.#waitAt = this.#max; }
+    else this.#walPages = r.log + this.#duringRun;
+    run.resolve();
   }
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
     // resolved from this file, so it works from the sources (tsx) and from dist/ alike
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const shared = new Int32Array(new SharedArrayBuffer(SHARED_SLOTS * Int32Array.BYTES_PER_ELEMENT));
     // plain CommonJS: no loader flags of the parent's (e.g. tsx's --import) to start the thread with
-    const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.path, synchronous: this.#sync } });
+    const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.path, synchronous: this.#sync, shared: shared.buffer } });
     w.unref();
-    w.on('message', (r: Reply) => this.#replies.shift()?.(r));
+    // the reply of a checkpoint #poll has not taken yet (or a failure, which only the message carries)
+    w.on('message', (m: Message) => { if (this.#worker === w && m.done === this.#issued) this.#finish(m); });
     const gone = (why: string) => {
-      if (this.#worker === w) this.#worker = undefined; // the next checkpoint starts a new one
-      for (const f of this.#replies.splice(0)) f({ error: why });
+      if (this.#worker !== w) return;
+      this.#worker = undefined; // the next checkpoint starts a new one
+      this.#finish({ error: why });
     };
     w.on('error', (err) => gone(String(err)));
     w.on('exit', (code) => gone(`checkpoint worker exited (${code})`));
     this.#worker = w;
+    this.#shared = shared;
+    this.#issued = 0;
     return w;
   }
 
@@ -179,7 +237,7 @@ export class SqliteCheckpointer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#running?.catch(() => undefined);
+    await this.#running?.done.catch(() => undefined);
     const w = this.#worker;
     this.#worker = undefined;
     if (!w) return;

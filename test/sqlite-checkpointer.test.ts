@@ -46,6 +46,25 @@ describe('SqliteCheckpointer', () => {
     check.close();
   });
 
+  it('a writer that never yields to the event loop still learns of finished checkpoints and starts the next', () => {
+    // a sequential writer awaiting only its own (microtask) work gives its loop no turn, so a reply
+    // message would not arrive before it pauses; the worker's shared counter is read at each write
+    const path = join(d.path, 'busy.db');
+    const db = open(path);
+    const ck = new SqliteCheckpointer(path, { checkpointPages: 20, walMaxPages: 1_000_000 });
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 3000; i++) {
+      ins.run('w'.repeat(1500));
+      ck.wrote(2);
+      if (i % 100 === 99) Atomics.wait(nap, 0, 0, 20); // the worker gets time; this thread's loop does not run
+    }
+    assert.ok(ck.checkpoints >= 10, `${ck.checkpoints} checkpoints seen without an event-loop turn`);
+    assert.equal(ck.lastError, undefined);
+    db.close();
+    return ck.close();
+  });
+
   it('a reader pinning the WAL makes writers wait once per walMaxPages, not at every write', async () => {
     const path = join(d.path, 'pinned.db');
     const db = open(path);
