@@ -419,8 +419,8 @@ export class GraphRelay {
     };
     let resolutions;
     try {
-      // a store that commits off the event loop resolves the batch at once: acks and forwards wait for
-      // its commit to be durable, the gets queued behind these puts do not
+      // a store that commits off the event loop takes the batch at once (reads see it): acks and forwards
+      // wait for its commit to be durable and resolved, the gets queued behind these puts do not
       const accepted = this.#store.accept?.(all, this.#clock());
       if (accepted) {
         // a put stays pending on its connection (GRAPH_MAX_PENDING_PER_PEER) until its commit is durable
@@ -431,7 +431,7 @@ export class GraphRelay {
           await fn(t);
           this.#flushSoon(t);
         };
-        void accepted.durable.then(later((t) => this.#afterPuts(puts, all, source, accepted.resolutions, t)), (err: unknown) => later((t) => failed(err, t))());
+        void accepted.durable.then((resolutions) => later((t) => this.#afterPuts(puts, all, source, resolutions, t))(), (err: unknown) => later((t) => failed(err, t))());
         return;
       }
       resolutions = await this.#store.put(all, this.#clock());
