@@ -32,19 +32,21 @@ const db = new Database(workerData.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('busy_timeout = 10000');
-const upsert = db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state');
 const defer = db.prepare('INSERT INTO graph_deferred (soul, field, value, state) VALUES (?, ?, ?, ?)');
+const insertNew = db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO NOTHING');
 const stored = db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?').raw(true);
+const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE soul = ? AND field = ?');
 // HAM per row in order (an earlier row of the same transaction is what a later one meets), as resolveConflict:
-// an older state loses, a newer one wins, on a tie the lexically greater JSON text (UTF-16 order) wins, the same
-// text keeps; codes index ROW_RESOLUTIONS
+// a field never stored is inserted (one statement for a new node's fields), else an older state loses, a newer
+// one wins, on a tie the lexically greater JSON text (UTF-16 order) wins, the same text keeps; codes index ROW_RESOLUTIONS
 const commit = db.transaction((rows, deferred, codes) => {
   for (let i = 0, j = 0; i < rows.length; i += 4, j++) {
     const soul = rows[i], field = rows[i + 1], json = rows[i + 2], state = rows[i + 3];
+    if (insertNew.run(soul, field, json, state).changes === 1) { codes[j] = 0; continue; }
     const cur = stored.get(soul, field);
-    const c = cur === undefined ? 0 : state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
+    const c = state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
     codes[j] = c;
-    if (c <= 2) upsert.run(soul, field, json, state);
+    if (c <= 2) update.run(json, state, soul, field);
   }
   for (const r of deferred) defer.run(r[0], r[1], r[2], r[3]);
 });
