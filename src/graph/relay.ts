@@ -81,7 +81,8 @@ interface Peer extends RelayPeer {
   conn: RelayConnection;
   pid?: string;
   pending: number;
-  subs: Set<string>;
+  /** Its subscription keys (each once; whether it holds one is asked of the relay's index). */
+  subs: string[];
   /** Replies queued for the next flush: message objects, or messages already serialised (acks). */
   out: (Record<string, unknown> | string)[];
   open: boolean;
@@ -168,8 +169,11 @@ export class GraphRelay {
   readonly #mesh = new Set<Peer>();
   #recent: readonly string[] = [];
   readonly #ask: AskAround<Peer>;
-  /** subKey → subscribed peers. */
-  readonly #subs = new Map<string, Set<Peer>>();
+  /**
+   * subKey → the subscribed peers: a lone subscriber as itself (the common case: every written field
+   * subscribes its writer, so a busy relay holds one entry per field written), several as a Set.
+   */
+  readonly #subs = new Map<string, Peer | Set<Peer>>();
   readonly #seen = new Dedup(GRAPH_DEDUP_WINDOW_MS, GRAPH_DEDUP_MAX_IDS);
   #queue: Work[] = [];
   #flushing: Promise<void> | undefined;
@@ -194,7 +198,7 @@ export class GraphRelay {
     this.#ask = new AskAround<Peer>({
       remember: (id) => void this.#remember(id),
       send: (p, msg) => this.#queueOut(p, msg),
-      subscribed: (p, soul) => p.subs.has(subKey(soul)),
+      subscribed: (p, soul) => this.#holds(p, subKey(soul)),
       mesh: this.#mesh,
       peers: this.#peers,
       subscribedSouls: () => this.#subscribedSouls(),
@@ -219,7 +223,7 @@ export class GraphRelay {
   connect(conn: RelayConnection, opts: ConnectOptions = {}): RelayPeer {
     if (this.#closed) throw new PlexusError('CLOSED', 'relay is closed');
     const peer: Peer = {
-      id: this.#nextPeer++, conn, pending: 0, subs: new Set(), out: [], open: true, readOnly: opts.readOnly !== undefined && opts.readOnly !== false,
+      id: this.#nextPeer++, conn, pending: 0, subs: [], out: [], open: true, readOnly: opts.readOnly !== undefined && opts.readOnly !== false,
       ...(opts.readOnly instanceof PlexusError ? { writeDenied: opts.readOnly } : {}),
       mesh: opts.mesh ?? false, greeted: false, since: Date.now(), asked: new Set(), wrote: new Set(),
       receive: (text) => this.#receive(peer, text),
@@ -268,10 +272,12 @@ export class GraphRelay {
     this.#ask.closed(peer);
     for (const k of peer.subs) {
       const s = this.#subs.get(k);
-      s?.delete(peer);
-      if (s?.size === 0) this.#subs.delete(k);
+      if (s === peer) this.#subs.delete(k);
+      else if (s instanceof Set && s.delete(peer) && s.size < 2) {
+        if (s.size === 0) this.#subs.delete(k); else this.#subs.set(k, s.values().next().value!);
+      }
     }
-    peer.subs.clear();
+    peer.subs = [];
     this.#budget?.releaseAll(peer);
   }
 
@@ -280,15 +286,22 @@ export class GraphRelay {
     return this.#seen.remember(id);
   }
 
+  /** Whether `peer` holds the subscription `k`. */
+  #holds(peer: Peer, k: string): boolean {
+    const s = this.#subs.get(k);
+    return s === peer || (s instanceof Set && s.has(peer));
+  }
+
   /** Subscribe `peer` (`k`: the subscription key, when the caller has it already); false when its limit or the memory budget refused it. */
   #subscribe(peer: Peer, soul: string, field?: string, k = subKey(soul, field)): boolean {
-    if (peer.subs.has(k)) return true;
-    if (peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
+    const s = this.#subs.get(k);
+    if (s === peer || (s instanceof Set && s.has(peer))) return true;
+    if (peer.subs.length >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
     if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES + 2 * k.length, 'graph subscriptions', undefined, true)) return false;
-    peer.subs.add(k);
-    let s = this.#subs.get(k);
-    if (!s) this.#subs.set(k, (s = new Set()));
-    s.add(peer);
+    peer.subs.push(k);
+    if (s === undefined) this.#subs.set(k, peer);
+    else if (s instanceof Set) s.add(peer);
+    else this.#subs.set(k, new Set([s, peer]));
     return true;
   }
 
@@ -419,8 +432,8 @@ export class GraphRelay {
     };
     let resolutions;
     try {
-      // a store that commits off the event loop resolves the batch at once: acks and forwards wait for
-      // its commit to be durable, the gets queued behind these puts do not
+      // a store that commits off the event loop takes the batch at once (reads see it): acks and forwards
+      // wait for its commit to be durable and resolved, the gets queued behind these puts do not
       const accepted = this.#store.accept?.(all, this.#clock());
       if (accepted) {
         // a put stays pending on its connection (GRAPH_MAX_PENDING_PER_PEER) until its commit is durable
@@ -431,7 +444,7 @@ export class GraphRelay {
           await fn(t);
           this.#flushSoon(t);
         };
-        void accepted.durable.then(later((t) => this.#afterPuts(puts, all, source, accepted.resolutions, t)), (err: unknown) => later((t) => failed(err, t))());
+        void accepted.durable.then((resolutions) => later((t) => this.#afterPuts(puts, all, source, resolutions, t))(), (err: unknown) => later((t) => failed(err, t))());
         return;
       }
       resolutions = await this.#store.put(all, this.#clock());
@@ -523,22 +536,24 @@ export class GraphRelay {
       if (!l) per.set(p, (l = []));
       l.push(w);
     }
-    const add = (s: Set<Peer>, w: FieldWrite, from: Peer | undefined) => {
-      for (const p of s) {
-        if (p === from) continue;
-        let l = per.get(p);
-        if (!l) per.set(p, (l = []));
-        if (!l.includes(w)) l.push(w);
-      }
+    const one = (p: Peer, w: FieldWrite) => {
+      let l = per.get(p);
+      if (!l) per.set(p, (l = []));
+      if (!l.includes(w)) l.push(w);
+    };
+    const add = (s: Peer | Set<Peer>, w: FieldWrite, from: Peer | undefined) => {
+      if (!(s instanceof Set)) { if (s !== from) one(s, w); return; }
+      for (const p of s) if (p !== from) one(p, w);
     };
     // the fields of one node come one after another: its whole-node subscribers are looked up once
-    let soul: string | undefined, whole: Set<Peer> | undefined;
+    let soul: string | undefined, whole: Peer | Set<Peer> | undefined;
     for (const { w, from, k } of changes) {
       if (w.soul !== soul) whole = this.#subs.get(subKey((soul = w.soul)));
       if (whole) add(whole, w, from);
       const s = this.#subs.get(k ?? subKey(w.soul, w.field));
       if (s) add(s, w, from);
     }
+    if (per.size === 0) return; // only their writers hold these fields (the common case of a busy relay)
     // Peers that get the same writes (all subscribers of one soul, the common case) share one frame:
     // serialized once, under one message id, as gun's own relay sends one message to all its peers.
     const index = new Map(changes.map(({ w }, i) => [w, i]));
@@ -629,7 +644,7 @@ export class GraphRelay {
    * memory budget refused it. Past GRAPH_MAX_SUBSCRIPTIONS_PER_PEER the get is still answered, unsubscribed.
    */
   #subscribeGet(peer: Peer, msg: WireMessage, get: GetRequest): boolean {
-    if (this.#subscribe(peer, get.soul, get.field) || !this.#budget || peer.subs.size >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return true;
+    if (this.#subscribe(peer, get.soul, get.field) || !this.#budget || peer.subs.length >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return true;
     this.#stats.dropped++;
     this.#error(peer, msg.id, new PlexusError('RATE_LIMITED', 'server memory budget for subscriptions is used up: get refused'));
     return false;

@@ -65,10 +65,12 @@ export interface GraphStore {
   /** List stored souls (lexical soul queries, the dashboard's soul browser). */
   souls?(q: SoulRange): Promise<string[]>;
   /**
-   * Optional: resolve a batch now (as `put` would, reads see it at once) and commit it off the event
-   * loop; `durable` resolves once it is on disk (acks wait for it). Stores committing inline omit it.
+   * Optional: take a batch now (reads see it at once, as HAM ranks it against what is stored) and resolve
+   * and commit it off the event loop, in order after the batches taken before it; `durable` resolves with
+   * one resolution per write (what `put` gives) once it is on disk (acks wait for it). Stores committing
+   * inline omit it.
    */
-  accept?(writes: readonly FieldWrite[], machineState: number): { resolutions: ConflictResolution[]; durable: Promise<void> };
+  accept?(writes: readonly FieldWrite[], machineState: number): { durable: Promise<ConflictResolution[]> };
   /** Subscribe to fields changed by OTHER handles on the same data (PostgreSQL); returns unsubscribe. */
   onExternalChange?(cb: (changes: FieldRef[]) => void): () => void;
   close(): Promise<void>;

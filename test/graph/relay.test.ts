@@ -144,6 +144,29 @@ describe('graph relay over raw WebSocket', () => {
     assert.ok(!a.msgs.some((m) => !m['@'] && m.put?.f1), 'the writer is not echoed');
   });
 
+  it('a field written by two peers forwards to the one left after the other disconnects, and to a third after both left', async () => {
+    const [a, b, w] = [await probe(), await probe(), await probe()];
+    const t = Date.now();
+    a.send({ '#': 'sa', put: { sh1: node('sh1', { x: 'a' }, t - 30) } }); // a holds sh1.x alone
+    await a.reply('sa');
+    b.send({ '#': 'sb', put: { sh1: node('sh1', { x: 'b' }, t - 20) } }); // now a and b hold it
+    await b.reply('sb');
+    await eventually(() => a.msgs.find((m) => !m['@'] && m.put?.sh1?.x === 'b'), 5000, 'a hears b');
+    a.close();
+    await new Promise((r) => setTimeout(r, 100));
+    w.send({ '#': 'sw', put: { sh1: node('sh1', { x: 'w' }, t - 10) } });
+    await w.reply('sw');
+    await eventually(() => b.msgs.find((m) => !m['@'] && m.put?.sh1?.x === 'w'), 5000, 'b hears w after a left');
+    b.close(); w.close();
+    await new Promise((r) => setTimeout(r, 100));
+    const [c, d] = [await probe(), await probe()];
+    c.send({ '#': 'sc', get: { '#': 'sh1', '.': 'x' } });
+    assert.equal((await c.reply('sc')).put.sh1.x, 'w');
+    d.send({ '#': 'sd', put: { sh1: node('sh1', { x: 'd' }, t) } });
+    await d.reply('sd');
+    await eventually(() => c.msgs.find((m) => !m['@'] && m.put?.sh1?.x === 'd'), 5000, 'c hears d');
+  });
+
   it('deletes stay deleted: a stale re-send is ignored and the sender is told the current value', async () => {
     const [a, b] = [await probe(), await probe()];
     const t = Date.now();

@@ -58,3 +58,33 @@ describe('sqlite: readText (the relay answers reads from it)', () => {
     } finally { await store.close(); d.rm(); }
   });
 });
+
+describe('sqlite: accept resolves on the commit worker, in the order batches were taken', () => {
+  const M = 1e13;
+  it('gives each write the resolution sequential puts give, and reads rank pending writes by HAM', async () => {
+    const d = tmpDir();
+    const store = new SqliteGraphStore(join(d.path, 'graph.db'));
+    try {
+      await store.put([{ soul: 's', field: 'a', value: 'm', state: 10 }, { soul: 's', field: 'b', value: 1, state: 10 }], M);
+      // taken one after another before any is durable: each meets the stored field and the batches before it
+      const one = store.accept([{ soul: 's', field: 'a', value: 'old', state: 5 }, { soul: 'n', field: 'x', value: true, state: 1 }], M);
+      // an older write accepted but not durable does not hide the stored value from reads
+      assert.deepEqual(await store.getField('s', 'a'), { value: 'm', state: 10 });
+      assert.deepEqual(store.readText([{ soul: 's' }])[0], [['a', '"m"', 10], ['b', '1', 10]]);
+      assert.deepEqual(store.readText([{ soul: 'n', field: 'x' }]), [[['x', 'true', 1]]]);
+      const two = store.accept([
+        { soul: 's', field: 'a', value: 'z', state: 10 }, // tie, greater text: wins
+        { soul: 's', field: 'a', value: 'b', state: 10 }, // tie with the z just before it: loses
+        { soul: 's', field: 'b', value: 1, state: 10 }, // identical: keeps
+        { soul: 'n', field: 'x', value: false, state: 2 }, // newer than the write of the batch before
+        { soul: 's', field: 'late', value: 1, state: M + 1 }, // beyond the machine state: deferred
+      ], M);
+      assert.deepEqual((await store.getSync('s'))?.get('a'), { value: 'z', state: 10 });
+      assert.deepEqual(await one.durable, ['older-historical', 'never-seen-update']);
+      assert.deepEqual(await two.durable, ['same-update', 'same-keep', 'same-keep', 'newer-update', 'too-future-deferred']);
+      assert.deepEqual(await store.get('s'), new Map([['a', { value: 'z', state: 10 }], ['b', { value: 1, state: 10 }]]));
+      assert.deepEqual(await store.getField('n', 'x'), { value: false, state: 2 });
+      assert.equal(await store.nextDue(), M + 1);
+    } finally { await store.close(); d.rm(); }
+  });
+});

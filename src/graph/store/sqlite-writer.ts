@@ -1,9 +1,12 @@
 /**
  * Commits of the SQLite graph store on a worker thread with its own connection, so the relay's event
- * loop keeps answering reads while a commit's fsync runs. The store resolves conflicts (HAM) on its own
- * thread and hands the resulting rows here; batches handed over while a commit runs are committed
- * together in the next transaction (group commit), each batch's promise resolving once its transaction
- * is durable (synchronous=FULL unless told otherwise).
+ * loop keeps answering reads while a commit's fsync runs. The worker also resolves conflicts (HAM) of the
+ * rows it is handed, against what its own connection stores: it is the only writer, so its page cache
+ * stays warm, while the relay's connection loses its cache after every commit of the worker and would
+ * read the B-tree again from the files to learn that a new node's soul is not stored yet. Batches handed
+ * over while a commit runs are committed together in the next transaction (group commit), in order, each
+ * batch's promise resolving with its rows' resolutions once its transaction is durable (synchronous=FULL
+ * unless told otherwise).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -11,6 +14,15 @@ import { PlexusError, storageFault } from '../../errors.js';
 
 /** One row to write: soul, field, value (JSON text), state. */
 export type GraphRow = [string, string, string, number];
+
+/**
+ * Rows to resolve and write, flat: soul, field, value (JSON text), state, then the next row's four (one
+ * array is cloned to the worker much faster than an array per row).
+ */
+export type FlatRows = (string | number)[];
+
+/** What the worker answers per row of FlatRows, in order (gun's HAM outcomes; `too-future` rows are never handed over). */
+export const ROW_RESOLUTIONS = ['never-seen-update', 'newer-update', 'same-update', 'older-historical', 'same-keep'] as const;
 
 /** The worker: plain CommonJS (eval), so it needs none of the parent's loader flags. */
 const WORKER = `
@@ -20,20 +32,32 @@ const db = new Database(workerData.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('busy_timeout = 10000');
-const upsert = db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO UPDATE SET value = excluded.value, state = excluded.state');
 const defer = db.prepare('INSERT INTO graph_deferred (soul, field, value, state) VALUES (?, ?, ?, ?)');
-const commit = db.transaction((updates, deferred) => {
-  for (const r of updates) upsert.run(r[0], r[1], r[2], r[3]);
+const insertNew = db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO NOTHING');
+const stored = db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?').raw(true);
+const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE soul = ? AND field = ?');
+// HAM per row in order (an earlier row of the same transaction is what a later one meets), as resolveConflict:
+// a field never stored is inserted (one statement for a new node's fields), else an older state loses, a newer
+// one wins, on a tie the lexically greater JSON text (UTF-16 order) wins, the same text keeps; codes index ROW_RESOLUTIONS
+const commit = db.transaction((rows, deferred, codes) => {
+  for (let i = 0, j = 0; i < rows.length; i += 4, j++) {
+    const soul = rows[i], field = rows[i + 1], json = rows[i + 2], state = rows[i + 3];
+    if (insertNew.run(soul, field, json, state).changes === 1) { codes[j] = 0; continue; }
+    const cur = stored.get(soul, field);
+    const c = state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
+    codes[j] = c;
+    if (c <= 2) update.run(json, state, soul, field);
+  }
   for (const r of deferred) defer.run(r[0], r[1], r[2], r[3]);
 });
 parentPort.on('message', (m) => {
   if (m === 'close') { db.close(); parentPort.close(); return; }
-  try { commit(m.updates, m.deferred); parentPort.postMessage({ ok: true }); }
+  try { const codes = new Uint8Array(m.rows.length / 4); commit(m.rows, m.deferred, codes); parentPort.postMessage({ ok: true, codes }); }
   catch (err) { parentPort.postMessage({ error: String((err && err.message) || err), code: err && typeof err.code === 'string' ? err.code : undefined }); }
 });
 `;
 
-interface Pending { updates: GraphRow[]; deferred: GraphRow[]; resolve: () => void; reject: (e: unknown) => void }
+interface Pending { rows: FlatRows; deferred: GraphRow[]; resolve: (codes: Uint8Array) => void; reject: (e: unknown) => void }
 
 export class SqliteGraphWriter {
   readonly #path: string;
@@ -53,11 +77,14 @@ export class SqliteGraphWriter {
     this.#sync = synchronous;
   }
 
-  /** Commit these rows; resolves once they are durable. */
-  write(updates: GraphRow[], deferred: GraphRow[]): Promise<void> {
+  /**
+   * Resolve `rows` against the stored fields (and the rows handed over before them), store those that win and
+   * the deferred rows; resolves once durable with one code per row (an index of ROW_RESOLUTIONS).
+   */
+  write(rows: FlatRows, deferred: GraphRow[]): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(new PlexusError('CLOSED', 'graph store is closed'));
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ updates, deferred, resolve, reject });
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.#queue.push({ rows, deferred, resolve, reject });
       this.#next();
     });
   }
@@ -79,18 +106,25 @@ export class SqliteGraphWriter {
     const batch = this.#queue;
     this.#queue = [];
     this.#running = batch;
-    const updates: GraphRow[] = [], deferred: GraphRow[] = [];
-    for (const b of batch) { for (const r of b.updates) updates.push(r); for (const r of b.deferred) deferred.push(r); }
+    let rows: FlatRows = batch[0]!.rows;
+    const deferred: GraphRow[] = [];
+    if (batch.length > 1) { rows = []; for (const b of batch) for (const x of b.rows) rows.push(x); }
+    for (const b of batch) for (const r of b.deferred) deferred.push(r);
     const w = this.#start();
     w.ref(); // a commit under way keeps the process alive; an idle writer does not
-    w.postMessage({ updates, deferred });
+    w.postMessage({ rows, deferred });
   }
 
-  #done(r: { ok?: true; error?: string; code?: string }): void {
+  #done(r: { ok?: true; codes?: Uint8Array; error?: string; code?: string }): void {
     const batch = this.#running ?? [];
     this.#running = undefined;
     this.#worker?.unref();
-    if (r.ok) { this.commits++; for (const b of batch) b.resolve(); }
+    if (r.ok) {
+      this.commits++;
+      // each batch gets the codes of its own rows
+      let at = 0;
+      for (const b of batch) { const n = b.rows.length / 4; b.resolve(r.codes!.subarray(at, at + n)); at += n; }
+    }
     else {
       // a full or read-only disk keeps its code (STORAGE_FULL / READ_ONLY); anything else is INTERNAL
       const e = storageFault({ code: r.code }) ?? new PlexusError('INTERNAL', `graph commit failed: ${r.error}`);
@@ -105,7 +139,7 @@ export class SqliteGraphWriter {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.#path, synchronous: this.#sync } });
     w.unref();
-    w.on('message', (r: { ok?: true; error?: string; code?: string }) => this.#done(r));
+    w.on('message', (r: { ok?: true; codes?: Uint8Array; error?: string; code?: string }) => this.#done(r));
     const gone = (why: string) => {
       if (this.#worker !== w) return;
       this.#worker = undefined; // the next commit starts a new one

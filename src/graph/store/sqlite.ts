@@ -5,16 +5,23 @@ import { PlexusError } from '../../errors.js';
 import type { ConflictResolution } from '../ham.js';
 import { inSoulRange, resolveBatch, type GraphStore, type SoulRange, type StoredFieldText, type TextRead } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
-import { SqliteGraphWriter, type GraphRow } from './sqlite-writer.js';
+import { ROW_RESOLUTIONS, SqliteGraphWriter, type FlatRows, type GraphRow } from './sqlite-writer.js';
 
 interface Row { field: string; value: string; state: number }
+
+/** An accepted field not durable yet: its value, state and JSON text (what HAM compares on a state tie). */
+interface Held extends FieldState { json: string }
+
+/** gun's HAM order of two versions of a field (see resolveConflict): true when (state, json) wins over (curState, curJson). */
+const beats = (state: number, json: string, curState: number, curJson: string) => state > curState || (state === curState && json > curJson);
 
 /**
  * SQLite GraphStore (better-sqlite3), the embedded default of `plexus serve`. WAL + synchronous=FULL:
  * a batch is on disk when `put` resolves, so an acked write survives a crash (process or power).
- * A file store commits on a worker thread (SqliteGraphWriter): `accept` resolves conflicts here at
- * once, keeps the accepted fields in memory until their commit is durable (reads see them) and lets the
- * relay answer reads while the fsync runs.
+ * A file store commits on a worker thread (SqliteGraphWriter): `accept` keeps the accepted fields in
+ * memory until their commit is durable (reads see them, HAM applied against the stored field as they
+ * read) and hands them to the worker, which resolves conflicts against its own connection and commits,
+ * so the relay answers reads while the fsync runs and never reads the files to find that a soul is new.
  */
 export class SqliteGraphStore implements GraphStore {
   readonly path: string;
@@ -33,13 +40,11 @@ export class SqliteGraphStore implements GraphStore {
   #fieldText: Database.Statement<[string, string], [string, number]>;
   #readTextTx: (reads: readonly TextRead[]) => (StoredFieldText[] | undefined)[];
   #putTx: (writes: readonly FieldWrite[], m: number) => ConflictResolution[];
-  /** resolveBatch inside one read transaction: the store probes of a batch share one snapshot (one WAL read lock, not one per probe). */
-  #resolveTx: (writes: readonly FieldWrite[], m: number, lookup: (s: string, f: string) => FieldState | undefined) => ReturnType<typeof resolveBatch>;
   #closed = false;
   /** Commits off the event loop (file stores; `worker: false` or ':memory:' commit inline). */
   #writer: SqliteGraphWriter | undefined;
-  /** Accepted fields whose commit is not durable yet, by soul and field. */
-  #pending = new Map<string, Map<string, FieldState>>();
+  /** Accepted fields whose commit is not durable yet, by soul and field: of several, the one HAM ranks highest. */
+  #pending = new Map<string, Map<string, Held>>();
 
   constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL'; worker?: boolean } = {}) {
     this.path = path;
@@ -65,7 +70,6 @@ export class SqliteGraphStore implements GraphStore {
     this.#nodeText = (this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?') as Database.Statement<[string], [string, string, number]>).raw(true);
     this.#fieldText = (this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?') as Database.Statement<[string, string], [string, number]>).raw(true);
     this.#readTextTx = this.#db.transaction((reads: readonly TextRead[]) => reads.map((r) => this.#text(r)));
-    this.#resolveTx = this.#db.transaction((writes: readonly FieldWrite[], m: number, lookup: (s: string, f: string) => FieldState | undefined) => resolveBatch(writes, m, lookup));
     if (path !== ':memory:' && path !== '' && opts.worker !== false) this.#writer = new SqliteGraphWriter(path, opts.synchronous ?? 'FULL');
     this.#putTx = this.#db.transaction((writes: readonly FieldWrite[], m: number) => {
       // one index probe per soul first: a soul with no stored field (a new node) needs no per-field reads
@@ -86,10 +90,11 @@ export class SqliteGraphStore implements GraphStore {
     if (this.#closed) throw new PlexusError('CLOSED', 'graph store is closed');
   }
 
+  /** The stored field, or the accepted one not durable yet where HAM ranks it higher. */
   #read(soul: string, field: string): FieldState | undefined {
     const p = this.#pending.get(soul)?.get(field);
-    if (p) return p;
     const r = this.#getField.get(soul, field);
+    if (p && (!r || beats(p.state, p.json, r.state, r.value))) return { value: p.value, state: p.state };
     return r && { value: JSON.parse(r.value) as Value, state: r.state };
   }
 
@@ -101,7 +106,13 @@ export class SqliteGraphStore implements GraphStore {
     if (rows.length === 0 && !p) return undefined;
     const out: NodeFields = new Map();
     for (const r of rows) out.set(r.field, { value: JSON.parse(r.value) as Value, state: r.state });
-    if (p) for (const [f, st] of p) out.set(f, st);
+    if (!p) return out;
+    const at = new Map<string, Row>();
+    for (const r of rows) at.set(r.field, r);
+    for (const [f, h] of p) {
+      const r = at.get(f);
+      if (!r || beats(h.state, h.json, r.state, r.value)) out.set(f, { value: h.value, state: h.state });
+    }
     return out;
   }
 
@@ -116,21 +127,21 @@ export class SqliteGraphStore implements GraphStore {
     const p = this.#pending.get(r.soul);
     if (r.field !== undefined) {
       const held = p?.get(r.field);
-      if (held) return [[r.field, JSON.stringify(held.value), held.state]];
       const row = this.#fieldText.get(r.soul, r.field);
+      if (held && (!row || beats(held.state, held.json, row[1], row[0]))) return [[r.field, held.json, held.state]];
       return row && [[r.field, row[0], row[1]]];
     }
     const rows: StoredFieldText[] = this.#nodeText.all(r.soul);
     if (!p) return rows.length ? rows : undefined;
-    // as getSync: stored fields in their order, a held field replaces its row in place, new ones follow
+    // as getSync: stored fields in their order, a held field that wins replaces its row in place, new ones follow
     const at = new Map<string, number>();
     rows.forEach((x, i) => at.set(x[0], i));
-    for (const [f, st] of p) {
-      const x: StoredFieldText = [f, JSON.stringify(st.value), st.state];
+    for (const [f, h] of p) {
       const i = at.get(f);
-      if (i === undefined) rows.push(x); else rows[i] = x;
+      if (i === undefined) rows.push([f, h.json, h.state]);
+      else if (beats(h.state, h.json, rows[i]![2], rows[i]![1])) rows[i] = [f, h.json, h.state];
     }
-    return rows;
+    return rows.length ? rows : undefined;
   }
 
   async recentSouls(limit: number): Promise<string[]> {
@@ -153,42 +164,45 @@ export class SqliteGraphStore implements GraphStore {
     return this.#putTx(writes, machineState);
   }
 
-  accept(writes: readonly FieldWrite[], machineState: number): { resolutions: ConflictResolution[]; durable: Promise<void> } {
+  accept(writes: readonly FieldWrite[], machineState: number): { durable: Promise<ConflictResolution[]> } {
     this.#check();
-    if (!this.#writer) return { resolutions: this.#putTx(writes, machineState), durable: Promise.resolve() };
-    const known = new Map<string, boolean>();
-    const lookup = (s: string, f: string) => {
-      let has = known.get(s);
-      if (has === undefined) known.set(s, (has = this.#pending.has(s) || this.#hasSoul.get(s) !== undefined));
-      return has ? this.#read(s, f) : undefined;
-    };
-    const { resolutions, updates, deferred } = writes.length > 1 && writes[0]!.soul !== writes[writes.length - 1]!.soul ? this.#resolveTx(writes, machineState, lookup) : resolveBatch(writes, machineState, lookup);
-    const rows: GraphRow[] = [];
-    const held: Array<[string, string, FieldState]> = [];
-    for (const w of updates) {
-      rows.push([w.soul, w.field, JSON.stringify(w.value), w.state]);
-      const st: FieldState = { value: w.value, state: w.state };
+    if (!this.#writer) return { durable: Promise.resolve(this.#putTx(writes, machineState)) };
+    // a state beyond the machine's is deferred whatever is stored (resolveConflict's first rule); every other
+    // write goes to the worker, which resolves it against the stored field and the writes handed over before it
+    const resolutions = new Array<ConflictResolution>(writes.length);
+    const rows: FlatRows = [], drows: GraphRow[] = [], sent: number[] = [];
+    const held: Array<[string, string, Held]> = [];
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!, json = JSON.stringify(w.value);
+      if (w.state > machineState) { resolutions[i] = 'too-future-deferred'; drows.push([w.soul, w.field, json, w.state]); continue; }
+      rows.push(w.soul, w.field, json, w.state);
+      sent.push(i);
       let m = this.#pending.get(w.soul);
       if (!m) this.#pending.set(w.soul, (m = new Map()));
-      m.set(w.field, st);
-      held.push([w.soul, w.field, st]);
+      const cur = m.get(w.field);
+      if (cur && !beats(w.state, json, cur.state, cur.json)) continue;
+      const h: Held = { value: w.value, state: w.state, json };
+      m.set(w.field, h);
+      held.push([w.soul, w.field, h]);
     }
-    const drows: GraphRow[] = deferred.map((w) => [w.soul, w.field, JSON.stringify(w.value), w.state]);
     // once committed (or failed) the stored row is the truth again, unless a later write replaced it
     const release = () => {
-      for (const [s, f, st] of held) {
+      for (const [s, f, h] of held) {
         const m = this.#pending.get(s);
-        if (m?.get(f) === st) { m.delete(f); if (m.size === 0) this.#pending.delete(s); }
+        if (m?.get(f) === h) { m.delete(f); if (m.size === 0) this.#pending.delete(s); }
       }
     };
-    const durable = rows.length || drows.length ? this.#writer.write(rows, drows).then(release, (err: unknown) => { release(); throw err; }) : Promise.resolve();
-    return { resolutions, durable };
+    if (!rows.length && !drows.length) return { durable: Promise.resolve(resolutions) };
+    const durable = this.#writer.write(rows, drows).then((codes) => {
+      release();
+      for (let j = 0; j < sent.length; j++) resolutions[sent[j]!] = ROW_RESOLUTIONS[codes[j]!]!;
+      return resolutions;
+    }, (err: unknown) => { release(); throw err; });
+    return { durable };
   }
 
   async put(writes: readonly FieldWrite[], machineState: number): Promise<ConflictResolution[]> {
-    const { resolutions, durable } = this.accept(writes, machineState);
-    await durable;
-    return resolutions;
+    return this.accept(writes, machineState).durable;
   }
 
   async souls(q: SoulRange): Promise<string[]> {
