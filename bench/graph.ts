@@ -243,8 +243,10 @@ if (PHASES.has('puts')) {
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
 const clients = new Map(relays.map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
 await Promise.all([...clients.values()].flat().map((c) => c.ready()));
-// warm-up (JIT, SQLite/radisk files, sockets): one short round at the highest level, not counted
+// warm-up (JIT, SQLite/radisk files, sockets), not counted: a short round at the highest level, then one at the
+// lowest (small batches take other code paths, which were otherwise still being compiled in its first round)
 for (const r of relays) await putRound(r, clients.get(r)!, 'warm', Math.max(...INFLIGHT), 1500);
+for (const r of relays) await putRound(r, clients.get(r)!, 'warm-low', Math.min(...INFLIGHT), 1500);
 for (const inflight of INFLIGHT) {
   const rounds = new Map<Relay, Round[]>(relays.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
