@@ -230,6 +230,12 @@ function recBatch(m: Map<string, Rec | null>): Map<string, Rec | Sig & { gone: t
   return out;
 }
 
+/** True when applyDelta({}, d) would only copy d (no `k-` field deletes): a new record may then share it. */
+function isPlainDelta(d: Arg): boolean {
+  for (const k in d) if (k.length > 1 && k.endsWith('-') && Object.hasOwn(d, k)) return false;
+  return true;
+}
+
 /** A publish with a non-zero base older than the ledger checks its records for later events. */
 function needsConflictCheck(base: Rev, last: Rev): boolean {
   return base !== ZERO_TIME && base < last;
@@ -551,14 +557,17 @@ export class StoreLedger implements Publisher, LocalPublisher {
       }
     }
     const recs = new Map<string, Rec | Sig & { gone: true }>();
-    const events: Array<Omit<Event, 'id'>> = [];
+    const events: WriteBatch['events'] & object = [];
+    const owned = opts.owned === true;
     for (const a of input.acts) {
       const k = sigKey(a);
       const had = recs.get(k);
       const prev = had === undefined ? r.getRec(a.top, a.key) : 'gone' in had ? undefined : had;
-      const next = applyAction(prev?.data, a);
+      // an owned new record's data is its action's arg itself when applying it would only copy it
+      const next = owned && a.cmd === 'new' && prev === undefined && a.arg !== undefined && isPlainDelta(a.arg) ? a.arg : applyAction(prev?.data, a);
       recs.set(k, next === undefined ? { top: a.top, key: a.key, gone: true } : { top: a.top, key: a.key, rev, data: next });
-      const e: Omit<Event, 'id'> = { rev, top: a.top, key: a.key, cmd: a.cmd };
+      // in the stored event's shape (id first), so an owned batch's events are stored as they are
+      const e: Omit<Event, 'id'> & { id?: number } = { id: undefined, rev, top: a.top, key: a.key, cmd: a.cmd };
       if (a.arg !== undefined) e.arg = a.arg;
       events.push(e);
     }

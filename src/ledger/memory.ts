@@ -1,4 +1,4 @@
-import { setField, sigKey, type Event, type Rec, type Sig } from './event.js';
+import { setField, type Event, type Rec, type Sig } from './event.js';
 import { StoreLedger, type AuditRow, type LedgerOptions, type LedgerStore, type LocalRow, type PublishReader, type StoreReader, type WriteBatch } from './ledger.js';
 import { ZERO_TIME, type Rev } from './time.js';
 
@@ -11,12 +11,19 @@ function clone<T>(v: T): T {
   return o as T;
 }
 
+/** What the memory store keeps per (top, key). */
+interface SigState { revs: Rev[]; rec?: Rec }
+
 /** In-memory storage (browser-safe). Writes of one operation are applied at once, so a failure leaves nothing. */
 export class MemoryStore implements LedgerStore {
   /** Every event, in id order. */
   private evs: Event[] = [];
-  /** Per (top, key): the revisions of its events (conflict checks) and its current record. One map, so a publish looks a signature up once. */
-  private sigs = new Map<string, { revs: Rev[]; rec?: Rec }>();
+  /**
+   * Per topic, per key: the revisions of its events (conflict checks) and its current record. Two levels
+   * keyed by the strings as they came (no `top\nkey` string built, flattened and hashed per look-up: a
+   * key's hash is computed once and kept by the string), and a topic's records are listed without a scan.
+   */
+  private sigs = new Map<string, Map<string, SigState>>();
   /** Audit rows in revision order (publishes append: revisions only grow). */
   private audits: AuditRow[] = [];
   private tids = new Map<string, Rev>();
@@ -29,7 +36,7 @@ export class MemoryStore implements LedgerStore {
     maxRev: async () => this.lastRev,
     auditByTid: async (tid) => this.tids.get(tid),
     changedSince: async (sig: Sig, base, ignore) => this.changed(sig, base, ignore),
-    getRec: async (top, key) => clone(this.sigs.get(sigKey({ top, key }))?.rec),
+    getRec: async (top, key) => clone(this.sigs.get(top)?.get(key)?.rec),
     hasEvent: async (id) => this.indexOfId(id) >= 0,
     locals: async () => this.localRows.map((l) => clone(l)),
     hubRev: async () => (this.replicated > this.lastRev ? this.replicated : this.lastRev),
@@ -43,12 +50,21 @@ export class MemoryStore implements LedgerStore {
     maxRev: () => this.lastRev,
     auditByTid: (tid) => this.tids.get(tid),
     changedSince: (sig, base, ignore) => this.changed(sig, base, ignore),
-    getRec: (top, key) => this.sigs.get(sigKey({ top, key }))?.rec,
+    getRec: (top, key) => this.sigs.get(top)?.get(key)?.rec,
   };
 
   private changed(sig: Sig, base: Rev, ignore: readonly Rev[]): boolean {
-    const revs = this.sigs.get(sigKey(sig))?.revs;
+    const revs = this.sigs.get(sig.top)?.get(sig.key)?.revs;
     return revs !== undefined && revs.some((rv) => rv > base && !ignore.includes(rv));
+  }
+
+  /** The state of (top, key), made when missing. */
+  private state(top: string, key: string): SigState {
+    let byKey = this.sigs.get(top);
+    if (byKey === undefined) this.sigs.set(top, (byKey = new Map()));
+    let st = byKey.get(key);
+    if (st === undefined) byKey.set(key, (st = { revs: [] }));
+    return st;
   }
 
   /** Position of the event with this id in evs (sorted by id), or -1. */
@@ -90,15 +106,16 @@ export class MemoryStore implements LedgerStore {
     let last = evs.length ? evs[evs.length - 1]!.id : 0;
     const first = evs.length;
     for (const e of b.events ?? []) {
-      // a copy: the caller keeps its objects, the store never hands out its own
-      const ev: Event = { id: e.id ?? ++last, rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
-      if (e.arg !== undefined) ev.arg = own ? e.arg : clone(e.arg);
+      let ev: Event;
+      if (own) { e.id ??= ++last; ev = e as Event; } else {
+        // a copy: the caller keeps its objects, the store never hands out its own
+        ev = { id: e.id ?? ++last, rev: e.rev, top: e.top, key: e.key, cmd: e.cmd };
+        if (e.arg !== undefined) ev.arg = clone(e.arg);
+      }
       if (ev.id > last) last = ev.id;
       out.push(ev);
       evs.push(ev);
-      const k = sigKey(ev);
-      const st = this.sigs.get(k);
-      if (st) st.revs.push(ev.rev); else this.sigs.set(k, { revs: [ev.rev] });
+      this.state(ev.top, ev.key).revs.push(ev.rev);
       if (ev.rev > this.lastRev) this.lastRev = ev.rev;
     }
     let sorted = true;
@@ -111,12 +128,9 @@ export class MemoryStore implements LedgerStore {
       else { const i = this.auditAt(a.rev); if (this.audits[i]?.rev === a.rev) this.audits[i] = a; else this.audits.splice(i, 0, a); }
       if (a.tid !== undefined) this.tids.set(a.tid, a.rev);
     }
-    for (const [k, v] of b.recs ?? []) {
-      const st = this.sigs.get(k);
-      if ('gone' in v) { if (st) delete st.rec; } else {
-        const rec = own ? v : clone(v);
-        if (st) st.rec = rec; else this.sigs.set(k, { revs: [], rec });
-      }
+    if (b.recs) for (const v of b.recs.values()) {
+      if ('gone' in v) { const st = this.sigs.get(v.top)?.get(v.key); if (st) delete st.rec; }
+      else this.state(v.top, v.key).rec = own ? v : clone(v);
     }
     if (b.dropLocals?.length) { const d = new Set(b.dropLocals); this.localRows = this.localRows.filter((l) => !d.has(l.id)); }
     for (const u of b.updateLocals ?? []) {
@@ -156,7 +170,7 @@ export class MemoryStore implements LedgerStore {
 
   async listRecs(top: string): Promise<Rec[]> {
     const out: Rec[] = [];
-    for (const st of this.sigs.values()) if (st.rec !== undefined && st.rec.top === top) out.push(st.rec);
+    for (const st of this.sigs.get(top)?.values() ?? []) if (st.rec !== undefined) out.push(st.rec);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(clone);
   }
 
