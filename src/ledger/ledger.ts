@@ -45,6 +45,11 @@ export interface Ledger {
 export interface Publisher extends Ledger {
   /** Publish atomically (events, projection, audit row) or throw: INVALID_TRANS, CONFLICT, NOT_FOUND, DUPLICATE (known tid; detail.rev). */
   publish(trans: TransInput, opts?: PublishOptions): Promise<PublishResult>;
+  /**
+   * Optional: publish at once, synchronously, where a commit costs nothing (memory) and no other operation
+   * is under way; undefined when it cannot (then use publish). Throws what publish would reject with.
+   */
+  publishNow?(trans: TransInput, opts?: PublishOptions): PublishResult | undefined;
 }
 
 export interface PublishOptions {
@@ -147,6 +152,11 @@ export interface LedgerStore {
   txSync?<T>(fn: (r: PublishReader, write: (b: WriteBatch) => Event[]) => T): T;
   /** savepoint's synchronous twin (inside txSync). */
   savepointSync?<T>(fn: () => T): T;
+  /**
+   * Optional: true when a txSync commit costs nothing (memory): a publish then commits at once rather
+   * than wait to share a group commit (StoreLedger.publishNow).
+   */
+  readonly freeCommit?: boolean;
   /**
    * Optional: a promise to await before the next write while the store catches up (SQLite: its WAL is
    * over its bound and a background checkpoint must run first); undefined when writes may go ahead.
@@ -427,6 +437,17 @@ export class StoreLedger implements Publisher, LocalPublisher {
       });
     }
     return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
+  }
+
+  /**
+   * publish, done synchronously where the store's commits cost nothing (txSync and freeCommit) and no
+   * other operation is queued or running; undefined otherwise (nothing done: call publish).
+   */
+  publishNow(input: TransInput, opts: PublishOptions = {}): PublishResult | undefined {
+    const st = this.store;
+    if (this.closed || !st.freeCommit || !st.txSync || this.busy !== 0 || this.queued.length !== 0) return undefined;
+    this.checkActs(input.acts);
+    return st.txSync((r, write) => this.publishSync(r, write, input, opts));
   }
 
   private queued: Queued[] = [];

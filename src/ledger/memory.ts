@@ -83,6 +83,9 @@ export class MemoryStore implements LedgerStore {
 
   reader(): StoreReader { return this.r; }
 
+  /** A commit is a function call: publishes need not wait to share one. */
+  readonly freeCommit = true;
+
   /**
    * Publishes run synchronously, so StoreLedger commits the ones queued in one turn as a group without a
    * promise each. A publish writes once, as its last step, and apply cannot fail half way (plain JSON
