@@ -167,6 +167,10 @@ export class Hub {
   private pumping = false;
   /** Distribution steps that read the ledger, one at a time. */
   private dist: Promise<unknown> = Promise.resolve();
+  /** Distribution steps queued on `dist` and not yet settled. */
+  private distPending = 0;
+  /** A kick is queued for the end of this turn (publishes done at once share it). */
+  private kickQueued = false;
   /** Another writer appended while hub publishes were in flight: read the ledger once they are done. */
   private foreign = false;
   /** Subscribers with events or notes to push (adaptive mode). */
@@ -182,10 +186,12 @@ export class Hub {
   }
 
   private serialDist<T>(fn: () => Promise<T>): Promise<T> {
+    this.distPending++;
     const p = this.dist.then(fn, fn);
-    this.dist = p.catch(() => undefined);
+    this.dist = p.then(this.distDone, this.distDone);
     return p;
   }
+  private readonly distDone = (): void => { this.distPending--; };
 
   private init(): Promise<void> {
     if (this.cursor >= 0) return Promise.resolve();
@@ -348,10 +354,16 @@ export class Hub {
     for (const t of tops) if (known && t !== ALL && !known.call(this.ledger, t)) throw new PlexusError('NOT_FOUND', `no model found for topic ${t}`, { detail: { top: t } });
   }
 
-  private doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
+  /** What every publish of a connection goes through first: its right to write, its user, its arrival time. */
+  private prepare<T extends TransInput>(sub: Sub, t: T): T {
     if (sub.readOnly) throw sub.writeDenied ?? new PlexusError('UNAUTHORIZED', 'publishing needs a valid token');
     if (sub.user) t.usr = sub.user; // the authenticated user wins over a client-supplied usr (evt B23)
     t.arrived = now();
+    return t;
+  }
+
+  private doPublish(sub: Sub, t: TransInput, opts?: PublishOptions): Promise<PublishResult> {
+    this.prepare(sub, t);
     if (this.opts.publish) return this.opts.publish(t, sub.user ? { id: sub.id, user: sub.user } : { id: sub.id });
     if (!this.ledger.publish) throw new PlexusError('UNSUPPORTED', 'this ledger does not publish');
     return this.ledger.publish(t, opts);
@@ -387,19 +399,7 @@ export class Hub {
           const job = this.jobs.shift()!;
           const evs = job.r?.evs ?? [];
           if (evs.length && evs[0]!.id > this.cursor + 1 && this.cursor >= 0) await this.readUpTo(evs[0]!.id - 1);
-          const before = this.rev;
-          for (const e of evs) {
-            if (e.id <= this.cursor) continue; // already distributed (read from the ledger before this job settled)
-            this.cursor = e.id;
-            if (e.rev > this.rev) this.rev = e.rev;
-            this.show(e, job.sub.id);
-          }
-          if (job.r) {
-            const s = job.sub;
-            // the sender sees the events before its own first (not while a catch-up stream holds them)
-            if (job.flushSender && (s.buf.length || s.notes) && !s.catching) this.flush(s, before);
-            if (job.r.rev > s.rev) s.rev = job.r.rev;
-          }
+          if (job.r) this.distribute(job.sub, job.r, job.flushSender);
           job.after(job.r, job.err);
         }
         if (!this.jobs.length && this.foreign) { this.foreign = false; await this.readForeign(); }
@@ -409,6 +409,20 @@ export class Hub {
       }
       if (this.jobs.length && this.jobs[0]!.settled) this.pump();
     });
+  }
+
+  /** Show a publish's events to every subscriber but its sender, then push the sender what it has pending (flushSender). */
+  private distribute(s: Sub, r: PublishResult, flushSender: boolean): void {
+    const before = this.rev;
+    for (const e of r.evs) {
+      if (e.id <= this.cursor) continue; // already distributed (read from the ledger before this job settled)
+      this.cursor = e.id;
+      if (e.rev > this.rev) this.rev = e.rev;
+      this.show(e, s.id);
+    }
+    // the sender sees the events before its own first (not while a catch-up stream holds them)
+    if (flushSender && (s.buf.length || s.notes) && !s.catching) this.flush(s, before);
+    if (r.rev > s.rev) s.rev = r.rev;
   }
 
   /** Distribute ledger events with cursor < id <= upto (written by others: no sender to skip). */
@@ -456,20 +470,58 @@ export class Hub {
   private pubFast(sub: Sub, token: string, body: string | undefined, wait: true): Promise<void>;
   private pubFast(sub: Sub, token: string, body: string | undefined): void;
   private pubFast(sub: Sub, token: string, body: string | undefined, wait = false): Promise<void> | void {
+    let t: TransInput | undefined;
+    if (!wait && this.ledger.publishNow && !this.jobs.length && !this.pumping && this.distPending === 0) {
+      // nothing ahead of it: published, distributed and answered at once where the ledger can (memory)
+      let r: PublishResult | undefined;
+      try {
+        t = this.prepare(sub, decodePubBody(body));
+        r = this.ledger.publishNow(t, OWNED);
+      } catch (err) { this.replyErr(sub, 'evt.pub', token, err); return; }
+      if (r && (!r.evs.length || r.evs[0]!.id === this.cursor + 1)) {
+        this.jobSeq++;
+        this.distribute(sub, r, true);
+        this.pubReply(sub, token, r);
+        if (this.dirty.size) this.kickSoon();
+        return;
+      }
+      if (r) {
+        // another writer's events lie before these: they are read and distributed first, in order
+        const done = r;
+        t = undefined;
+        sub.pubs++;
+        this.order(sub, () => Promise.resolve(done), (rr, err) => this.pubAfter(sub, token, rr, err));
+        return;
+      }
+    }
     sub.pubs++;
     this.inFlight(sub);
-    const start = () => this.doPublish(sub, decodePubBody(body), OWNED);
-    const after = (r: PublishResult | undefined, err: unknown) => {
-      sub.pubs--;
-      this.answered(sub);
-      if (r) {
-        this.stats.published++;
-        this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
-      } else this.replyErr(sub, 'evt.pub', token, err);
-    };
+    const decoded = t;
+    const start = decoded ? () => this.ledger.publish!(decoded, OWNED) : () => this.doPublish(sub, decodePubBody(body), OWNED);
+    const after = (r: PublishResult | undefined, err: unknown) => this.pubAfter(sub, token, r, err);
     if (wait) return this.ordered(sub, start, after);
     this.order(sub, start, after);
   }
+
+  /** A fast publish settled: answer it. */
+  private pubAfter(sub: Sub, token: string, r: PublishResult | undefined, err: unknown): void {
+    sub.pubs--;
+    this.answered(sub);
+    if (r) this.pubReply(sub, token, r); else this.replyErr(sub, 'evt.pub', token, err);
+  }
+
+  private pubReply(sub: Sub, token: string, r: PublishResult): void {
+    this.stats.published++;
+    this.replyText(sub, 'evt.pub', token, updateText({ rev: r.rev, evs: r.evs }));
+  }
+
+  /** Kick once at the end of this turn (after the publishes that arrived in it were distributed). */
+  private kickSoon(): void {
+    if (this.kickQueued) return;
+    this.kickQueued = true;
+    queueMicrotask(this.kickNow);
+  }
+  private readonly kickNow = (): void => { this.kickQueued = false; this.kick(); };
 
   /** A publish through the hook (a satellite's local hub): events come back through the ledger or pushLocal. */
   private async pubHooked(sub: Sub, token: string, body: string | undefined): Promise<void> {

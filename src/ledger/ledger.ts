@@ -45,6 +45,11 @@ export interface Ledger {
 export interface Publisher extends Ledger {
   /** Publish atomically (events, projection, audit row) or throw: INVALID_TRANS, CONFLICT, NOT_FOUND, DUPLICATE (known tid; detail.rev). */
   publish(trans: TransInput, opts?: PublishOptions): Promise<PublishResult>;
+  /**
+   * Optional: publish at once, synchronously, where a commit costs nothing (memory) and no other operation
+   * is under way; undefined when it cannot (then use publish). Throws what publish would reject with.
+   */
+  publishNow?(trans: TransInput, opts?: PublishOptions): PublishResult | undefined;
 }
 
 export interface PublishOptions {
@@ -148,6 +153,11 @@ export interface LedgerStore {
   /** savepoint's synchronous twin (inside txSync). */
   savepointSync?<T>(fn: () => T): T;
   /**
+   * Optional: true when a txSync commit costs nothing (memory): a publish then commits at once rather
+   * than wait to share a group commit (StoreLedger.publishNow).
+   */
+  readonly freeCommit?: boolean;
+  /**
    * Optional: a promise to await before the next write while the store catches up (SQLite: its WAL is
    * over its bound and a background checkpoint must run first); undefined when writes may go ahead.
    */
@@ -228,6 +238,12 @@ function recBatch(m: Map<string, Rec | null>): Map<string, Rec | Sig & { gone: t
     else { const i = k.indexOf('\n'); out.set(k, { top: k.slice(0, i), key: k.slice(i + 1), gone: true }); }
   }
   return out;
+}
+
+/** True when applyDelta({}, d) would only copy d (no `k-` field deletes): a new record may then share it. */
+function isPlainDelta(d: Arg): boolean {
+  for (const k in d) if (k.length > 1 && k.endsWith('-') && Object.hasOwn(d, k)) return false;
+  return true;
 }
 
 /** A publish with a non-zero base older than the ledger checks its records for later events. */
@@ -423,6 +439,17 @@ export class StoreLedger implements Publisher, LocalPublisher {
     return this.serial(() => this.store.tx((r, write) => this.publishIn(r, write, input, opts), { sigs: input.acts }));
   }
 
+  /**
+   * publish, done synchronously where the store's commits cost nothing (txSync and freeCommit) and no
+   * other operation is queued or running; undefined otherwise (nothing done: call publish).
+   */
+  publishNow(input: TransInput, opts: PublishOptions = {}): PublishResult | undefined {
+    const st = this.store;
+    if (this.closed || !st.freeCommit || !st.txSync || this.busy !== 0 || this.queued.length !== 0) return undefined;
+    this.checkActs(input.acts);
+    return st.txSync((r, write) => this.publishSync(r, write, input, opts));
+  }
+
   private queued: Queued[] = [];
 
   /**
@@ -551,14 +578,17 @@ export class StoreLedger implements Publisher, LocalPublisher {
       }
     }
     const recs = new Map<string, Rec | Sig & { gone: true }>();
-    const events: Array<Omit<Event, 'id'>> = [];
+    const events: WriteBatch['events'] & object = [];
+    const owned = opts.owned === true;
     for (const a of input.acts) {
       const k = sigKey(a);
       const had = recs.get(k);
       const prev = had === undefined ? r.getRec(a.top, a.key) : 'gone' in had ? undefined : had;
-      const next = applyAction(prev?.data, a);
+      // an owned new record's data is its action's arg itself when applying it would only copy it
+      const next = owned && a.cmd === 'new' && prev === undefined && a.arg !== undefined && isPlainDelta(a.arg) ? a.arg : applyAction(prev?.data, a);
       recs.set(k, next === undefined ? { top: a.top, key: a.key, gone: true } : { top: a.top, key: a.key, rev, data: next });
-      const e: Omit<Event, 'id'> = { rev, top: a.top, key: a.key, cmd: a.cmd };
+      // in the stored event's shape (id first), so an owned batch's events are stored as they are
+      const e: Omit<Event, 'id'> & { id?: number } = { id: undefined, rev, top: a.top, key: a.key, cmd: a.cmd };
       if (a.arg !== undefined) e.arg = a.arg;
       events.push(e);
     }

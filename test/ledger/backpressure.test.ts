@@ -19,6 +19,7 @@ describe('hub: requests in flight per connection', () => {
     const held: Array<() => void> = [];
     const publish = ledger.publish.bind(ledger);
     ledger.publish = (t: TransInput) => new Promise<PublishResult>((resolve, reject) => { held.push(() => { publish(t).then(resolve, reject); }); });
+    ledger.publishNow = () => undefined; // a slow store publishes nothing at once
     const hub = new Hub(ledger);
     await hub.refresh();
     const got: string[] = [];

@@ -32,4 +32,18 @@ describe('memory ledger: copies in and out', () => {
     e!.arg!.n = 99;
     assert.equal((await l.eventsAfterId(0))[0]!.arg!.n, 0);
   });
+
+  it('owned new records keep the rules of applying their arg (a `k-` field deletes, __proto__ stays a field)', async () => {
+    const l = new MemoryLedger(), m = new MemoryLedger();
+    const args = () => [JSON.parse('{"a":1,"a-":true,"b":2}'), JSON.parse('{"__proto__":{"x":1},"c":3}'), { d: 4, e: { f: [1] } }];
+    for (const [i, arg] of args().entries()) await l.publish({ acts: [{ top: 't', key: String(i), cmd: 'new', arg }] }, { owned: true });
+    for (const [i, arg] of args().entries()) await m.publish({ acts: [{ top: 't', key: String(i), cmd: 'new', arg }] });
+    const data = async (x: MemoryLedger) => (await x.list('t')).map((r) => JSON.stringify(r.data));
+    assert.deepEqual(await data(l), await data(m));
+    assert.deepEqual(await data(l), ['{"b":2}', '{"__proto__":{"x":1},"c":3}', '{"d":4,"e":{"f":[1]}}']);
+    // a later mod applies on a copy: the new event's arg stays as published
+    await l.publish({ acts: [{ top: 't', key: '2', cmd: 'mod', arg: { d: 5 } }] }, { owned: true });
+    assert.deepEqual((await l.eventsAfterId(0))[2]!.arg, { d: 4, e: { f: [1] } });
+    assert.deepEqual((await l.get('t', '2'))!.data, { d: 5, e: { f: [1] } });
+  });
 });
