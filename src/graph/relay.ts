@@ -102,6 +102,9 @@ type Work = { kind: 'put'; peer: Peer; msg: WireMessage; writes: FieldWrite[]; a
 
 const subKey = (soul: string, field?: string) => (field === undefined ? `${soul.length}:${soul}` : `${soul.length}:${soul}${field}`);
 
+/** Whether `peer` is among a subscription's peers (a lone one kept as itself, several as a Set). */
+const among = (s: Peer | Set<Peer> | undefined, peer: Peer) => s === peer || (s instanceof Set && s.has(peer));
+
 /** Serialised length of a reply holding `fields` of one node (estimate, exact enough for chunking). */
 function chunkFields(soul: string, fields: [string, FieldState][], maxBytes: number): [string, FieldState][][] {
   return chunkBy(soul, fields, (e) => fieldBytes(e[0], JSON.stringify(e[1].value)), maxBytes);
@@ -288,14 +291,13 @@ export class GraphRelay {
 
   /** Whether `peer` holds the subscription `k`. */
   #holds(peer: Peer, k: string): boolean {
-    const s = this.#subs.get(k);
-    return s === peer || (s instanceof Set && s.has(peer));
+    return among(this.#subs.get(k), peer);
   }
 
   /** Subscribe `peer` (`k`: the subscription key, when the caller has it already); false when its limit or the memory budget refused it. */
   #subscribe(peer: Peer, soul: string, field?: string, k = subKey(soul, field)): boolean {
     const s = this.#subs.get(k);
-    if (s === peer || (s instanceof Set && s.has(peer))) return true;
+    if (among(s, peer)) return true;
     if (peer.subs.length >= GRAPH_MAX_SUBSCRIPTIONS_PER_PEER) return false;
     if (this.#budget && !this.#budget.reserve(peer, GRAPH_SUBSCRIPTION_BYTES + 2 * k.length, 'graph subscriptions', undefined, true)) return false;
     peer.subs.push(k);
