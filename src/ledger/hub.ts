@@ -470,10 +470,10 @@ export class Hub {
   private pubFast(sub: Sub, token: string, body: string | undefined, wait: true): Promise<void>;
   private pubFast(sub: Sub, token: string, body: string | undefined): void;
   private pubFast(sub: Sub, token: string, body: string | undefined, wait = false): Promise<void> | void {
-    let t: TransInput | undefined;
+    let start: (() => Promise<PublishResult>) | undefined;
     if (!wait && this.ledger.publishNow && !this.jobs.length && !this.pumping && this.distPending === 0) {
       // nothing ahead of it: published, distributed and answered at once where the ledger can (memory)
-      let r: PublishResult | undefined;
+      let t: TransInput, r: PublishResult | undefined;
       try {
         t = this.prepare(sub, decodePubBody(body));
         r = this.ledger.publishNow(t, OWNED);
@@ -485,19 +485,14 @@ export class Hub {
         if (this.dirty.size) this.kickSoon();
         return;
       }
-      if (r) {
-        // another writer's events lie before these: they are read and distributed first, in order
-        const done = r;
-        t = undefined;
-        sub.pubs++;
-        this.order(sub, () => Promise.resolve(done), (rr, err) => this.pubAfter(sub, token, rr, err));
-        return;
-      }
+      // published, but another writer's events lie before these: they are read and distributed first, in
+      // order; or not published (the ledger could not at once): queued, with the body decoded already
+      const done = r, decoded = t;
+      start = done ? () => Promise.resolve(done) : () => this.ledger.publish!(decoded, OWNED);
     }
+    start ??= () => this.doPublish(sub, decodePubBody(body), OWNED);
     sub.pubs++;
     this.inFlight(sub);
-    const decoded = t;
-    const start = decoded ? () => this.ledger.publish!(decoded, OWNED) : () => this.doPublish(sub, decodePubBody(body), OWNED);
     const after = (r: PublishResult | undefined, err: unknown) => this.pubAfter(sub, token, r, err);
     if (wait) return this.ordered(sub, start, after);
     this.order(sub, start, after);
