@@ -23,6 +23,14 @@ const NO_REV = -Infinity;
 /** The optional fields of an audit row (most rows have none). */
 type AuditMore = Pick<AuditRow, 'usr' | 'extra' | 'tid'>;
 
+/** Copy the optional audit fields `from` has into `to` (`extra` deep-copied when `cloneExtra`); returns `to`. */
+function copyMore<T extends AuditMore>(from: AuditMore, to: T, cloneExtra: boolean): T {
+  if (from.usr !== undefined) to.usr = from.usr;
+  if (from.extra !== undefined) to.extra = cloneExtra ? clone(from.extra) : from.extra;
+  if (from.tid !== undefined) to.tid = from.tid;
+  return to;
+}
+
 /**
  * In-memory storage (browser-safe). Writes of one operation are applied at once, so a failure leaves nothing.
  * Events and audit rows are kept in columns (numbers unboxed, no object per event or row): everything a
@@ -173,12 +181,7 @@ export class MemoryStore implements LedgerStore {
     if (!sorted) this.sortEvents();
     if (b.audit) {
       const a = b.audit;
-      const more: AuditMore | undefined = a.usr === undefined && a.extra === undefined && a.tid === undefined ? undefined : {};
-      if (more) {
-        if (a.usr !== undefined) more.usr = a.usr;
-        if (a.extra !== undefined) more.extra = own ? a.extra : clone(a.extra);
-        if (a.tid !== undefined) more.tid = a.tid;
-      }
+      const more: AuditMore | undefined = a.usr === undefined && a.extra === undefined && a.tid === undefined ? undefined : copyMore(a, {}, !own);
       const k = this.aRevs.length;
       if (k === 0 || this.aRevs[k - 1]! < a.rev) {
         this.aRevs.push(a.rev); this.aCreated.push(a.created); this.aArrived.push(a.arrived); this.aMore.push(more);
@@ -246,12 +249,7 @@ export class MemoryStore implements LedgerStore {
     if (this.aRevs[i] !== rev) return undefined;
     const a: AuditRow = { rev, created: this.aCreated[i]!, arrived: this.aArrived[i]! };
     const more = this.aMore[i];
-    if (more) {
-      if (more.usr !== undefined) a.usr = more.usr;
-      if (more.extra !== undefined) a.extra = clone(more.extra);
-      if (more.tid !== undefined) a.tid = more.tid;
-    }
-    return a;
+    return more ? copyMore(more, a, true) : a;
   }
   async close(): Promise<void> {}
 }
