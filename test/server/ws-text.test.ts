@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { MemoryBudget, SendQueue, type QueueSocket } from '../../src/server/budget.js';
-import { TextFrameWriter } from '../../src/server/ws-text.js';
+import { EARLY_WRITE_CHARS, TextFrameWriter } from '../../src/server/ws-text.js';
 import { startServer } from '../../src/server/http.js';
 import { createLedgerMount } from '../../src/server/ledger.js';
 import { MemoryLedger } from '../../src/ledger/memory.js';
@@ -41,10 +41,10 @@ function recorder(): { writes: Buffer[]; queue: SendQueue; sock: QueueSocket } {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe('TextFrameWriter: the frames of one turn in one write', () => {
-  it('many small frames sent in one turn leave in one write, in order, each intact (multi-byte UTF-8, every header size)', async () => {
+  it('small frames sent in one turn leave in one write, in order, each intact (multi-byte UTF-8, every header size)', async () => {
     const { writes, queue } = recorder();
     const w = new TextFrameWriter(queue);
-    const sent = ['', 'a', 'é€😀', 'x'.repeat(125), 'y'.repeat(126), 'z'.repeat(1000), 'ü'.repeat(4000)];
+    const sent = ['', 'a', 'é€😀', 'x'.repeat(125), 'y'.repeat(126), 'ü'.repeat(1000)];
     for (let i = 0; i < 50; i++) sent.push(`evt.pub#${i}\n{"res":{"rev":"2026-12-02T04:00:00.${i}Z"}}`);
     const done: number[] = [];
     sent.forEach((t, i) => w.send(t, () => done.push(i)));
@@ -65,15 +65,25 @@ describe('TextFrameWriter: the frames of one turn in one write', () => {
     assert.equal(writes.length, 6, 'small neighbours share a write; each big frame has its own');
   });
 
-  it('a run longer than 64 KiB is split, still in order', async () => {
+  it('a long turn is written as it goes, every EARLY_WRITE_CHARS characters, still in order (the client need not wait for the whole turn)', async () => {
     const { writes, queue } = recorder();
     const w = new TextFrameWriter(queue);
-    const sent = Array.from({ length: 100 }, (_, i) => `${i}:` + 'r'.repeat(5000));
-    for (const t of sent) w.send(t);
+    const sent = Array.from({ length: 300 }, (_, i) => `evt.pub#${String(i).padStart(3, '0')}\n{"res":{"rev":"2026-12-02T04:00:00.${String(i).padStart(3, '0')}Z","evs":[]}}`);
+    const per = Math.ceil(EARLY_WRITE_CHARS / sent[0]!.length);
+    for (const t of sent.slice(0, per - 1)) w.send(t);
+    assert.equal(writes.length, 0, 'under EARLY_WRITE_CHARS: nothing written yet');
+    w.send(sent[per - 1]!);
+    assert.equal(writes.length, 1, 'reaching EARLY_WRITE_CHARS writes at once, within the turn');
+    for (const t of sent.slice(per)) w.send(t);
+    const inTurn = writes.length;
+    assert.equal(inTurn, Math.floor(sent.length / per));
     await tick();
-    assert.ok(writes.length >= 8 && writes.length <= 9, `${writes.length} writes`);
-    for (const b of writes) assert.ok(b.length <= 64 * 1024);
+    assert.equal(writes.length, inTurn + (sent.length % per ? 1 : 0), 'the rest at the end of the turn');
+    for (const b of writes) assert.ok(b.length < EARLY_WRITE_CHARS + 256, `${b.length} bytes in one write`);
     assert.deepEqual(writes.flatMap(frames), sent);
+    // a frame of EARLY_WRITE_CHARS or more takes what came before it along, at once
+    w.send('before'); w.send('m'.repeat(EARLY_WRITE_CHARS + 10));
+    assert.deepEqual(frames(writes.at(-1)!), ['before', 'm'.repeat(EARLY_WRITE_CHARS + 10)]);
   });
 
   it('flush writes at once (before a close frame)', () => {
