@@ -88,3 +88,34 @@ describe('sqlite: accept resolves on the commit worker, in the order batches wer
     } finally { await store.close(); d.rm(); }
   });
 });
+
+describe('sqlite: deferred writes are applied on the commit worker', () => {
+  it('in their place among the batches (not after the worker goes idle), resolved by HAM, the final winner per field answered', async () => {
+    const d = tmpDir();
+    const store = new SqliteGraphStore(join(d.path, 'graph.db'));
+    try {
+      const M = 1e13;
+      // deferred at M: two writes to one field (the later state wins), one that will lose to what is stored
+      await store.put([
+        { soul: 'd', field: 'f', value: 'first', state: M + 1 },
+        { soul: 'd', field: 'f', value: 'second', state: M + 2 },
+        { soul: 'd', field: 'g', value: 1, state: M + 3 },
+      ], M);
+      await store.put([{ soul: 'd', field: 'g', value: 2, state: M + 5 }], M + 10); // stored, newer than the deferred g
+      assert.equal(await store.nextDue(), M + 1);
+      // handed over in this order, none durable yet: a batch, the due job, more batches
+      const order: string[] = [];
+      const before = store.accept([{ soul: 'a', field: 'x', value: 1, state: 1 }], M).durable.then(() => order.push('before'));
+      const due = store.applyDue(M + 3).then((applied) => { order.push('due'); return applied; });
+      const after = Array.from({ length: 20 }, (_, i) => store.accept([{ soul: `b${i}`, field: 'x', value: i, state: 1 }], M).durable.then(() => order.push('after')));
+      const applied = await due;
+      await Promise.all([before, ...after]);
+      assert.deepEqual(order.slice(0, 2), ['before', 'due'], 'the job runs after the batch before it and before those after it');
+      assert.deepEqual(applied, [{ soul: 'd', field: 'f', value: 'second', state: M + 2 }]);
+      assert.deepEqual(await store.getField('d', 'f'), { value: 'second', state: M + 2 });
+      assert.deepEqual(await store.getField('d', 'g'), { value: 2, state: M + 5 }, 'the older deferred write lost to the stored one');
+      assert.equal(await store.nextDue(), undefined, 'the applied and the losing deferred rows are gone');
+      assert.deepEqual(await store.applyDue(M + 100), []);
+    } finally { await store.close(); d.rm(); }
+  });
+});

@@ -39,25 +39,49 @@ const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE so
 // HAM per row in order (an earlier row of the same transaction is what a later one meets), as resolveConflict:
 // a field never stored is inserted (one statement for a new node's fields), else an older state loses, a newer
 // one wins, on a tie the lexically greater JSON text (UTF-16 order) wins, the same text keeps; codes index ROW_RESOLUTIONS
+const ham = (soul, field, json, state) => {
+  if (insertNew.run(soul, field, json, state).changes === 1) return 0;
+  const cur = stored.get(soul, field);
+  const c = state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
+  if (c <= 2) update.run(json, state, soul, field);
+  return c;
+};
 const commit = db.transaction((rows, deferred, codes) => {
-  for (let i = 0, j = 0; i < rows.length; i += 4, j++) {
-    const soul = rows[i], field = rows[i + 1], json = rows[i + 2], state = rows[i + 3];
-    if (insertNew.run(soul, field, json, state).changes === 1) { codes[j] = 0; continue; }
-    const cur = stored.get(soul, field);
-    const c = state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
-    codes[j] = c;
-    if (c <= 2) update.run(json, state, soul, field);
-  }
+  for (let i = 0, j = 0; i < rows.length; i += 4, j++) codes[j] = ham(rows[i], rows[i + 1], rows[i + 2], rows[i + 3]);
   for (const r of deferred) defer.run(r[0], r[1], r[2], r[3]);
+});
+// deferred writes now due, oldest state first, resolved like any write; answers the final winner of each field
+// it changed (flat, as FlatRows), in the order each field first changed (resolveBatch's updates)
+const dueRows = db.prepare('SELECT id, soul, field, value, state FROM graph_deferred WHERE state <= ? ORDER BY state, id').raw(true);
+const undefer = db.prepare('DELETE FROM graph_deferred WHERE id = ?');
+const nextDue = db.prepare('SELECT MIN(state) FROM graph_deferred').pluck();
+const applyDue = db.transaction((machineState) => {
+  const won = new Map();
+  for (const [id, soul, field, json, state] of dueRows.all(machineState)) {
+    if (ham(soul, field, json, state) <= 2) won.set(soul + '\u0000' + field, [soul, field, json, state]);
+    undefer.run(id);
+  }
+  const out = [];
+  for (const r of won.values()) out.push(r[0], r[1], r[2], r[3]);
+  return out;
 });
 parentPort.on('message', (m) => {
   if (m === 'close') { db.close(); parentPort.close(); return; }
-  try { const codes = new Uint8Array(m.rows.length / 4); commit(m.rows, m.deferred, codes); parentPort.postMessage({ ok: true, codes }); }
+  try {
+    if (m.due !== undefined) { parentPort.postMessage({ ok: true, applied: applyDue(m.due) }); return; }
+    if (m.next) { parentPort.postMessage({ ok: true, next: nextDue.get() ?? undefined }); return; }
+    const codes = new Uint8Array(m.rows.length / 4); commit(m.rows, m.deferred, codes); parentPort.postMessage({ ok: true, codes });
+  }
   catch (err) { parentPort.postMessage({ error: String((err && err.message) || err), code: err && typeof err.code === 'string' ? err.code : undefined }); }
 });
 `;
 
-interface Pending { rows: FlatRows; deferred: GraphRow[]; resolve: (codes: Uint8Array) => void; reject: (e: unknown) => void }
+/** What the worker answers: a commit's codes, due writes applied (FlatRows), or the next due state. */
+interface Reply { ok?: true; codes?: Uint8Array; applied?: FlatRows; next?: number; error?: string; code?: string }
+/** A job run on its own transaction, in its place among the batches: apply due writes, or read the next due state. */
+type Job = { due: number } | { next: true };
+
+interface Pending { rows: FlatRows; deferred: GraphRow[]; job?: Job; resolve: (r: Reply) => void; reject: (e: unknown) => void }
 
 export class SqliteGraphWriter {
   readonly #path: string;
@@ -82,9 +106,27 @@ export class SqliteGraphWriter {
    * the deferred rows; resolves once durable with one code per row (an index of ROW_RESOLUTIONS).
    */
   write(rows: FlatRows, deferred: GraphRow[]): Promise<Uint8Array> {
+    return this.#push(rows, deferred, undefined).then((r) => r.codes!);
+  }
+
+  /**
+   * Apply the deferred writes due at `machineState` on the worker, after the batches handed over before:
+   * each resolved against what is stored, the winners stored, the deferred rows removed, in one
+   * transaction (never on the caller's thread). Resolves with the final winner of each field it changed.
+   */
+  applyDue(machineState: number): Promise<FlatRows> {
+    return this.#push([], [], { due: machineState }).then((r) => r.applied!);
+  }
+
+  /** The smallest deferred state once the batches handed over before are stored, or undefined. */
+  nextDue(): Promise<number | undefined> {
+    return this.#push([], [], { next: true }).then((r) => r.next ?? undefined);
+  }
+
+  #push(rows: FlatRows, deferred: GraphRow[], job: Job | undefined): Promise<Reply> {
     if (this.#closed) return Promise.reject(new PlexusError('CLOSED', 'graph store is closed'));
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.#queue.push({ rows, deferred, resolve, reject });
+    return new Promise<Reply>((resolve, reject) => {
+      this.#queue.push({ rows, deferred, job, resolve, reject });
       this.#next();
     });
   }
@@ -103,27 +145,39 @@ export class SqliteGraphWriter {
       if (!this.busy) for (const f of this.#idle.splice(0)) f();
       return;
     }
-    const batch = this.#queue;
-    this.#queue = [];
+    const w = this.#start();
+    w.ref(); // a commit under way keeps the process alive; an idle writer does not
+    const first = this.#queue[0]!;
+    if (first.job) {
+      // a job runs alone, after the batches before it and before those after it
+      this.#running = [first];
+      this.#queue.shift();
+      w.postMessage(first.job);
+      return;
+    }
+    // the batches up to the next job commit together
+    let n = 1;
+    while (n < this.#queue.length && !this.#queue[n]!.job) n++;
+    const batch = n === this.#queue.length ? this.#queue : this.#queue.slice(0, n);
+    this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n);
     this.#running = batch;
     let rows: FlatRows = batch[0]!.rows;
     const deferred: GraphRow[] = [];
     if (batch.length > 1) { rows = []; for (const b of batch) for (const x of b.rows) rows.push(x); }
     for (const b of batch) for (const r of b.deferred) deferred.push(r);
-    const w = this.#start();
-    w.ref(); // a commit under way keeps the process alive; an idle writer does not
     w.postMessage({ rows, deferred });
   }
 
-  #done(r: { ok?: true; codes?: Uint8Array; error?: string; code?: string }): void {
+  #done(r: Reply): void {
     const batch = this.#running ?? [];
     this.#running = undefined;
     this.#worker?.unref();
-    if (r.ok) {
+    if (r.ok && batch[0]?.job) batch[0].resolve(r);
+    else if (r.ok) {
       this.commits++;
       // each batch gets the codes of its own rows
       let at = 0;
-      for (const b of batch) { const n = b.rows.length / 4; b.resolve(r.codes!.subarray(at, at + n)); at += n; }
+      for (const b of batch) { const n = b.rows.length / 4; b.resolve({ codes: r.codes!.subarray(at, at + n) }); at += n; }
     }
     else {
       // a full or read-only disk keeps its code (STORAGE_FULL / READ_ONLY); anything else is INTERNAL
@@ -139,7 +193,7 @@ export class SqliteGraphWriter {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.#path, synchronous: this.#sync } });
     w.unref();
-    w.on('message', (r: { ok?: true; codes?: Uint8Array; error?: string; code?: string }) => this.#done(r));
+    w.on('message', (r: Reply) => this.#done(r));
     const gone = (why: string) => {
       if (this.#worker !== w) return;
       this.#worker = undefined; // the next commit starts a new one
