@@ -6,6 +6,7 @@ import { sendJson } from './reply.js';
 import { GRAPH_MAX_FRAME_BYTES } from '../limits.js';
 import { GraphRelay, type RelayPeer } from '../graph/relay.js';
 import { MemoryBudget, SendQueue } from './budget.js';
+import { rawSocket, TextFrameWriter } from './ws-text.js';
 import { RelayPeering } from '../graph/peering.js';
 import { SeaVerifier } from '../graph/sea.js';
 import { NodeSeaCrypto } from '../graph/sea-node.js';
@@ -54,8 +55,10 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
           // replies and forwards waiting in the socket are charged to the memory budget: a reader that does not
           // read is closed (1013) once its share is full, and forgotten by the relay at once
           let peer: RelayPeer | undefined;
-          const queue = new SendQueue(budget, ws, 'graph replies', () => peer?.closed());
-          peer = relay.connect({ send: (t) => { queue.send(t); }, close: (c, r) => ws.close(c, r) }, { readOnly });
+          const queue = new SendQueue(budget, rawSocket(ws, socket), 'graph replies', () => peer?.closed());
+          // framed by the server: a forward to many subscribers is encoded once, and each socket gets one write
+          const out = new TextFrameWriter(queue);
+          peer = relay.connect({ send: (t) => { out.send(t); }, close: (c, r) => { out.flush(); ws.close(c, r); } }, { readOnly });
           const p = peer;
           ws.on('message', (data, isBinary) => { if (!isBinary) p.receive(data.toString()); });
           ws.on('close', () => { sockets.delete(ws); queue.closed(); p.closed(); });

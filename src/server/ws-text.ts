@@ -111,6 +111,9 @@ export class TextFrameWriter {
     if (!frames.length) return;
     this.#frames = [];
     this.#dones = [];
+    const first = frames[0]!;
+    // a lone text (a forward or push sent to many sockets in a row, however big) is encoded once for all of them
+    if (frames.length === 1 && typeof first === 'string') { this.#queue.send(sharedFrame(first), dones[0]); return; }
     let i = 0;
     while (i < frames.length) {
       const f = frames[i]!;
@@ -127,7 +130,7 @@ export class TextFrameWriter {
         j++;
       }
       const done = runDone(dones, i, j);
-      if (j === i + 1) { this.#queue.send(sharedFrame(f), done); i = j; continue; }
+      if (j === i + 1) { this.#queue.send(frameOf(f), done); i = j; continue; }
       const b = Buffer.allocUnsafe(bytes);
       let at = 0;
       for (let k = i; k < j; k++) {

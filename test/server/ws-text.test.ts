@@ -28,14 +28,14 @@ function frames(b: Buffer): string[] {
 }
 
 /** A SendQueue over a socket that records each write. */
-function recorder(): { writes: Buffer[]; queue: SendQueue; sock: QueueSocket } {
-  const writes: Buffer[] = [];
+function recorder(): { writes: Buffer[]; raw: unknown[]; queue: SendQueue; sock: QueueSocket } {
+  const writes: Buffer[] = [], raw: unknown[] = [];
   const sock: QueueSocket = {
     bufferedAmount: 0,
-    send(data, _opts, cb) { writes.push(Buffer.from(data as Buffer)); if (cb) process.nextTick(cb); },
+    send(data, _opts, cb) { writes.push(Buffer.from(data as Buffer)); raw.push(data); if (cb) process.nextTick(cb); },
     close() {}, terminate() {},
   };
-  return { writes, queue: new SendQueue(new MemoryBudget(), sock, 'test'), sock };
+  return { writes, raw, queue: new SendQueue(new MemoryBudget(), sock, 'test'), sock };
 }
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -84,6 +84,21 @@ describe('TextFrameWriter: the frames of one turn in one write', () => {
     // a frame of EARLY_WRITE_CHARS or more takes what came before it along, at once
     w.send('before'); w.send('m'.repeat(EARLY_WRITE_CHARS + 10));
     assert.deepEqual(frames(writes.at(-1)!), ['before', 'm'.repeat(EARLY_WRITE_CHARS + 10)]);
+  });
+
+  it('a lone text sent to many sockets in a row (a forward to every subscriber), however big, is encoded once', async () => {
+    const a = recorder(), b = recorder(), c = recorder();
+    const big = 'F€'.repeat(20_000), small = '[{"#":"m1","put":{}}]';
+    for (const r of [a, b, c]) new TextFrameWriter(r.queue).send(big);
+    await tick();
+    assert.deepEqual(frames(a.writes[0]!), [big]);
+    assert.ok(a.raw[0] === b.raw[0] && b.raw[0] === c.raw[0], 'the same bytes written to each');
+    const sa = new TextFrameWriter(a.queue), sb = new TextFrameWriter(b.queue);
+    sa.send(small); sb.send(small);
+    await tick();
+    assert.deepEqual([a.writes.length, b.writes.length, c.writes.length], [2, 2, 1]);
+    assert.deepEqual(frames(b.writes[1]!), [small]);
+    assert.equal(a.raw[1], b.raw[1]);
   });
 
   it('flush writes at once (before a close frame)', () => {
