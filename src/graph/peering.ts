@@ -8,6 +8,18 @@ export interface PeeringOptions {
   /** First and largest redial delay (ms). Defaults GRAPH_PEER_MIN_DELAY_MS / GRAPH_PEER_MAX_DELAY_MS. */
   minDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * The send side of each link, e.g. charged to the server's memory budget (plexus serve: a link whose
+   * peer stops reading is closed with 1013 once its share is full, and redialed). Default: `ws.send`.
+   */
+  queue?: (ws: WebSocket) => LinkQueue;
+}
+
+/** What a link sends through (`SendQueue` of the server fits). */
+export interface LinkQueue {
+  send(text: string): unknown;
+  /** The link's socket closed: give back what it held. */
+  closed(): void;
 }
 
 /** A URL as it may be logged: password and `token` query parameter hidden. */
@@ -53,6 +65,7 @@ export class RelayPeering {
   readonly #log: NonNullable<PeeringOptions['log']>;
   readonly #min: number;
   readonly #max: number;
+  readonly #queue: PeeringOptions['queue'];
   #closed = false;
 
   constructor(relay: GraphRelay, urls: readonly string[], opts: PeeringOptions = {}) {
@@ -60,6 +73,7 @@ export class RelayPeering {
     this.#log = opts.log ?? (() => {});
     this.#min = opts.minDelayMs ?? GRAPH_PEER_MIN_DELAY_MS;
     this.#max = opts.maxDelayMs ?? GRAPH_PEER_MAX_DELAY_MS;
+    this.#queue = opts.queue;
     this.#links = [...new Set(urls.map(parsePeerUrl))].map((url) => ({ url, delay: this.#min, up: false }));
     for (const l of this.#links) this.#dial(l);
   }
@@ -74,12 +88,14 @@ export class RelayPeering {
     const ws = new WebSocket(l.url, { maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: 10_000 });
     l.ws = ws;
     let self = false;
+    let queue: LinkQueue | undefined;
     ws.on('open', () => {
       l.up = true;
       l.delay = this.#min;
       this.#log('info', 'graph: peer link up', { peer: peerUrlForLog(l.url) });
+      const q = queue = this.#queue?.(ws);
       l.peer = this.#relay.connect({
-        send: (t) => ws.send(t),
+        send: q ? (t) => { q.send(t); } : (t) => ws.send(t),
         close: (code, reason) => { if (reason === 'dialed itself') self = true; ws.close(code, reason); },
       }, { mesh: true });
     });
@@ -88,6 +104,7 @@ export class RelayPeering {
     ws.on('close', (_code, reason) => {
       const wasUp = l.up;
       l.up = false;
+      queue?.closed();
       l.peer?.closed();
       l.peer = undefined;
       l.ws = undefined;

@@ -33,10 +33,11 @@ export function createGraphMount(opts: GraphMountOptions = {}): MountFactory {
       ? new PgGraphStore(ctx.config.postgres, { onError: (err) => ctx.log('warn', 'graph: postgres listener failed', { err: String(err) }) })
       : new SqliteGraphStore(join(ctx.config.dataDir, 'graph.db')));
     const relay = new GraphRelay({ store, log: ctx.log, sea: new SeaVerifier({ crypto: new NodeSeaCrypto() }), ...(ctx.budget ? { budget: ctx.budget } : {}), ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) });
-    const peering = ctx.config.peers?.length ? new RelayPeering(relay, ctx.config.peers, { log: ctx.log }) : undefined;
+    const budget = ctx.budget ?? new MemoryBudget();
+    // links to other relays are charged like client sockets: one that stops reading is closed (1013) and redialed
+    const peering = ctx.config.peers?.length ? new RelayPeering(relay, ctx.config.peers, { log: ctx.log, queue: (ws) => new SendQueue(budget, ws, 'graph peer links') }) : undefined;
     const wss = new WebSocketServer({ noServer: true, maxPayload: GRAPH_MAX_FRAME_BYTES, perMessageDeflate: false });
     const sockets = new Set<WebSocket>();
-    const budget = ctx.budget ?? new MemoryBudget();
     return {
       name: 'graph',
       upgrade(req, socket, head, url) {

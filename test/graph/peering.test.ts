@@ -2,7 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type PlexusServer } from '../../src/server/http.js';
 import { graphMount } from '../../src/server/graph.js';
-import { parsePeerUrl, peerUrlForLog } from '../../src/graph/peering.js';
+import { parsePeerUrl, peerUrlForLog, RelayPeering } from '../../src/graph/peering.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { GraphRelay } from '../../src/graph/relay.js';
+import { MemoryGraphStore } from '../../src/graph/store/memory.js';
+import { MemoryBudget, SendQueue } from '../../src/server/budget.js';
 import { resolveConfig } from '../../src/server/config.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { GunPeer, eventually, startGunRelay } from './helpers/gun.js';
@@ -160,6 +164,39 @@ describe('graph relay peering (--peer)', () => {
       await cb.close();
       await b.close(); await a2?.close();
       for (const d of dirs.splice(0)) d.rm();
+    }
+  });
+});
+
+describe('graph relay peering: a link whose peer stops reading', () => {
+  it('is charged to the memory budget, closed with 1013 once its share is full, and redialed', async () => {
+    const conns: WebSocket[] = [];
+    const fake = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    // the first connection never reads; later ones do
+    fake.on('connection', (ws) => { conns.push(ws); if (conns.length === 1) (ws as unknown as { _socket: import('node:net').Socket })._socket.pause(); });
+    await new Promise((r) => fake.once('listening', r));
+    const url = `ws://127.0.0.1:${(fake.address() as import('node:net').AddressInfo).port}/gun`;
+    const budget = new MemoryBudget();
+    const relay = new GraphRelay({ store: new MemoryGraphStore(), heartbeatMs: 0 });
+    const peering = new RelayPeering(relay, [url], { minDelayMs: 50, maxDelayMs: 100, queue: (ws) => new SendQueue(budget, ws, 'graph peer links', undefined, 256 * 1024) });
+    try {
+      await eventually(() => conns.length === 1, 5_000, 'the link is up');
+      await eventually(() => peering.status[0]!.up, 5_000, 'the link is up');
+      const writer = relay.connect({ send() {}, close() {} });
+      const big = 'x'.repeat(60_000);
+      for (let i = 0; i < 800 && !budget.refusedBy['graph peer links']; i++) {
+        writer.receive(JSON.stringify({ '#': `m${i}`, put: { [`s${i}`]: { _: { '#': `s${i}`, '>': { v: Date.now() } }, v: big } } }));
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+      }
+      await eventually(() => budget.refusedBy['graph peer links'], 10_000, 'the slow link was refused');
+      await eventually(() => conns.length >= 2 && peering.status[0]!.up, 10_000, 'and redialed');
+      assert.equal(budget.stats().queuedBytes < 512 * 1024, true, `what the closed link held was given back: ${budget.stats().queuedBytes}`);
+      writer.closed();
+    } finally {
+      await peering.close();
+      await relay.close();
+      for (const c of conns) c.terminate();
+      await new Promise((r) => fake.close(r));
     }
   });
 });
