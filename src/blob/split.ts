@@ -169,11 +169,17 @@ export async function putStream(store: BlobStore, source: ByteSource, opts: PutS
   const chunker = new GearChunker(p);
   const staging = new Uint8Array(p.maxBytes); // bytes of the current chunk seen in earlier input buffers
   let staged = 0;
-  const inflight: { put: Promise<PutResult>; size: number }[] = [];
+  // a chunk is copied into a buffer of its own (the source may reuse its buffers) taken from this pool and
+  // given back once its put settled (a store never keeps the caller's bytes past put): at most
+  // concurrency + 1 buffers of maxBytes, instead of a new allocation per chunk that only the GC frees
+  const pool: Uint8Array[] = [];
+  const take = () => pool.pop() ?? new Uint8Array(p.maxBytes);
+  const inflight: { put: Promise<PutResult>; size: number; buf: Uint8Array }[] = [];
 
   const settleOldest = async () => {
-    const { put, size } = inflight.shift()!;
+    const { put, size, buf } = inflight.shift()!;
     const r = await put;
+    pool.push(buf);
     stats.chunks++;
     if (r.added) {
       stats.addedChunks++;
@@ -181,11 +187,11 @@ export async function putStream(store: BlobStore, source: ByteSource, opts: PutS
     }
     await tree.add(0, r.ref, size);
   };
-  const emit = async (chunk: Uint8Array) => {
+  const emit = async (buf: Uint8Array, size: number) => {
     throwIfAborted(signal);
-    const put = store.put(chunk);
+    const put = store.put(buf.subarray(0, size));
     put.catch(noop); // rejections are observed when settled, in order
-    inflight.push({ put, size: chunk.length });
+    inflight.push({ put, size, buf });
     if (inflight.length >= concurrency) await settleOldest();
   };
 
@@ -210,21 +216,18 @@ export async function putStream(store: BlobStore, source: ByteSource, opts: PutS
           staged += b.length - from;
           break;
         }
-        let chunk: Uint8Array;
-        if (staged === 0) chunk = b.slice(from, cut);
-        else {
-          chunk = new Uint8Array(staged + cut - from);
-          chunk.set(staging.subarray(0, staged), 0);
-          chunk.set(b.subarray(from, cut), staged);
-          staged = 0;
-        }
+        const chunk = take();
+        if (staged > 0) chunk.set(staging.subarray(0, staged), 0);
+        chunk.set(b.subarray(from, cut), staged);
+        const size = staged + cut - from;
+        staged = 0;
         from = cut;
-        await emit(chunk);
+        await emit(chunk, size);
       }
       stats.size += b.length;
       onProgress?.(stats.size);
     }
-    if (staged > 0) await emit(staging.slice(0, staged));
+    if (staged > 0) await emit(staging, staged); // the last chunk: nothing is staged after it
     while (inflight.length > 0) await settleOldest();
     throwIfAborted(signal);
     stats.ref = await tree.finish();

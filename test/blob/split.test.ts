@@ -413,6 +413,35 @@ describe('split: memory stays flat', () => {
     assert.ok(heap < 64, `heap grew ${heap} MiB`);
   });
 
+  it('chunk buffers are reused only after their put settled: a slow store sees each chunk intact, and few buffers are made', async () => {
+    // a store that reads the bytes it was given only when its put settles, some puts slower than others
+    const seen = new Set<ArrayBufferLike>();
+    const mem = new MemoryStore();
+    let i = 0;
+    const slow: BlobStore = {
+      get: (ref) => mem.get(ref),
+      has: (ref) => mem.has(ref),
+      refs: () => mem.refs(),
+      close: async () => {},
+      async put(b: Uint8Array): Promise<PutResult> {
+        seen.add(b.buffer);
+        const want = refOf(b);
+        await new Promise((r) => setTimeout(r, i++ % 3));
+        assert.equal(refOf(b), want, 'the chunk was not changed while its put ran');
+        return mem.put(b);
+      },
+    };
+    const data = bytes(100_000, SEED + 7);
+    const r = await putStream(slow, pieces(data, [1000, 7_000, 5]), { params: TINY, concurrency: 4 });
+    const got: Uint8Array[] = [];
+    for await (const b of getStream(mem, r.ref)) got.push(b);
+    const back = Buffer.concat(got);
+    assert.ok(back.equals(data));
+    assert.ok(r.chunks > 1000, `${r.chunks} chunks`);
+    // the chunks' buffers: concurrency + 1 pooled ones, the staging one, and the tree's node blobs (their own)
+    assert.ok(seen.size < r.chunks / 2, `${seen.size} buffers for ${r.chunks} chunks`);
+  });
+
   it('getStream of 256 MiB streams without buffering the whole', async () => {
     // 256 MiB made of one 1 MiB random block repeated: the chunks dedup, so the store stays small.
     const block = bytes(MiB, SEED);
