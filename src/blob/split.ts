@@ -170,8 +170,8 @@ export async function putStream(store: BlobStore, source: ByteSource, opts: PutS
   const staging = new Uint8Array(p.maxBytes); // bytes of the current chunk seen in earlier input buffers
   let staged = 0;
   // a chunk is copied into a buffer of its own (the source may reuse its buffers) taken from this pool and
-  // given back once its put settled (a store never keeps the caller's bytes past put): at most
-  // concurrency + 1 buffers of maxBytes, instead of a new allocation per chunk that only the GC frees
+  // given back once its put settled (a store never keeps the caller's bytes past put): `concurrency`
+  // buffers of maxBytes, one per put in flight, instead of a new allocation per chunk that only the GC frees
   const pool: Uint8Array[] = [];
   const take = () => pool.pop() ?? new Uint8Array(p.maxBytes);
   const inflight: { put: Promise<PutResult>; size: number; buf: Uint8Array }[] = [];

@@ -65,7 +65,7 @@ export class RelayPeering {
   readonly #log: NonNullable<PeeringOptions['log']>;
   readonly #min: number;
   readonly #max: number;
-  readonly #queue: PeeringOptions['queue'];
+  readonly #queue: NonNullable<PeeringOptions['queue']>;
   #closed = false;
 
   constructor(relay: GraphRelay, urls: readonly string[], opts: PeeringOptions = {}) {
@@ -73,7 +73,7 @@ export class RelayPeering {
     this.#log = opts.log ?? (() => {});
     this.#min = opts.minDelayMs ?? GRAPH_PEER_MIN_DELAY_MS;
     this.#max = opts.maxDelayMs ?? GRAPH_PEER_MAX_DELAY_MS;
-    this.#queue = opts.queue;
+    this.#queue = opts.queue ?? ((ws) => ({ send: (t) => ws.send(t), closed() {} }));
     this.#links = [...new Set(urls.map(parsePeerUrl))].map((url) => ({ url, delay: this.#min, up: false }));
     for (const l of this.#links) this.#dial(l);
   }
@@ -93,9 +93,9 @@ export class RelayPeering {
       l.up = true;
       l.delay = this.#min;
       this.#log('info', 'graph: peer link up', { peer: peerUrlForLog(l.url) });
-      const q = queue = this.#queue?.(ws);
+      const q = queue = this.#queue(ws);
       l.peer = this.#relay.connect({
-        send: q ? (t) => { q.send(t); } : (t) => ws.send(t),
+        send: (t) => { q.send(t); },
         close: (code, reason) => { if (reason === 'dialed itself') self = true; ws.close(code, reason); },
       }, { mesh: true });
     });

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { QueueSocket, SendQueue } from './budget.js';
 
-/** Frames of at least this many characters are encoded into a pooled buffer of their own (catch-up pages, bursts). */
+/** Frames of at least this many characters queued behind others, and frames in pieces (catch-up pages), are encoded into a pooled buffer of their own. */
 const BIG_CHARS = 16 * 1024;
 /**
  * Once the frames queued in one turn reach this many characters, they are written at once instead of at
@@ -69,7 +69,8 @@ function give(b: Buffer, max: number): void {
  * The text frames the server sends on one WebSocket, written by the server itself as unmasked FIN text
  * frames (RFC 6455 §5.2; `ws` keeps reading, answering pings and closing): the frames sent in one turn
  * of the event loop leave together, in the order they were sent, one write per EARLY_WRITE_CHARS or so,
- * so a pipelining client's many replies cost few writes and the first of them leave early. Each write goes through the socket's SendQueue (charged to the memory budget).
+ * so a pipelining client's many replies cost few writes and the first of them leave early. Each write
+ * goes through the socket's SendQueue (charged to the memory budget).
  * Needs a socket without permessage-deflate (the ledger mount turns it off), and nothing else writing
  * data frames to it.
  */
@@ -130,7 +131,6 @@ export class TextFrameWriter {
         j++;
       }
       const done = runDone(dones, i, j);
-      if (j === i + 1) { this.#queue.send(frameOf(f), done); i = j; continue; }
       const b = Buffer.allocUnsafe(bytes);
       let at = 0;
       for (let k = i; k < j; k++) {

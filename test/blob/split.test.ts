@@ -438,7 +438,7 @@ describe('split: memory stays flat', () => {
     const back = Buffer.concat(got);
     assert.ok(back.equals(data));
     assert.ok(r.chunks > 1000, `${r.chunks} chunks`);
-    // the chunks' buffers: concurrency + 1 pooled ones, the staging one, and the tree's node blobs (their own)
+    // the chunks' buffers: `concurrency` pooled ones, the staging one, and the tree's node blobs (their own)
     assert.ok(seen.size < r.chunks / 2, `${seen.size} buffers for ${r.chunks} chunks`);
   });
 

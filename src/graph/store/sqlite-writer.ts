@@ -120,7 +120,7 @@ export class SqliteGraphWriter {
 
   /** The smallest deferred state once the batches handed over before are stored, or undefined. */
   nextDue(): Promise<number | undefined> {
-    return this.#push([], [], { next: true }).then((r) => r.next ?? undefined);
+    return this.#push([], [], { next: true }).then((r) => r.next);
   }
 
   #push(rows: FlatRows, deferred: GraphRow[], job: Job | undefined): Promise<Reply> {
@@ -158,8 +158,7 @@ export class SqliteGraphWriter {
     // the batches up to the next job commit together
     let n = 1;
     while (n < this.#queue.length && !this.#queue[n]!.job) n++;
-    const batch = n === this.#queue.length ? this.#queue : this.#queue.slice(0, n);
-    this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n);
+    const batch = this.#queue.splice(0, n);
     this.#running = batch;
     let rows: FlatRows = batch[0]!.rows;
     const deferred: GraphRow[] = [];
