@@ -7,6 +7,8 @@
 //    field f<i> = text of one node per client). After a warm-up round, ROUNDS rounds per level, plexus and gun
 //    rounds interleaved (the machine is shared and noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
 //    to noise), the clients' CPU per put, and ack latency (median client p50, worst client p99).
+//    At the lowest level the same rounds also run against bench/ack-floor-relay.ts (acks at once, stores nothing):
+//    its ack p50 is the floor these clients set on this machine, printed beside the Little's-law bound of plexus.
 // 2. memory (fresh relays): NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
 // 3. reads/s on the same fresh relays, measured like the puts: closed loop, each of CLIENTS gun clients keeps
 //    INFLIGHT `once` reads (same options for both relays) in flight for ROUND_MS, each of a distinct node acked by
@@ -25,6 +27,7 @@
 // file system, without fsync).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { GunPeer, startGunRelay } from '../test/graph/helpers/gun.js';
@@ -60,6 +63,7 @@ const cpuMs = (pid: number) => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 const f0 = (x: number) => x.toFixed(0);
+const CORES = availableParallelism();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function startPlexus(): Promise<Relay> {
@@ -78,6 +82,16 @@ async function startPlexus(): Promise<Relay> {
     async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; d.rm(); },
     eld: () => new Promise<Eld>((r) => { eld.push(r); p.kill('SIGUSR2'); }),
   };
+}
+
+/** bench/ack-floor-relay.ts: acks every put at once, stores nothing (the floor of the ack latency with these clients). */
+async function startFloor(): Promise<Relay> {
+  const p: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/ack-floor-relay.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: p.stdout! }).once('line', (l) => resolve(JSON.parse(l).url));
+    p.once('exit', (c) => reject(new Error(`ack floor relay exited ${c}`)));
+  });
+  return { name: 'floor', url, pid: p.pid!, async close() { const e = new Promise((r) => p.once('exit', r)); p.kill('SIGKILL'); await e; } };
 }
 
 interface Round { rate: number; acked: number; errs: number; lost: number; relayUs: number; clientUs: number; p50: number; p99: number }
@@ -238,31 +252,34 @@ async function mixed(relay: Relay, pools: number[][], offset: number) {
 
 const started = Date.now();
 console.log(`graph bench: ${new Date().toISOString()}, node ${process.version}, CLIENTS=${CLIENTS} INFLIGHT=${INFLIGHT.join(',')} ROUND_MS=${ROUND_MS} ROUNDS=${ROUNDS} SIZE=${SIZE} SHAPE=${SHAPE} NODES=${NODES} READ_WAIT=${READ_WAIT}`);
-const summary: { inflight: number; p: Round; g: Round }[] = [];
+const summary: { inflight: number; p: Round; g: Round; floor?: Round }[] = [];
 if (PHASES.has('puts')) {
 const relays = [await startPlexus(), await startGunRelay().then((g) => ({ name: 'gun', ...g }))];
-const clients = new Map(relays.map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
+// at the lowest level only, the same clients' rounds against a relay that acks at once and stores nothing
+const floor = await startFloor();
+const clients = new Map([...relays, floor].map((r) => [r, Array.from({ length: CLIENTS }, () => new GunPeer(r.url))]));
 await Promise.all([...clients.values()].flat().map((c) => c.ready()));
 // warm-up (JIT, SQLite/radisk files, sockets), not counted: a short round at the highest level, then one at the
 // lowest (small batches take other code paths, which were otherwise still being compiled in its first round)
 for (const r of relays) await putRound(r, clients.get(r)!, 'warm', Math.max(...INFLIGHT), 1500);
-for (const r of relays) await putRound(r, clients.get(r)!, 'warm-low', Math.min(...INFLIGHT), 1500);
+for (const r of [...relays, floor]) await putRound(r, clients.get(r)!, 'warm-low', Math.min(...INFLIGHT), 1500);
 for (const inflight of INFLIGHT) {
-  const rounds = new Map<Relay, Round[]>(relays.map((r) => [r, []]));
+  const level = inflight === Math.min(...INFLIGHT) ? [...relays, floor] : relays;
+  const rounds = new Map<Relay, Round[]>(level.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
-    for (const r of i % 2 ? [...relays].reverse() : relays) rounds.get(r)!.push(await putRound(r, clients.get(r)!, `f${inflight}r${i}`, inflight, ROUND_MS));
+    for (const r of i % 2 ? [...level].reverse() : level) rounds.get(r)!.push(await putRound(r, clients.get(r)!, `f${inflight}r${i}`, inflight, ROUND_MS));
   }
   const med = new Map<Relay, Round>();
-  for (const r of relays) {
+  for (const r of level) {
     const rs = rounds.get(r)!;
     const m = [...rs].sort((a, b) => a.rate - b.rate)[Math.floor(rs.length / 2)]!;
     med.set(r, m);
     console.log(`${r.name.padEnd(7)} ${String(inflight).padStart(4)} in flight x ${CLIENTS}: acked puts/s ${f0(m.rate).padStart(6)} (rounds ${rs.map((x) => f0(x.rate)).join(' ')}; ${m.acked} acked, ${m.errs} err, ${m.lost} unacked)  relay CPU ${f0(m.relayUs).padStart(4)} us/put (rounds ${rs.map((x) => f0(x.relayUs)).join(' ')})  clients CPU ${f0(m.clientUs)} us/put  ack p50 ${m.p50.toFixed(1)} ms p99 ${m.p99.toFixed(1)} ms`);
   }
-  summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)! });
+  summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)!, floor: med.get(floor) });
 }
 for (const c of [...clients.values()].flat()) await c.close();
-for (const r of relays) await r.close();
+for (const r of [...relays, floor]) await r.close();
 }
 // memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
 type Mem = Awaited<ReturnType<typeof memory>>;
@@ -307,6 +324,9 @@ for (const s of summary) {
   // if the box were CPU-saturated by clients + relay, puts/s would be proportional to 1 / (client + relay CPU per put)
   const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
   console.log(`ratio plexus/gun at ${s.inflight} in flight x ${CLIENTS}: acked puts/s ${(s.p.rate / s.g.rate).toFixed(2)}x (goal >= 2x); relay CPU per acked put gun/plexus ${(s.g.relayUs / s.p.relayUs).toFixed(2)}x; CPU-saturation bound of the puts/s ratio with these clients ${bound.toFixed(2)}x`);
+  // Little's law: with in-flight x clients puts always open, the mean ack latency is that many over the puts/s, and
+  // puts/s can be at most the cores over the CPU each put costs the clients plus the relay
+  if (s.floor) console.log(`ack floor at ${s.inflight} in flight x ${CLIENTS}: a relay that acks at once and stores nothing: ack p50 ${s.floor.p50.toFixed(1)} ms at ${f0(s.floor.rate)} puts/s, clients CPU ${f0(s.floor.clientUs)} us/put (plexus: ack p50 ${s.p.p50.toFixed(1)} ms, clients ${f0(s.p.clientUs)} + relay ${f0(s.p.relayUs)} us/put, so at most ${f0(CORES * 1e6 / (s.p.clientUs + s.p.relayUs))} puts/s on ${CORES} cores: a mean ack of >= ${(s.inflight * CLIENTS * (s.p.clientUs + s.p.relayUs) / CORES / 1000).toFixed(1)} ms)`);
 }
 for (const s of readSummary) {
   const bound = (s.g.clientUs + s.g.relayUs) / (s.p.clientUs + s.p.relayUs);
