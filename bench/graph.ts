@@ -8,7 +8,8 @@
 //    rounds interleaved (the machine is shared and noisy); the median round is printed, with the relay's own CPU per acked put (/proc/<pid>/stat, robust
 //    to noise), the clients' CPU per put, and ack latency (median client p50, worst client p99).
 //    At the lowest level the same rounds also run against bench/ack-floor-relay.ts (acks at once, stores nothing):
-//    its ack p50 is the floor these clients set on this machine, printed beside the Little's-law bound of plexus.
+//    its ack p50 is the floor these clients set on this machine, printed beside the Little's-law bound of plexus;
+//    then plexus alone with raw WebSocket writers sending the same frames (its ack latency when light clients leave it the cores).
 // 2. memory (fresh relays): NODES small nodes written by CLIENTS gun clients (250 in flight each, capped at PHASE_MS); relay RSS growth.
 // 3. reads/s on the same fresh relays, measured like the puts: closed loop, each of CLIENTS gun clients keeps
 //    INFLIGHT `once` reads (same options for both relays) in flight for ROUND_MS, each of a distinct node acked by
@@ -172,6 +173,48 @@ async function rawFlow(url: string, frames: { id: string; text: string }[], infl
   });
 }
 
+/**
+ * Plexus's own ack latency with light clients: CLIENTS raw WebSockets (in this process) keep `inflight` puts of
+ * the shape gun's clients send (new node {text, n, by}, frames of 5 puts) in flight for `ms`; ack p50 / p99 and
+ * puts/s. Shows what the relay does when the clients' CPU is not what bounds the round trip.
+ */
+async function rawAckRound(relay: Relay, inflight: number, ms: number): Promise<{ rate: number; p50: number; p99: number; relayUs: number }> {
+  const PER = 5, text = 'x'.repeat(SIZE), lat: number[] = [];
+  let acked = 0, seq = 0, stop = false;
+  const r0 = cpuMs(relay.pid), t0 = Date.now();
+  await Promise.all(Array.from({ length: CLIENTS }, (_, c) => new Promise<void>((done, fail) => {
+    const ws = new WebSocket(relay.url.replace(/^http/, 'ws'), { perMessageDeflate: false });
+    const sent = new Map<string, number>();
+    const fill = () => {
+      if (stop) { if (sent.size === 0) { ws.close(); done(); } return; }
+      while (sent.size + PER <= inflight) {
+        const ms: string[] = [], at = performance.now();
+        for (let i = 0; i < PER; i++) {
+          const id = `raw${t0}c${c}-${seq}`, soul = `raw${t0}c${c}-${seq++}`, st = Date.now();
+          sent.set(id, at);
+          ms.push(JSON.stringify({ '#': id, put: { [soul]: { _: { '#': soul, '>': { text: st, n: st, by: st } }, text, n: seq, by: `raw${c}` } } }));
+        }
+        ws.send(`[${ms.join(',')}]`);
+      }
+    };
+    ws.once('open', fill);
+    ws.once('error', fail);
+    ws.on('message', (d) => {
+      const now = performance.now(), v = JSON.parse(d.toString());
+      for (const m of Array.isArray(v) ? v : [v]) {
+        const at = sent.get(m['@']);
+        if (at === undefined) continue;
+        sent.delete(m['@']);
+        if (!m.err) { acked++; lat.push(now - at); }
+      }
+      fill();
+    });
+  })).concat(new Promise<void>((r) => setTimeout(() => { stop = true; r(); }, ms))));
+  const wall = Date.now() - t0;
+  lat.sort((a, b) => a - b);
+  return { rate: (acked / wall) * 1000, p50: lat[Math.floor(lat.length / 2)] ?? Infinity, p99: lat[Math.floor(lat.length * 0.99)] ?? Infinity, relayUs: ((cpuMs(relay.pid) - r0) * 1000) / Math.max(1, acked) };
+}
+
 /** Phase 4: relay CPU per acked signed (verified) put vs the same frames on plain souls. */
 async function signedPuts(): Promise<void> {
   const relay = await startPlexus();
@@ -279,6 +322,11 @@ for (const inflight of INFLIGHT) {
   summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)!, floor: med.get(floor) });
 }
 for (const c of [...clients.values()].flat()) await c.close();
+await rawAckRound(relays[0]!, Math.min(...INFLIGHT), 1000); // warm-up
+const raws = [];
+for (let i = 0; i < ROUNDS; i++) raws.push(await rawAckRound(relays[0]!, Math.min(...INFLIGHT), ROUND_MS));
+const raw = [...raws].sort((a, b) => a.p50 - b.p50)[Math.floor(raws.length / 2)]!;
+console.log(`plexus  ${String(Math.min(...INFLIGHT)).padStart(4)} in flight x ${CLIENTS} raw WebSocket writers (gun's put frames, 5 puts a frame, light clients): acked puts/s ${f0(raw.rate)}  relay CPU ${f0(raw.relayUs)} us/put  ack p50 ${raw.p50.toFixed(1)} ms p99 ${raw.p99.toFixed(1)} ms (rounds p50 ${raws.map((x) => x.p50.toFixed(1)).join(' ')})`);
 for (const r of [...relays, floor]) await r.close();
 }
 // memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
