@@ -36,10 +36,18 @@ export function resolveConflict(
 ): ConflictResolution {
   if (incomingState > machineState) return 'too-future-deferred';
   if (existingState === undefined || existing === undefined) return 'never-seen-update';
-  if (incomingState < existingState) return 'older-historical';
-  if (incomingState > existingState) return 'newer-update';
-  const a = valueText(incoming), b = valueText(existing);
-  return a > b ? 'same-update' : 'same-keep';
+  return resolveStored(incomingState, valueText(incoming), existingState, valueText(existing));
+}
+
+/**
+ * HAM for a field that is stored, over JSON texts: an older state loses, a newer one wins, on a tie the
+ * lexically greater text (UTF-16 code unit order) wins and the same text keeps. It uses no name from outside
+ * its body: the SQLite commit worker (an eval'd thread that cannot import) runs its source.
+ */
+export function resolveStored(state: number, json: string, storedState: number, storedJson: string): 'older-historical' | 'newer-update' | 'same-update' | 'same-keep' {
+  if (state < storedState) return 'older-historical';
+  if (state > storedState) return 'newer-update';
+  return json > storedJson ? 'same-update' : 'same-keep';
 }
 
 /**

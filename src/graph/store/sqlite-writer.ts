@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { PlexusError, storageFault } from '../../errors.js';
+import { resolveStored } from '../ham.js';
 
 /** One row to write: soul, field, value (JSON text), state. */
 export type GraphRow = [string, string, string, number];
@@ -36,15 +37,16 @@ const defer = db.prepare('INSERT INTO graph_deferred (soul, field, value, state)
 const insertNew = db.prepare('INSERT INTO graph_fields (soul, field, value, state) VALUES (?, ?, ?, ?) ON CONFLICT (soul, field) DO NOTHING');
 const stored = db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?').raw(true);
 const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE soul = ? AND field = ?');
-// HAM per row in order (an earlier row of the same transaction is what a later one meets), as resolveConflict:
-// a field never stored is inserted (one statement for a new node's fields), else an older state loses, a newer
-// one wins, on a tie the lexically greater JSON text (UTF-16 order) wins, the same text keeps; codes index ROW_RESOLUTIONS
+// HAM per row in order (an earlier row of the same transaction is what a later one meets): a field never stored
+// is inserted (one statement for a new node's fields), else ham.ts's resolveStored decides; codes index ROW_RESOLUTIONS
+const resolveStored = ${resolveStored.toString()};
+const CODE = new Map(workerData.resolutions.map((r, i) => [r, i]));
 const ham = (soul, field, json, state) => {
   if (insertNew.run(soul, field, json, state).changes === 1) return 0;
   const cur = stored.get(soul, field);
-  const c = state < cur[1] ? 3 : state > cur[1] ? 1 : json > cur[0] ? 2 : 4;
-  if (c <= 2) update.run(json, state, soul, field);
-  return c;
+  const r = resolveStored(state, json, cur[1], cur[0]);
+  if (r === 'newer-update' || r === 'same-update') update.run(json, state, soul, field);
+  return CODE.get(r);
 };
 const commit = db.transaction((rows, deferred, codes) => {
   for (let i = 0, j = 0; i < rows.length; i += 4, j++) codes[j] = ham(rows[i], rows[i + 1], rows[i + 2], rows[i + 3]);
@@ -190,7 +192,7 @@ export class SqliteGraphWriter {
     if (this.#worker) return this.#worker;
     // resolved from this file, so it works from the sources (tsx) and from dist/ alike
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.#path, synchronous: this.#sync } });
+    const w = new Worker(WORKER, { eval: true, execArgv: [], workerData: { driver, path: this.#path, synchronous: this.#sync, resolutions: ROW_RESOLUTIONS } });
     w.unref();
     w.on('message', (r: Reply) => this.#done(r));
     const gone = (why: string) => {

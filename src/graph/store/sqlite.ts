@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PlexusError } from '../../errors.js';
-import type { ConflictResolution } from '../ham.js';
+import { isUpdate, resolveStored, type ConflictResolution } from '../ham.js';
 import { inSoulRange, resolveBatch, type GraphStore, type SoulRange, type StoredFieldText, type TextRead } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
 import { ROW_RESOLUTIONS, SqliteGraphWriter, type FlatRows, type GraphRow } from './sqlite-writer.js';
@@ -13,7 +13,7 @@ interface Row { field: string; value: string; state: number }
 interface Held extends FieldState { json: string }
 
 /** gun's HAM order of two versions of a field (see resolveConflict): true when (state, json) wins over (curState, curJson). */
-const beats = (state: number, json: string, curState: number, curJson: string) => state > curState || (state === curState && json > curJson);
+const beats = (state: number, json: string, curState: number, curJson: string) => isUpdate(resolveStored(state, json, curState, curJson));
 
 /**
  * SQLite GraphStore (better-sqlite3), the embedded default of `plexus serve`. WAL + synchronous=FULL:
