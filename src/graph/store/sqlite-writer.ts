@@ -38,7 +38,8 @@ const insertNew = db.prepare('INSERT INTO graph_fields (soul, field, value, stat
 const stored = db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?').raw(true);
 const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE soul = ? AND field = ?');
 // HAM per row in order (an earlier row of the same transaction is what a later one meets): a field never stored
-// is inserted (one statement for a new node's fields), else ham.ts's resolveStored decides; codes index ROW_RESOLUTIONS
+// is inserted by the one statement that also tells it was new (no read first), else ham.ts's resolveStored
+// decides; codes index ROW_RESOLUTIONS
 const resolveStored = ${resolveStored.toString()};
 const CODE = new Map(workerData.resolutions.map((r, i) => [r, i]));
 const ham = (soul, field, json, state) => {
