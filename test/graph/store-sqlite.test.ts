@@ -119,3 +119,37 @@ describe('sqlite: deferred writes are applied on the commit worker', () => {
     } finally { await store.close(); d.rm(); }
   });
 });
+
+describe('sqlite: the souls changed last are read off the event loop', () => {
+  it('a file store scans on a thread of its own, answering what the same query answers inline; the event loop keeps turning meanwhile', async () => {
+    const d = tmpDir();
+    const path = join(d.path, 'graph.db');
+    const N = 400_000;
+    const store = new SqliteGraphStore(path, { synchronous: 'NORMAL' });
+    try {
+      for (let i = 0; i < N; i += 5000) {
+        const ws: FieldWrite[] = [];
+        for (let j = i; j < i + 5000; j += 2) ws.push({ soul: `n${j}`, field: 'a', value: j, state: 1000 + j }, { soul: `n${j}`, field: 'b', value: 'x', state: 1000 + j });
+        await store.put(ws, 1e13);
+      }
+      await store.put([{ soul: 'n10', field: 'c', value: 1, state: 1e12 }], 1e13); // an old soul changed last comes first
+      const inline = new SqliteGraphStore(path, { worker: false });
+      const t = performance.now();
+      const want = await inline.recentSouls(256);
+      const inlineMs = performance.now() - t;
+      await inline.close();
+      assert.equal(want.length, 256);
+      assert.equal(want[0], 'n10');
+      assert.equal(want[1], `n${N - 2}`);
+      // the longest the event loop stood still while the file store's scan ran
+      let gap = 0, last = performance.now(), done = false;
+      const spin = () => { const now = performance.now(); gap = Math.max(gap, now - last); last = now; if (!done) setImmediate(spin); };
+      setImmediate(spin);
+      const got = await store.recentSouls(256);
+      await new Promise((r) => setTimeout(r, 5)); // the spin measures up to now, the scan's own turn included
+      done = true;
+      assert.deepEqual(got, want);
+      assert.ok(gap < inlineMs * 0.75, `event loop stood still ${gap.toFixed(1)} ms; the scan takes ${inlineMs.toFixed(1)} ms inline`);
+    } finally { await store.close(); d.rm(); }
+  });
+});

@@ -5,6 +5,7 @@ import { PlexusError } from '../../errors.js';
 import { isUpdate, resolveStored, type ConflictResolution } from '../ham.js';
 import { inSoulRange, resolveBatch, type GraphStore, type SoulRange, type StoredFieldText, type TextRead } from '../store.js';
 import type { FieldState, FieldWrite, NodeFields, Value } from '../value.js';
+import { RECENT_FIELDS_PER_SOUL, RECENT_SOULS_SQL, recentSoulsOffThread } from './sqlite-recent.js';
 import { ROW_RESOLUTIONS, SqliteGraphWriter, type FlatRows, type GraphRow } from './sqlite-writer.js';
 
 interface Row { field: string; value: string; state: number }
@@ -58,7 +59,7 @@ export class SqliteGraphStore implements GraphStore {
       CREATE TABLE IF NOT EXISTS graph_deferred (id INTEGER PRIMARY KEY AUTOINCREMENT, soul TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, state REAL NOT NULL);
       CREATE INDEX IF NOT EXISTS graph_deferred_state ON graph_deferred (state);
     `);
-    this.#recent = this.#db.prepare('SELECT soul FROM (SELECT soul, state FROM graph_fields ORDER BY state DESC LIMIT ?) GROUP BY soul ORDER BY max(state) DESC LIMIT ?').pluck() as Database.Statement<[number, number], string>;
+    this.#recent = this.#db.prepare(RECENT_SOULS_SQL).pluck() as Database.Statement<[number, number], string>;
     this.#getNode = this.#db.prepare('SELECT field, value, state FROM graph_fields WHERE soul = ?');
     this.#getField = this.#db.prepare('SELECT value, state FROM graph_fields WHERE soul = ? AND field = ?');
     this.#hasSoul = this.#db.prepare('SELECT 1 FROM graph_fields WHERE soul = ? LIMIT 1').pluck() as Database.Statement<[string], number>;
@@ -144,8 +145,11 @@ export class SqliteGraphStore implements GraphStore {
     return rows.length ? rows : undefined;
   }
 
+  /** A file store reads them on a thread of its own (a scan of every field); ':memory:' inline. */
   async recentSouls(limit: number): Promise<string[]> {
-    return this.#recent.all(limit * 16, limit);
+    this.#check();
+    if (this.#writer) return recentSoulsOffThread(this.path, limit);
+    return this.#recent.all(limit * RECENT_FIELDS_PER_SOUL, limit);
   }
 
   async get(soul: string): Promise<NodeFields | undefined> {
