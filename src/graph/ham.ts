@@ -12,7 +12,7 @@ export type ConflictResolution =
   | 'same-keep'
   | 'same-update';
 
-/** True when the resolution means: store the incoming value. */
+/** True when the resolution means: store the incoming value. Uses no name from outside its body (the SQLite commit worker runs its source). */
 export function isUpdate(r: ConflictResolution): boolean {
   return r === 'never-seen-update' || r === 'newer-update' || r === 'same-update';
 }

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { PlexusError, storageFault } from '../../errors.js';
-import { resolveStored } from '../ham.js';
+import { isUpdate, resolveStored } from '../ham.js';
 
 /** One row to write: soul, field, value (JSON text), state. */
 export type GraphRow = [string, string, string, number];
@@ -41,12 +41,13 @@ const update = db.prepare('UPDATE graph_fields SET value = ?, state = ? WHERE so
 // is inserted by the one statement that also tells it was new (no read first), else ham.ts's resolveStored
 // decides; codes index ROW_RESOLUTIONS
 const resolveStored = ${resolveStored.toString()};
+const isUpdate = ${isUpdate.toString()};
 const CODE = new Map(workerData.resolutions.map((r, i) => [r, i]));
 const ham = (soul, field, json, state) => {
   if (insertNew.run(soul, field, json, state).changes === 1) return 0;
   const cur = stored.get(soul, field);
   const r = resolveStored(state, json, cur[1], cur[0]);
-  if (r === 'newer-update' || r === 'same-update') update.run(json, state, soul, field);
+  if (isUpdate(r)) update.run(json, state, soul, field);
   return CODE.get(r);
 };
 const commit = db.transaction((rows, deferred, codes) => {
