@@ -38,6 +38,8 @@ import { goal, load } from './goal.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 4);
 const INFLIGHT = (process.env.INFLIGHT ?? '16,256,1024').split(',').map(Number);
+/** The lowest in-flight level: where the ack floor and the raw writers run too. */
+const LOW = Math.min(...INFLIGHT);
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SIZE = Number(process.env.SIZE ?? 64);
@@ -190,9 +192,10 @@ async function rawAckRound(relay: Relay, inflight: number, ms: number): Promise<
       while (sent.size + PER <= inflight) {
         const ms: string[] = [], at = performance.now();
         for (let i = 0; i < PER; i++) {
-          const id = `raw${t0}c${c}-${seq}`, soul = `raw${t0}c${c}-${seq++}`, st = Date.now();
-          sent.set(id, at);
-          ms.push(JSON.stringify({ '#': id, put: { [soul]: { _: { '#': soul, '>': { text: st, n: st, by: st } }, text, n: seq, by: `raw${c}` } } }));
+          // a new node per put; its soul doubles as the message id
+          const soul = `raw${t0}c${c}-${seq++}`, st = Date.now();
+          sent.set(soul, at);
+          ms.push(JSON.stringify({ '#': soul, put: { [soul]: { _: { '#': soul, '>': { text: st, n: st, by: st } }, text, n: seq, by: `raw${c}` } } }));
         }
         ws.send(`[${ms.join(',')}]`);
       }
@@ -305,9 +308,9 @@ await Promise.all([...clients.values()].flat().map((c) => c.ready()));
 // warm-up (JIT, SQLite/radisk files, sockets), not counted: a short round at the highest level, then one at the
 // lowest (small batches take other code paths, which were otherwise still being compiled in its first round)
 for (const r of relays) await putRound(r, clients.get(r)!, 'warm', Math.max(...INFLIGHT), 1500);
-for (const r of [...relays, floor]) await putRound(r, clients.get(r)!, 'warm-low', Math.min(...INFLIGHT), 1500);
+for (const r of [...relays, floor]) await putRound(r, clients.get(r)!, 'warm-low', LOW, 1500);
 for (const inflight of INFLIGHT) {
-  const level = inflight === Math.min(...INFLIGHT) ? [...relays, floor] : relays;
+  const level = inflight === LOW ? [...relays, floor] : relays;
   const rounds = new Map<Relay, Round[]>(level.map((r) => [r, []]));
   for (let i = 0; i < ROUNDS; i++) {
     for (const r of i % 2 ? [...level].reverse() : level) rounds.get(r)!.push(await putRound(r, clients.get(r)!, `f${inflight}r${i}`, inflight, ROUND_MS));
@@ -322,11 +325,11 @@ for (const inflight of INFLIGHT) {
   summary.push({ inflight, p: med.get(relays[0]!)!, g: med.get(relays[1]!)!, floor: med.get(floor) });
 }
 for (const c of [...clients.values()].flat()) await c.close();
-await rawAckRound(relays[0]!, Math.min(...INFLIGHT), 1000); // warm-up
+await rawAckRound(relays[0]!, LOW, 1000); // warm-up
 const raws = [];
-for (let i = 0; i < ROUNDS; i++) raws.push(await rawAckRound(relays[0]!, Math.min(...INFLIGHT), ROUND_MS));
+for (let i = 0; i < ROUNDS; i++) raws.push(await rawAckRound(relays[0]!, LOW, ROUND_MS));
 const raw = [...raws].sort((a, b) => a.p50 - b.p50)[Math.floor(raws.length / 2)]!;
-console.log(`plexus  ${String(Math.min(...INFLIGHT)).padStart(4)} in flight x ${CLIENTS} raw WebSocket writers (gun's put frames, 5 puts a frame, light clients): acked puts/s ${f0(raw.rate)}  relay CPU ${f0(raw.relayUs)} us/put  ack p50 ${raw.p50.toFixed(1)} ms p99 ${raw.p99.toFixed(1)} ms (rounds p50 ${raws.map((x) => x.p50.toFixed(1)).join(' ')})`);
+console.log(`plexus  ${String(LOW).padStart(4)} in flight x ${CLIENTS} raw WebSocket writers (gun's put frames, 5 puts a frame, light clients): acked puts/s ${f0(raw.rate)}  relay CPU ${f0(raw.relayUs)} us/put  ack p50 ${raw.p50.toFixed(1)} ms p99 ${raw.p99.toFixed(1)} ms (rounds p50 ${raws.map((x) => x.p50.toFixed(1)).join(' ')})`);
 for (const r of [...relays, floor]) await r.close();
 }
 // memory and reads on fresh relays: after the put rounds the heap has grown and RSS growth would mean little
