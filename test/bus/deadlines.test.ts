@@ -14,15 +14,19 @@ describe('bus deadlines (one timer for many)', () => {
     const seed = Number(process.env.SEED ?? Date.now() % 1e9);
     console.log(`deadlines seed ${seed}`);
     const r = rng(seed);
-    const d = new Deadlines();
+    // each deadline's due time is taken from the clock read the timer itself made when it was armed (a pause
+    // between a read of our own and the timer's, a GC or a preemption, would move the timer's bucket, not ours)
+    let read = 0;
+    const d = new Deadlines(() => (read = performance.now()));
     const N = 300;
     const fired: { i: number; at: number; due: number }[] = [];
     const cancelled = new Set<number>();
     const handles = [];
     for (let i = 0; i < N; i++) {
       const ms = Math.floor(r() * 60);
-      const due = performance.now() + ms;
-      handles.push(d.after(ms, () => fired.push({ i, at: performance.now(), due })));
+      const f = { i, at: 0, due: 0 };
+      handles.push(d.after(ms, () => { f.at = performance.now(); fired.push(f); }));
+      f.due = read + ms;
     }
     // cancel a random third, some of them twice
     for (let i = 0; i < N; i++) if (r() < 0.33) { handles[i]!.cancel(); if (r() < 0.5) handles[i]!.cancel(); cancelled.add(i); }
